@@ -1,0 +1,20 @@
+//! # glance-presence-protocol
+//!
+//! The sans-IO core of a Glance Presence client: validated ids, the WebSocket frame codec, the
+//! REST and authorization request/response codecs, LoginKeys, and the `AgentProtocol` and
+//! `VisitorProtocol` state machines.
+//!
+//! This crate performs no IO: no sockets, no threads, no clock, no global randomness. Callers
+//! pass the time in, feed received bytes and transport events, and carry out the outputs the
+//! core describes. The transports (`glance-presence-blocking`, `glance-presence-async`) and the
+//! reference service are built on it.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
+
+pub mod ids;
+pub mod loginkey;
+pub mod secret;
+
+pub use ids::{GroupId, IdError, IdKind, PartnerUserId, UniqueId, VisitorId};
+pub use secret::{ApiKey, AuthToken, LoginKey};

@@ -1,0 +1,749 @@
+//! Service core tests with virtual time: no sockets, no clock.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use glance_presence_protocol::{GroupId, PartnerUserId, ServerFrame, VisitorId};
+use serde_json::json;
+
+use super::*;
+use crate::auth::TokenKeys;
+
+const EPOCH_UNIX: f64 = 1_700_000_000.0;
+const SECRET: &[u8] = b"test secret test secret test secret!";
+
+fn group() -> GroupId {
+    GroupId::new(12345).unwrap()
+}
+
+fn vid(s: &str) -> VisitorId {
+    VisitorId::new(s).unwrap()
+}
+
+fn settings() -> CoreSettings {
+    CoreSettings {
+        keepalive_secs: 30,
+        presence_window: Duration::from_secs(5),
+        hold_window: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(90),
+        held_signals_per_visitor: 3,
+        max_frame_bytes: 1024,
+        unique_timeout_secs: 300,
+        groups: [group()].into_iter().collect(),
+        seed: 1,
+    }
+}
+
+/// A core plus virtual time, recording a transcript of every input and output.
+struct Harness {
+    core: ServiceCore,
+    keys: TokenKeys,
+    t0: Instant,
+    now: Instant,
+    log: String,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self::with(settings())
+    }
+
+    fn with(settings: CoreSettings) -> Self {
+        let t0 = Instant::now();
+        let keys = TokenKeys::new(SECRET);
+        Harness {
+            core: ServiceCore::new(settings, keys.clone(), t0, EPOCH_UNIX),
+            keys,
+            t0,
+            now: t0,
+            log: String::new(),
+        }
+    }
+
+    fn stamp(&self) -> String {
+        format!("{:>7.3}s", (self.now - self.t0).as_secs_f64())
+    }
+
+    fn token(&self, exp_in: u64) -> String {
+        let (t, _) = self
+            .keys
+            .issue_agent(
+                group(),
+                &PartnerUserId::new("agent1").unwrap(),
+                EPOCH_UNIX as u64,
+                exp_in,
+            )
+            .unwrap();
+        t.expose_secret().to_owned()
+    }
+
+    /// Advances virtual time, firing timers as a driver would, and drains outputs.
+    fn advance(&mut self, d: Duration) -> Vec<Output> {
+        let end = self.now + d;
+        let mut outs = Vec::new();
+        while let Some(at) = self.core.poll_timeout().filter(|at| *at <= end) {
+            self.now = self.now.max(at);
+            self.core.handle_timeout(self.now);
+            outs.extend(self.drain());
+        }
+        self.now = end;
+        let _ = writeln!(self.log, "{} (time passes)", self.stamp());
+        outs
+    }
+
+    fn drain(&mut self) -> Vec<Output> {
+        let mut outs = Vec::new();
+        while let Some(o) = self.core.poll_output() {
+            let line = match &o {
+                Output::Send { conn, frame } => format!("{conn} <- {}", frame.encode()),
+                Output::Close { conn, reason } => {
+                    format!("{conn} close {} {}", reason.code(), reason.text())
+                }
+            };
+            let _ = writeln!(self.log, "{}   {line}", self.stamp());
+            outs.push(o);
+        }
+        outs
+    }
+
+    fn open(&mut self, role: Role) -> ConnId {
+        let c = self.core.open(self.now, role);
+        let _ = writeln!(self.log, "{} {c} opens {}", self.stamp(), role.path());
+        c
+    }
+
+    fn text(&mut self, conn: ConnId, text: &str) -> Vec<Output> {
+        let shown = if text.contains("\"authorization\"") {
+            "<connect with token>".to_owned()
+        } else {
+            text.to_owned()
+        };
+        let _ = writeln!(self.log, "{} {conn} -> {shown}", self.stamp());
+        self.core.handle_text(self.now, conn, text);
+        self.drain()
+    }
+
+    fn closed(&mut self, conn: ConnId) -> Vec<Output> {
+        let _ = writeln!(self.log, "{} {conn} socket closed", self.stamp());
+        self.core.handle_closed(self.now, conn);
+        self.drain()
+    }
+
+    fn agent(&mut self, visitor: &str) -> ConnId {
+        let token = self.token(3600);
+        let c = self.open(Role::Agent);
+        let outs = self.text(
+            c,
+            &json!({"type":"connect","authorization":token,"groupid":"12345","visitorid":visitor,"version":"6.25.0"}).to_string(),
+        );
+        assert_eq!(
+            frames(&outs, c).first(),
+            Some(&ServerFrame::Connected {
+                keepalive: Some(30),
+                data: None
+            })
+        );
+        c
+    }
+
+    fn visitor(&mut self, visitor: &str) -> (ConnId, Vec<Output>) {
+        let c = self.open(Role::Visitor);
+        let outs = self.text(
+            c,
+            &json!({"type":"connect","groupid":12345,"visitorid":visitor,"version":"6.33.0"})
+                .to_string(),
+        );
+        assert_eq!(
+            frames(&outs, c).first(),
+            Some(&ServerFrame::Connected {
+                keepalive: Some(30),
+                data: None
+            })
+        );
+        (c, outs)
+    }
+
+    fn signal(&mut self, visitor: &str, data: serde_json::Value) -> SignalOutcome {
+        let outcome = self
+            .core
+            .signal(self.now, group(), &vid(visitor), ServerFrame::Signal(data));
+        let _ = writeln!(
+            self.log,
+            "{} REST signal {visitor}: {outcome:?}",
+            self.stamp()
+        );
+        self.drain();
+        outcome
+    }
+}
+
+fn frames(outs: &[Output], conn: ConnId) -> Vec<ServerFrame> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send { conn: c, frame } if *c == conn => Some(frame.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn closes(outs: &[Output], conn: ConnId) -> Vec<CloseReason> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Close { conn: c, reason } if *c == conn => Some(*reason),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sock(connected: bool) -> ServerFrame {
+    ServerFrame::VisitorSock { connected }
+}
+
+fn vconn(connected: bool) -> ServerFrame {
+    ServerFrame::VisitorConn { connected }
+}
+
+#[test]
+fn visitor_connect_and_presence_reach_the_agent() {
+    let mut h = Harness::new();
+    let a = h.agent("v1");
+    assert!(h.core.lookup(group(), &vid("v1")).is_none());
+    let (v, outs) = h.visitor("v1");
+    assert_eq!(frames(&outs, a), vec![sock(true), vconn(true)]);
+    let outs = h.text(
+        v,
+        r#"{"type":"presence","data":{"url":"https://shop.example.com/","browser":"chrome","browserver":120,"platform":"linux"}}"#,
+    );
+    let got = frames(&outs, a);
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].encode(),
+        r#"{"type":"presence","data":{"url":"https://shop.example.com/","browser":"chrome","browserver":120,"platform":"linux"}}"#
+    );
+    h.text(
+        v,
+        r#"{"type":"presence","data":{"url":"https://shop.example.com/cart","cart":3}}"#,
+    );
+    let snap = h.core.lookup(group(), &vid("v1")).unwrap();
+    assert_eq!(snap.sockets, 1);
+    assert_eq!(snap.since_unix, EPOCH_UNIX);
+    assert_eq!(
+        serde_json::to_value(&snap.presence).unwrap(),
+        json!({"url":"https://shop.example.com/cart","browser":"chrome","browserver":120,"platform":"linux","cart":3})
+    );
+    assert!(h.core.is_present(group(), &vid("v1")));
+    assert_eq!(h.core.stats().visitors_present, 1);
+    assert_eq!(h.core.stats().frames_forwarded, 2);
+    insta::assert_snapshot!(h.log);
+}
+
+#[test]
+fn navigation_gives_visitorsock_only() {
+    let mut h = Harness::new();
+    let a = h.agent("v1");
+    let (v, _) = h.visitor("v1");
+    h.text(
+        v,
+        r#"{"type":"presence","data":{"url":"https://a.example/1"}}"#,
+    );
+    let outs = h.closed(v);
+    assert_eq!(frames(&outs, a), vec![sock(false)]);
+    let outs = h.advance(Duration::from_secs(3));
+    assert!(outs.is_empty());
+    assert!(h.core.is_present(group(), &vid("v1")));
+    let (v2, outs) = h.visitor("v1");
+    assert_eq!(frames(&outs, a), vec![sock(true)]);
+    // The presence period goes on: data and start time are kept.
+    let snap = h.core.lookup(group(), &vid("v1")).unwrap();
+    assert_eq!(snap.since_unix, EPOCH_UNIX);
+    assert_eq!(snap.presence.url(), Some("https://a.example/1"));
+    let outs = h.advance(Duration::from_secs(10));
+    assert!(frames(&outs, a).is_empty());
+    assert!(frames(&outs, v2).is_empty());
+    insta::assert_snapshot!(h.log);
+}
+
+#[test]
+fn leaving_gives_visitorconn_false_after_the_window() {
+    let mut h = Harness::new();
+    let a = h.agent("v1");
+    let (v, _) = h.visitor("v1");
+    h.text(v, r#"{"type":"terms","data":{"status":"accepted"}}"#);
+    h.closed(v);
+    let outs = h.advance(Duration::from_millis(4_999));
+    assert!(outs.is_empty());
+    assert!(h.core.is_present(group(), &vid("v1")));
+    let outs = h.advance(Duration::from_millis(1));
+    assert_eq!(frames(&outs, a), vec![vconn(false)]);
+    assert!(!h.core.is_present(group(), &vid("v1")));
+    assert!(h.core.lookup(group(), &vid("v1")).is_none());
+    assert_eq!(h.core.stats().visitors_present, 0);
+    // The next visit is a new presence period with fresh state.
+    h.advance(Duration::from_secs(1));
+    let (_, outs) = h.visitor("v1");
+    assert_eq!(frames(&outs, a), vec![sock(true), vconn(true)]);
+    let snap = h.core.lookup(group(), &vid("v1")).unwrap();
+    assert_eq!(snap.terms, None);
+    assert_eq!(snap.since_unix, EPOCH_UNIX + 6.0);
+    insta::assert_snapshot!(h.log);
+}
+
+#[test]
+fn records_are_forgotten_when_nobody_needs_them() {
+    let mut h = Harness::new();
+    let (v, _) = h.visitor("v1");
+    let a = h.agent("v1");
+    h.closed(a);
+    h.closed(v);
+    assert_eq!(h.core.stats().visitors_tracked, 1);
+    h.advance(Duration::from_secs(5));
+    assert_eq!(h.core.stats().visitors_tracked, 0);
+    assert_eq!(h.core.poll_timeout(), None);
+    assert_eq!(h.core.connection_count(), 0);
+}
+
+#[test]
+fn held_signals_are_delivered_once_in_order_on_the_next_connect() {
+    let mut h = Harness::new();
+    let (v, _) = h.visitor("v1");
+    assert_eq!(h.signal("v1", json!({"n":0})), SignalOutcome::Delivered);
+    h.closed(v);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.signal("v1", json!({"n":1})), SignalOutcome::Held);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.signal("v1", json!({"n":2})), SignalOutcome::Held);
+    h.advance(Duration::from_secs(2));
+    let (v2, outs) = h.visitor("v1");
+    assert_eq!(
+        frames(&outs, v2),
+        vec![
+            ServerFrame::Connected {
+                keepalive: Some(30),
+                data: None
+            },
+            ServerFrame::Signal(json!({"n":1})),
+            ServerFrame::Signal(json!({"n":2})),
+        ]
+    );
+    h.closed(v2);
+    h.advance(Duration::from_secs(1));
+    let (v3, outs) = h.visitor("v1");
+    assert_eq!(frames(&outs, v3).len(), 1, "delivered exactly once");
+    let stats = h.core.stats();
+    assert_eq!(stats.signals_delivered, 3);
+    assert_eq!(stats.signals_held, 2);
+    assert_eq!(stats.signals_dropped, 0);
+    insta::assert_snapshot!(h.log);
+}
+
+#[test]
+fn held_signals_expire_after_the_hold_window() {
+    let mut h = Harness::new();
+    let (v, _) = h.visitor("v1");
+    h.closed(v);
+    assert_eq!(h.signal("v1", json!({"n":1})), SignalOutcome::Held);
+    h.advance(Duration::from_secs(3));
+    assert_eq!(h.signal("v1", json!({"n":2})), SignalOutcome::Held);
+    // At 5 s the visitor stops being present and the first signal expires.
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.core.stats().signals_dropped, 1);
+    assert_eq!(h.signal("v1", json!({"n":3})), SignalOutcome::NotPresent);
+    // The second signal is still within its own window when the visitor returns at 6 s.
+    h.advance(Duration::from_secs(1));
+    let (v2, outs) = h.visitor("v1");
+    assert_eq!(
+        frames(&outs, v2)[1..],
+        [ServerFrame::Signal(json!({"n":2}))]
+    );
+    h.closed(v2);
+    assert_eq!(h.signal("v1", json!({"n":4})), SignalOutcome::Held);
+    h.advance(Duration::from_secs(5));
+    let stats = h.core.stats();
+    assert_eq!(stats.signals_dropped, 2);
+    assert_eq!(stats.signals_not_present, 1);
+    assert_eq!(stats.signals_delivered, 1);
+    let (v3, outs) = h.visitor("v1");
+    assert_eq!(
+        frames(&outs, v3).len(),
+        1,
+        "an expired signal is never delivered"
+    );
+    insta::assert_snapshot!(h.log);
+}
+
+#[test]
+fn hold_queue_is_bounded() {
+    let mut h = Harness::new();
+    let (v, _) = h.visitor("v1");
+    h.closed(v);
+    for n in 0..3 {
+        assert_eq!(h.signal("v1", json!(n)), SignalOutcome::Held);
+    }
+    assert_eq!(h.signal("v1", json!(3)), SignalOutcome::HoldQueueFull);
+    assert_eq!(h.core.stats().signals_queue_full, 1);
+}
+
+#[test]
+fn signal_to_an_unknown_visitor_is_not_present() {
+    let mut h = Harness::new();
+    assert_eq!(h.signal("nobody", json!({})), SignalOutcome::NotPresent);
+    // An agent waiting for its visitor does not make the visitor present.
+    h.agent("v1");
+    assert_eq!(h.signal("v1", json!({})), SignalOutcome::NotPresent);
+    assert!(!h.core.is_present(group(), &vid("v1")));
+}
+
+#[test]
+fn a_newer_socket_blurs_the_older_and_gets_the_signals() {
+    let mut h = Harness::new();
+    let a = h.agent("v1");
+    let (old, _) = h.visitor("v1");
+    let (new, outs) = h.visitor("v1");
+    assert_eq!(frames(&outs, old), vec![ServerFrame::Blur]);
+    assert!(
+        frames(&outs, a).is_empty(),
+        "no visitorsock churn for agents"
+    );
+    let signal = ServerFrame::Signal(json!({"go":1}));
+    h.core.signal(h.now, group(), &vid("v1"), signal.clone());
+    let outs = h.drain();
+    assert_eq!(frames(&outs, new), vec![signal.clone()]);
+    assert!(frames(&outs, old).is_empty());
+    // Frames from either socket reach the agent.
+    let outs = h.text(
+        old,
+        r#"{"type":"visibility","data":{"visibility":"hidden"}}"#,
+    );
+    assert_eq!(frames(&outs, a).len(), 1);
+    // The newest closes: the older one gets the signals again; the agent sees nothing.
+    let outs = h.closed(new);
+    assert!(frames(&outs, a).is_empty());
+    h.core.signal(h.now, group(), &vid("v1"), signal.clone());
+    let outs = h.drain();
+    assert_eq!(frames(&outs, old), vec![signal]);
+    assert_eq!(h.core.stats().blurs, 1);
+    assert_eq!(h.core.lookup(group(), &vid("v1")).unwrap().sockets, 1);
+    insta::assert_snapshot!(h.log);
+}
+
+#[test]
+fn an_agent_joining_a_present_visitor_is_told_at_once() {
+    let mut h = Harness::new();
+    let (v, _) = h.visitor("v1");
+    let a = h.agent("v1");
+    assert_eq!(h.drain(), vec![]);
+    let token = h.token(3600);
+    let a2 = h.open(Role::Agent);
+    let outs = h.text(
+        a2,
+        &json!({"type":"connect","authorization":token,"groupid":"12345","visitorid":"v1","version":"6.3.1"}).to_string(),
+    );
+    assert_eq!(frames(&outs, a2)[1..], [sock(true), vconn(true)]);
+    // In the presence window without a socket: only visitorconn.
+    h.closed(v);
+    let a3 = h.agent("v1");
+    let _ = a;
+    let log = h.log.clone();
+    assert!(log.contains(&format!("{a3} <- {{\"type\":\"visitorconn\"")));
+    assert!(!log.contains(&format!("{a3} <- {{\"type\":\"visitorsock\"")));
+}
+
+#[test]
+fn visitor_frames_go_to_every_agent_with_type_and_data_kept() {
+    let mut h = Harness::new();
+    let a1 = h.agent("v1");
+    let a2 = h.agent("v1");
+    let other = h.agent("v2");
+    let (v, _) = h.visitor("v1");
+    for text in [
+        r#"{"type":"visibility","data":{"visibility":"visible"}}"#,
+        r#"{"type":"terms","data":{"status":"displayed"}}"#,
+        r#"{"type":"visitorsessionstart","data":{"sessionkey":"1234"}}"#,
+        r#"{"type":"visitorerror","data":{"code":"conndrop","msg":"Connect failed"}}"#,
+        r#"{"type":"mycustom","data":{"x":[1,2]}}"#,
+        r#"{"type":"visitorsessionend"}"#,
+    ] {
+        let outs = h.text(v, text);
+        for a in [a1, a2] {
+            let got = frames(&outs, a);
+            assert_eq!(got.len(), 1, "{text}");
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&got[0].encode()).unwrap(),
+                serde_json::from_str::<serde_json::Value>(text).unwrap()
+            );
+        }
+        assert!(frames(&outs, other).is_empty());
+    }
+    let snap = h.core.lookup(group(), &vid("v1")).unwrap();
+    assert_eq!(
+        snap.visibility,
+        Some(glance_presence_protocol::Visibility::Visible)
+    );
+    assert_eq!(
+        snap.terms,
+        Some(glance_presence_protocol::TermsStatus::Displayed)
+    );
+    assert!(!snap.in_session);
+    h.text(v, r#"{"type":"visitorsessionstart"}"#);
+    assert!(h.core.lookup(group(), &vid("v1")).unwrap().in_session);
+    // Keepalives and visitor-sent signal frames are not forwarded.
+    let outs = h.text(v, r#"{"type":"k"}"#);
+    assert!(outs.is_empty());
+    let outs = h.text(v, r#"{"type":"signal","data":{}}"#);
+    assert!(outs.is_empty());
+}
+
+#[test]
+fn agent_socket_route_signals_and_invokes() {
+    let mut h = Harness::new();
+    let a = h.agent("v1");
+    let (v, _) = h.visitor("v1");
+    let outs = h.text(
+        a,
+        r#"{"type":"signal","mtype":"signal","data":{"hello":1}}"#,
+    );
+    assert_eq!(
+        frames(&outs, v),
+        vec![ServerFrame::Signal(json!({"hello":1}))]
+    );
+    let outs = h.text(
+        a,
+        r#"{"type":"invoke","mtype":"invoke","data":{"func":"GLANCE.Cobrowse.VisitorUI.showTerms","args":{"sessionKey":"1"}}}"#,
+    );
+    let got = frames(&outs, v);
+    assert_eq!(
+        got[0].encode(),
+        r#"{"type":"invoke","data":{"func":"GLANCE.Cobrowse.VisitorUI.showTerms","args":{"sessionKey":"1"}}}"#
+    );
+    // Presence-type frames from an agent are ignored.
+    let outs = h.text(a, r#"{"type":"presence","data":{"url":"x"}}"#);
+    assert!(outs.is_empty());
+}
+
+#[test]
+fn idle_sockets_are_closed_and_keepalives_keep_them() {
+    let mut h = Harness::new();
+    let a = h.agent("v1");
+    let (v, _) = h.visitor("v1");
+    for _ in 0..4 {
+        h.advance(Duration::from_secs(30));
+        h.text(a, r#"{"type":"k"}"#);
+    }
+    // The visitor said nothing for 90 s (it was closed at 90 s); the agent is still open.
+    let log = h.log.clone();
+    assert!(log.contains(&format!("{v} close 1001 idle timeout")));
+    assert!(!log.contains(&format!("{a} close")));
+    assert!(log.contains(&format!(
+        "{a} <- {{\"type\":\"visitorsock\",\"data\":{{\"connected\":false}}}}"
+    )));
+    h.advance(Duration::from_secs(91));
+    assert!(h.log.contains(&format!("{a} close 1001 idle timeout")));
+    assert_eq!(h.core.stats().idle_timeouts, 2);
+    // A socket that never sends connect is closed too.
+    let c = h.open(Role::Visitor);
+    let outs = h.advance(Duration::from_secs(90));
+    assert_eq!(closes(&outs, c), vec![CloseReason::IdleTimeout]);
+    insta::assert_snapshot!(h.log);
+}
+
+#[test]
+fn bad_tokens_get_connfail_authorization_then_close() {
+    let mut h = Harness::new();
+    let expected = ServerFrame::Error {
+        error: "connfail".into(),
+        detail: Some("authorization".into()),
+    };
+    let expired = h.token(0);
+    let other_group = {
+        let (t, _) = h
+            .keys
+            .issue_agent(
+                GroupId::new(999).unwrap(),
+                &PartnerUserId::new("agent1").unwrap(),
+                EPOCH_UNIX as u64,
+                3600,
+            )
+            .unwrap();
+        t.expose_secret().to_owned()
+    };
+    let foreign = {
+        let (t, _) = TokenKeys::new(b"another secret, another secret!!!")
+            .issue_agent(
+                group(),
+                &PartnerUserId::new("agent1").unwrap(),
+                EPOCH_UNIX as u64,
+                3600,
+            )
+            .unwrap();
+        t.expose_secret().to_owned()
+    };
+    let cases = [
+        json!({"type":"connect","authorization":expired,"groupid":"12345","visitorid":"v1","version":"1.0.0"}),
+        json!({"type":"connect","authorization":other_group,"groupid":"12345","visitorid":"v1","version":"1.0.0"}),
+        json!({"type":"connect","authorization":foreign,"groupid":"12345","visitorid":"v1","version":"1.0.0"}),
+        json!({"type":"connect","authorization":"not.a.jwt","groupid":"12345","visitorid":"v1","version":"1.0.0"}),
+        json!({"type":"connect","groupid":"12345","visitorid":"v1","version":"1.0.0"}),
+    ];
+    for case in &cases {
+        let a = h.open(Role::Agent);
+        let outs = h.text(a, &case.to_string());
+        assert_eq!(frames(&outs, a), vec![expected.clone()], "{case}");
+        assert_eq!(closes(&outs, a), vec![CloseReason::Unauthorized]);
+        // Nothing more is sent on a closed socket, and its frames are ignored.
+        assert!(h.text(a, r#"{"type":"k"}"#).is_empty());
+        h.closed(a);
+    }
+    assert_eq!(h.core.stats().auth_failures, cases.len() as u64);
+    // An unknown group is refused for visitors and agents alike.
+    let v = h.open(Role::Visitor);
+    let outs = h.text(
+        v,
+        r#"{"type":"connect","groupid":777,"visitorid":"v1","version":"6.33.0"}"#,
+    );
+    assert_eq!(
+        frames(&outs, v),
+        vec![ServerFrame::Error {
+            error: "connfail".into(),
+            detail: Some("group".into())
+        }]
+    );
+    assert_eq!(closes(&outs, v), vec![CloseReason::Unauthorized]);
+    assert_eq!(h.core.stats().visitors_tracked, 0);
+}
+
+#[test]
+fn an_agent_token_expiring_later_is_checked_against_virtual_time() {
+    let mut h = Harness::new();
+    let token = h.token(60);
+    h.advance(Duration::from_secs(61));
+    let a = h.open(Role::Agent);
+    let outs = h.text(
+        a,
+        &json!({"type":"connect","authorization":token,"groupid":12345,"visitorid":"v1","version":"1.0.0"}).to_string(),
+    );
+    assert_eq!(closes(&outs, a), vec![CloseReason::Unauthorized]);
+}
+
+#[test]
+fn malformed_and_out_of_order_frames_get_the_error_frame_then_close() {
+    let mut h = Harness::new();
+    for (text, reason) in [
+        ("not json", CloseReason::ProtocolError),
+        ("[1,2]", CloseReason::ProtocolError),
+        (r#"{"type":"k"}"#, CloseReason::ProtocolError),
+        (
+            r#"{"type":"connect","groupid":12345,"visitorid":"bad id!","version":"1"}"#,
+            CloseReason::ProtocolError,
+        ),
+        (&"x".repeat(2000), CloseReason::TooLarge),
+    ] {
+        let c = h.open(Role::Visitor);
+        let outs = h.text(c, text);
+        let got = frames(&outs, c);
+        assert!(
+            matches!(&got[..], [ServerFrame::Error { error, detail: Some(_) }] if error == "badframe"),
+            "{text}: {got:?}"
+        );
+        assert_eq!(closes(&outs, c), vec![reason]);
+        h.closed(c);
+    }
+    let (v, _) = h.visitor("v1");
+    let outs = h.text(
+        v,
+        r#"{"type":"connect","groupid":12345,"visitorid":"v1","version":"6.33.0"}"#,
+    );
+    assert_eq!(closes(&outs, v), vec![CloseReason::ProtocolError]);
+    assert_eq!(h.core.stats().malformed_frames, 6);
+    // The closed visitor socket was detached at once.
+    assert_eq!(h.core.lookup(group(), &vid("v1")).unwrap().sockets, 0);
+}
+
+#[test]
+fn shutdown_sends_serverclose_everywhere() {
+    let mut h = Harness::new();
+    let a = h.agent("v1");
+    let (v, _) = h.visitor("v1");
+    let pending = h.open(Role::Visitor);
+    h.core.shutdown(h.now);
+    let outs = h.drain();
+    for c in [a, v, pending] {
+        assert_eq!(frames(&outs, c), vec![ServerFrame::ServerClose]);
+        assert_eq!(closes(&outs, c), vec![CloseReason::Shutdown]);
+    }
+    assert!(h.core.is_shutting_down());
+    insta::assert_snapshot!(h.log);
+}
+
+#[test]
+fn unique_visitors_and_guest_tokens() {
+    let mut h = Harness::new();
+    let u = h.core.unique_visitor(h.now, group(), None);
+    assert_eq!(u.unique.as_str().len(), 9);
+    assert!(u.unique.as_str().bytes().all(|b| b.is_ascii_digit()));
+    assert_eq!(u.visitor.as_str(), format!("UNQ-{}", u.unique.as_str()));
+    assert_eq!(u.timeout_secs, 300);
+    let again = h.core.unique_visitor(h.now, group(), Some(&u.visitor));
+    assert_eq!(again.unique, u.unique);
+    let fresh = h
+        .core
+        .unique_visitor(h.now, group(), Some(&vid("undefined")));
+    assert_ne!(fresh.unique, u.unique);
+    // The guest token is accepted for its visitor only.
+    let c = h.open(Role::Visitor);
+    let outs = h.text(
+        c,
+        &json!({"type":"connect","groupid":12345,"visitorid":u.visitor.as_str(),"guesttoken":u.guest_token,"version":"6.33.0"}).to_string(),
+    );
+    assert!(matches!(frames(&outs, c)[0], ServerFrame::Connected { .. }));
+    let c = h.open(Role::Visitor);
+    let outs = h.text(
+        c,
+        &json!({"type":"connect","groupid":12345,"visitorid":fresh.visitor.as_str(),"guesttoken":u.guest_token,"version":"6.33.0"}).to_string(),
+    );
+    assert_eq!(
+        frames(&outs, c),
+        vec![ServerFrame::Error {
+            error: "connfail".into(),
+            detail: Some("guesttoken".into())
+        }]
+    );
+    // Same seed, same ids.
+    let mut other = Harness::new();
+    assert_eq!(
+        other.core.unique_visitor(other.now, group(), None).unique,
+        u.unique
+    );
+}
+
+#[test]
+fn spurious_timeouts_do_nothing() {
+    let mut h = Harness::new();
+    let (_v, _) = h.visitor("v1");
+    h.core.handle_timeout(h.now);
+    h.core.handle_timeout(h.now + Duration::from_secs(1));
+    assert!(h.drain().is_empty());
+    // A timeout in the past of the table's deadlines never fires early.
+    let next = h.core.poll_timeout().unwrap();
+    assert!(next > h.now);
+}
+
+#[test]
+fn counts_sockets_by_role() {
+    let mut h = Harness::new();
+    let a = h.agent("v1");
+    let (v, _) = h.visitor("v1");
+    let (_v2, _) = h.visitor("v2");
+    let s = h.core.stats();
+    assert_eq!(
+        (s.agent_sockets, s.visitor_sockets, s.visitors_present),
+        (1, 2, 2)
+    );
+    h.closed(a);
+    h.closed(v);
+    let s = h.core.stats();
+    assert_eq!(
+        (s.agent_sockets, s.visitor_sockets, s.visitors_present),
+        (0, 1, 2)
+    );
+    assert_eq!(s.connections_total, 3);
+}

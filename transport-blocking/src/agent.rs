@@ -1,0 +1,175 @@
+//! [`BlockingAgent`]: an [`AgentProtocol`] driven by the blocking transport, with calls that
+//! block until their outcome. Every outcome, timeout included, is decided by the core; this
+//! type only waits for the matching event.
+
+use std::time::{Duration, Instant};
+
+use glance_presence_protocol::agent::{
+    AgentConfig, AgentEvent, AgentProtocol, CommandError, Delivery, RequestFailure, RequestId,
+    RequestValue, VisitorSnapshot, VisitorStatus,
+};
+use serde_json::Value;
+
+use crate::driver::{Driver, TransportConfig, TransportError};
+
+/// A blocking call did not succeed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AgentError {
+    /// The core refused the command before sending anything (bad invoke func, queue full,
+    /// stopped...).
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The request was sent and failed (service refusal, timeout, connection...).
+    #[error(transparent)]
+    Failed(#[from] RequestFailure),
+    /// The request resolved with a value of an unexpected kind (a bug in the core).
+    #[error("unexpected outcome {0:?}")]
+    Unexpected(Box<RequestValue>),
+}
+
+impl AgentError {
+    /// Glance's reason string for a failed request (`"visitornotpresent"`, …), or `"usage"`
+    /// for a command refused before anything was sent.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AgentError::Command(_) => "usage",
+            AgentError::Failed(failure) => failure.reason(),
+            AgentError::Unexpected(_) => "error",
+        }
+    }
+}
+
+/// A Glance Presence agent over blocking sockets.
+///
+/// ```no_run
+/// use glance_presence_blocking::{BlockingAgent, TransportConfig};
+/// use glance_presence_protocol::agent::AgentConfig;
+///
+/// let config = AgentConfig::builder()
+///     .group_id(12345)
+///     .visitor_id("v1")
+///     .token("…")
+///     .build()?;
+/// let mut agent = BlockingAgent::new(config, TransportConfig::default())?;
+/// agent.connect()?;
+/// while let Some(event) = agent.next_event(None) {
+///     println!("{}", serde_json::to_string(&event)?);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct BlockingAgent {
+    driver: Driver<AgentProtocol>,
+}
+
+impl BlockingAgent {
+    /// An agent for one visitor. Nothing is sent until a command asks for it.
+    pub fn new(config: AgentConfig, transport: TransportConfig) -> Result<Self, TransportError> {
+        let core = AgentProtocol::new(config, Instant::now());
+        Ok(BlockingAgent {
+            driver: Driver::new(core, transport)?,
+        })
+    }
+
+    /// The core, for its getters (connection state, visitor presence, merged presence data).
+    pub fn core(&self) -> &AgentProtocol {
+        self.driver.core()
+    }
+
+    /// Starts watching the visitor: authorize if needed, find the server, open the socket.
+    /// Returns at once; progress arrives as events.
+    pub fn connect(&mut self) -> Result<(), AgentError> {
+        Ok(self.driver.command(|core, now| core.connect(now))?)
+    }
+
+    /// The next event, waiting at most `timeout` (`None`: until one comes). `None` when the
+    /// wait ended without one, or when the agent has stopped and every event was taken.
+    pub fn next_event(&mut self, timeout: Option<Duration>) -> Option<AgentEvent> {
+        self.driver.next_event(timeout)
+    }
+
+    /// A blocking iterator over events; it ends once the agent has stopped and its last event
+    /// was taken.
+    pub fn events(&mut self) -> Events<'_> {
+        Events { agent: self }
+    }
+
+    /// Looks the visitor up: `None` when the visitor is absent.
+    pub fn lookup(&mut self) -> Result<Option<VisitorSnapshot>, AgentError> {
+        let id = self.driver.command(|core, now| core.lookup(now))?;
+        match self.outcome(id)? {
+            RequestValue::Lookup { visitor } => Ok(visitor),
+            other => Err(AgentError::Unexpected(Box::new(other))),
+        }
+    }
+
+    /// Queries the visitor's current state: `None` when the visitor is absent.
+    pub fn query(&mut self) -> Result<Option<VisitorStatus>, AgentError> {
+        let id = self.driver.command(|core, now| core.query(now))?;
+        match self.outcome(id)? {
+            RequestValue::Query { visitor } => Ok(visitor),
+            other => Err(AgentError::Unexpected(Box::new(other))),
+        }
+    }
+
+    /// Sends the visitor a signal (any JSON value) and waits for the service's answer.
+    pub fn signal(&mut self, data: Value) -> Result<Delivery, AgentError> {
+        let id = self.driver.command(|core, now| core.signal(now, data))?;
+        self.delivery(id)
+    }
+
+    /// Asks the visitor's page to run `func` (in `GLANCE.` or `GLANCE_COBROWSE.Custom.`) with
+    /// `args`, and waits for the service's answer.
+    pub fn invoke(&mut self, func: &str, args: Value) -> Result<Delivery, AgentError> {
+        let id = self
+            .driver
+            .command(|core, now| core.invoke(now, func, args))?;
+        self.delivery(id)
+    }
+
+    /// Stops: pending requests fail as cancelled, the socket closes. Events up to the final
+    /// `stopped` stay available to [`BlockingAgent::next_event`].
+    pub fn disconnect(&mut self) {
+        self.driver.command(|core, now| core.disconnect(now));
+    }
+
+    fn delivery(&mut self, id: RequestId) -> Result<Delivery, AgentError> {
+        match self.outcome(id)? {
+            RequestValue::Sent(delivery) => Ok(delivery),
+            other => Err(AgentError::Unexpected(Box::new(other))),
+        }
+    }
+
+    /// Drives the core until request `id` resolves. The core resolves every request exactly
+    /// once (its request timeout included), so this returns.
+    fn outcome(&mut self, id: RequestId) -> Result<RequestValue, AgentError> {
+        let found = self.driver.wait_for(None, |event| match event {
+            AgentEvent::RequestOutcome {
+                id: resolved,
+                result,
+                ..
+            } if *resolved == id => Some(result.clone()),
+            _ => None,
+        });
+        match found {
+            Some(result) => Ok(result?),
+            // The driver went idle without an outcome: the core had nothing left to wait for.
+            None => Err(AgentError::Failed(RequestFailure::Cancelled)),
+        }
+    }
+}
+
+/// Blocking iterator over an agent's events (see [`BlockingAgent::events`]).
+#[derive(Debug)]
+pub struct Events<'a> {
+    agent: &'a mut BlockingAgent,
+}
+
+impl Iterator for Events<'_> {
+    type Item = AgentEvent;
+
+    fn next(&mut self) -> Option<AgentEvent> {
+        self.agent.next_event(None)
+    }
+}

@@ -1,0 +1,946 @@
+//! Configuration of an [`AgentProtocol`](super::AgentProtocol): a builder validated before any
+//! IO, with typed errors that name the problem.
+//!
+//! Everything the agent needs is here: which visitor to watch (group id and exactly one of
+//! visitor id / unique id), how to authenticate (a token, or credentials from which the core
+//! makes LoginKeys and asks `Authorize` for tokens), where the service is (default
+//! `presence.glance.net` over `https`/`wss`; plain `http`/`ws` only for loopback hosts),
+//! optional discovery through `GetVisitorSettings3`, the signal route, every timer, the
+//! reconnect policy, the RNG seed, limits, the client version and an optional `Origin` header.
+//!
+//! Secrets stay secret: `Debug` of the configuration prints tokens and API keys as
+//! `<redacted>`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::backoff::ReconnectPolicy;
+use crate::ids::{GroupId, IdError, PartnerUserId, UniqueId, VisitorId};
+use crate::rest::{Scheme, ServerAddr, ServerAddrError};
+use crate::secret::{ApiKey, AuthToken};
+use crate::wire::DEFAULT_MAX_FRAME_BYTES;
+
+/// The Glance agent version whose wire format this crate follows; sent as `ver` / `version`.
+pub const DEFAULT_CLIENT_VERSION: &str = "6.25.0";
+/// Glance's presence load balancer.
+pub const DEFAULT_PRESENCE_SERVER: &str = "presence.glance.net";
+/// Glance's web server (authorization and visitor settings).
+pub const DEFAULT_WEB_SERVER: &str = "www.glance.net";
+/// The Glance site.
+pub const DEFAULT_SITE: &str = "production";
+/// Default lifetime asked of `Authorize`, in minutes (the most Glance allows).
+pub const DEFAULT_AUTHORIZE_MINUTES: u32 = 120;
+/// Smallest token lifetime `Authorize` accepts, in minutes.
+pub const MIN_AUTHORIZE_MINUTES: u32 = 1;
+/// Largest token lifetime `Authorize` accepts, in minutes.
+pub const MAX_AUTHORIZE_MINUTES: u32 = 120;
+/// Default bound of the queue of commands waiting for the link.
+pub const DEFAULT_COMMAND_QUEUE_BOUND: usize = 64;
+
+/// The wall clock the agent consults, and only to stamp LoginKeys, check a token's `exp` and
+/// date presence changes in events.
+///
+/// The core never reads a clock on its own: it asks this source, passing the monotonic `now` of
+/// the call in progress. [`SystemClock`] (the default) reads the operating system's clock;
+/// tests use [`AnchoredClock`], which derives wall time from the monotonic `now`, so runs are
+/// deterministic.
+pub trait UnixClock: fmt::Debug + Send + Sync {
+    /// Time since the Unix epoch at the monotonic instant `now`.
+    fn unix_time(&self, now: Instant) -> Duration;
+}
+
+/// Reads [`SystemTime::now`] (a clock before 1970 reads as 0).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl UnixClock for SystemClock {
+    fn unix_time(&self, _now: Instant) -> Duration {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+    }
+}
+
+/// A wall clock pinned to a monotonic instant: at `anchor` it reads `unix`, and it advances
+/// with the `now` it is given. Deterministic; meant for tests and simulations.
+#[derive(Debug, Clone, Copy)]
+pub struct AnchoredClock {
+    anchor: Instant,
+    unix: Duration,
+}
+
+impl AnchoredClock {
+    /// A clock that reads `unix` (time since the epoch) at `anchor`.
+    pub fn new(anchor: Instant, unix: Duration) -> Self {
+        AnchoredClock { anchor, unix }
+    }
+}
+
+impl UnixClock for AnchoredClock {
+    fn unix_time(&self, now: Instant) -> Duration {
+        match now.checked_duration_since(self.anchor) {
+            Some(elapsed) => self.unix + elapsed,
+            None => self.unix.saturating_sub(self.anchor - now),
+        }
+    }
+}
+
+/// How the agent proves who it is.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AgentAuth {
+    /// A token obtained elsewhere. It cannot be renewed: once the service refuses it the agent
+    /// reports `connfail/authorization` once and stops.
+    Token(AuthToken),
+    /// Credentials: the core signs a LoginKey with the API key and asks `Authorize` for a token
+    /// of `duration_minutes`, renewing it at 80% of its life and after a 401/403.
+    Credentials {
+        /// The agent's partner user id.
+        partner_user: PartnerUserId,
+        /// The group's API key.
+        api_key: ApiKey,
+        /// Token lifetime asked for, 1–120 minutes.
+        duration_minutes: u32,
+    },
+}
+
+impl fmt::Debug for AgentAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AgentAuth::Token(_) => f.write_str("Token(<redacted>)"),
+            AgentAuth::Credentials {
+                partner_user,
+                duration_minutes,
+                ..
+            } => f
+                .debug_struct("Credentials")
+                .field("partner_user", partner_user)
+                .field("api_key", &"<redacted>")
+                .field("duration_minutes", duration_minutes)
+                .finish(),
+        }
+    }
+}
+
+/// How `signal` and `invoke` reach the visitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SignalRoute {
+    /// `GET /findvisitor`, then `POST /signalvisitor` on the visitor's server: the outcome says
+    /// whether the service delivered the message now or holds it for the visitor's next
+    /// connect. The default.
+    #[default]
+    Rest,
+    /// A frame on the agent's socket (Glance's load-balanced mode): resolves as "sent,
+    /// unconfirmed" once the frame is handed to the transport.
+    Socket,
+}
+
+/// The timers of the agent, each with its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentTimers {
+    /// A visitor socket that closes is reported as the visitor leaving only if no socket
+    /// comes back within this grace. Default 5 s.
+    pub visitor_leave_grace: Duration,
+    /// After this long without anything inbound, send a WebSocket ping. Default 15 s.
+    pub idle_ping_after: Duration,
+    /// After the ping, this long without anything inbound and the link is dead. Default 10 s.
+    pub pong_timeout: Duration,
+    /// Every request (lookup, signal, invoke, query, authorize, discovery) resolves within
+    /// this, and so does opening the socket up to `connected`. Default 10 s.
+    pub request_timeout: Duration,
+    /// Keepalive interval used when `connected` names none. Default 30 s.
+    pub default_keepalive: Duration,
+    /// How long ahead a LoginKey made for `Authorize` expires. Default 5 min (at most a day).
+    pub login_key_validity: Duration,
+}
+
+impl Default for AgentTimers {
+    fn default() -> Self {
+        AgentTimers {
+            visitor_leave_grace: Duration::from_secs(5),
+            idle_ping_after: Duration::from_secs(15),
+            pong_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            default_keepalive: Duration::from_secs(30),
+            login_key_validity: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A configuration was refused. Each variant names the setting at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No group id was set.
+    #[error("the group id is not set")]
+    MissingGroup,
+    /// Neither a visitor id nor a unique id was set.
+    #[error("set exactly one of the visitor id and the unique id; neither is set")]
+    MissingVisitor,
+    /// Both a visitor id and a unique id were set.
+    #[error("set exactly one of the visitor id and the unique id; both are set")]
+    VisitorAndUnique,
+    /// An id broke its rule.
+    #[error("{field}: {source}")]
+    InvalidId {
+        /// The setting.
+        field: &'static str,
+        /// What is wrong with it.
+        source: IdError,
+    },
+    /// Neither a token nor credentials were set.
+    #[error("set either an authorization token or credentials (partner user id and API key)")]
+    MissingAuth,
+    /// Both a token and credentials were set.
+    #[error("set either an authorization token or credentials, not both")]
+    TokenAndCredentials,
+    /// The token or API key is empty.
+    #[error("{field} is empty")]
+    EmptySecret {
+        /// The setting.
+        field: &'static str,
+    },
+    /// The token lifetime asked of `Authorize` is outside 1–120 minutes.
+    #[error("the authorization duration is {minutes} minutes; it must be from {MIN_AUTHORIZE_MINUTES} to {MAX_AUTHORIZE_MINUTES}")]
+    AuthorizeDuration {
+        /// The value given.
+        minutes: u32,
+    },
+    /// A server address could not be parsed.
+    #[error("{field}: {source}")]
+    InvalidServer {
+        /// The setting.
+        field: &'static str,
+        /// What is wrong with it.
+        source: ServerAddrError,
+    },
+    /// A plain-text (`http`/`ws`) server that is not a loopback host.
+    #[error("{field}: plain http/ws is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost), not {host:?}; use https")]
+    PlainTextNotLoopback {
+        /// The setting.
+        field: &'static str,
+        /// The host.
+        host: String,
+    },
+    /// A timer is out of range.
+    #[error("{field} is {value:?}; {rule}")]
+    InvalidTimer {
+        /// The setting.
+        field: &'static str,
+        /// The value given.
+        value: Duration,
+        /// The rule it breaks.
+        rule: &'static str,
+    },
+    /// The reconnect policy is unusable.
+    #[error("reconnect policy: {0}")]
+    InvalidReconnectPolicy(&'static str),
+    /// A size limit is out of range.
+    #[error("{field} is {value}; it must be at least {min}")]
+    InvalidLimit {
+        /// The setting.
+        field: &'static str,
+        /// The value given.
+        value: usize,
+        /// The smallest value allowed.
+        min: usize,
+    },
+    /// The client version is not `major.minor.patch`.
+    #[error("client version {value:?} must be major.minor.patch (digits only)")]
+    InvalidVersion {
+        /// The value given.
+        value: String,
+    },
+    /// The `Origin` header value is not `scheme://host[:port]`.
+    #[error("origin {value:?} must be scheme://host[:port] without a path or spaces")]
+    InvalidOrigin {
+        /// The value given.
+        value: String,
+    },
+    /// The site name is empty or has characters that do not belong in a query string.
+    #[error("site {value:?} must be a non-empty word of letters, digits, '-' and '_'")]
+    InvalidSite {
+        /// The value given.
+        value: String,
+    },
+}
+
+/// A validated agent configuration. Build one with [`AgentConfig::builder`].
+#[derive(Clone)]
+pub struct AgentConfig {
+    pub(crate) group: GroupId,
+    pub(crate) visitor: VisitorId,
+    pub(crate) unique: Option<UniqueId>,
+    pub(crate) auth: AgentAuth,
+    pub(crate) presence_server: ServerAddr,
+    pub(crate) web_server: ServerAddr,
+    pub(crate) discovery: bool,
+    pub(crate) site: String,
+    pub(crate) signal_route: SignalRoute,
+    pub(crate) timers: AgentTimers,
+    pub(crate) reconnect: ReconnectPolicy,
+    pub(crate) rng_seed: u64,
+    pub(crate) max_frame_bytes: usize,
+    pub(crate) command_queue_bound: usize,
+    pub(crate) client_version: String,
+    pub(crate) origin: Option<String>,
+    pub(crate) clock: Arc<dyn UnixClock>,
+}
+
+impl fmt::Debug for AgentConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentConfig")
+            .field("group", &self.group)
+            .field("visitor", &self.visitor)
+            .field("unique", &self.unique)
+            .field("auth", &self.auth)
+            .field("presence_server", &self.presence_server)
+            .field("web_server", &self.web_server)
+            .field("discovery", &self.discovery)
+            .field("site", &self.site)
+            .field("signal_route", &self.signal_route)
+            .field("timers", &self.timers)
+            .field("reconnect", &self.reconnect)
+            .field("rng_seed", &self.rng_seed)
+            .field("max_frame_bytes", &self.max_frame_bytes)
+            .field("command_queue_bound", &self.command_queue_bound)
+            .field("client_version", &self.client_version)
+            .field("origin", &self.origin)
+            .field("clock", &self.clock)
+            .finish()
+    }
+}
+
+impl AgentConfig {
+    /// A builder with every default; set the group, the visitor and the auth, then
+    /// [`AgentConfigBuilder::build`].
+    ///
+    /// ```
+    /// use glance_presence_protocol::agent::AgentConfig;
+    /// let config = AgentConfig::builder()
+    ///     .group_id(12345)
+    ///     .visitor_id("v1")
+    ///     .token("eyJhbGciOi...")
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.presence_server().http_base(), "https://presence.glance.net");
+    /// assert!(!format!("{config:?}").contains("eyJ"));
+    /// ```
+    pub fn builder() -> AgentConfigBuilder {
+        AgentConfigBuilder::default()
+    }
+
+    /// The group.
+    pub fn group(&self) -> GroupId {
+        self.group
+    }
+
+    /// The visitor watched (`UNQ-<uniqueid>` for a unique id).
+    pub fn visitor(&self) -> &VisitorId {
+        &self.visitor
+    }
+
+    /// The unique id, when the visitor was named by one.
+    pub fn unique(&self) -> Option<&UniqueId> {
+        self.unique.as_ref()
+    }
+
+    /// How the agent authenticates.
+    pub fn auth(&self) -> &AgentAuth {
+        &self.auth
+    }
+
+    /// The presence server (load balancer) for REST calls and, unless a direct server is
+    /// known, the socket.
+    pub fn presence_server(&self) -> &ServerAddr {
+        &self.presence_server
+    }
+
+    /// The web server for `Authorize` and `GetVisitorSettings3`.
+    pub fn web_server(&self) -> &ServerAddr {
+        &self.web_server
+    }
+
+    /// Whether the presence server is discovered through `GetVisitorSettings3`.
+    pub fn discovery(&self) -> bool {
+        self.discovery
+    }
+
+    /// The Glance site (`production` by default).
+    pub fn site(&self) -> &str {
+        &self.site
+    }
+
+    /// The signal route.
+    pub fn signal_route(&self) -> SignalRoute {
+        self.signal_route
+    }
+
+    /// The timers.
+    pub fn timers(&self) -> &AgentTimers {
+        &self.timers
+    }
+
+    /// The reconnect policy.
+    pub fn reconnect_policy(&self) -> &ReconnectPolicy {
+        &self.reconnect
+    }
+
+    /// The RNG seed.
+    pub fn rng_seed(&self) -> u64 {
+        self.rng_seed
+    }
+
+    /// The largest frame accepted.
+    pub fn max_frame_bytes(&self) -> usize {
+        self.max_frame_bytes
+    }
+
+    /// The bound of the queue of commands waiting for the link.
+    pub fn command_queue_bound(&self) -> usize {
+        self.command_queue_bound
+    }
+
+    /// The client version sent as `ver` / `version`.
+    pub fn client_version(&self) -> &str {
+        &self.client_version
+    }
+
+    /// The `Origin` header sent with the WebSocket upgrade, if any.
+    pub fn origin(&self) -> Option<&str> {
+        self.origin.as_deref()
+    }
+}
+
+/// Builds an [`AgentConfig`]. Setters take raw values; [`AgentConfigBuilder::build`] checks
+/// them all and reports the first problem as a [`ConfigError`].
+#[derive(Clone, Default)]
+pub struct AgentConfigBuilder {
+    group: Option<u64>,
+    visitor: Option<String>,
+    unique: Option<String>,
+    token: Option<AuthToken>,
+    credentials: Option<(String, ApiKey)>,
+    authorize_minutes: Option<u32>,
+    presence_server: Option<String>,
+    web_server: Option<String>,
+    discovery: bool,
+    site: Option<String>,
+    signal_route: SignalRoute,
+    timers: AgentTimers,
+    reconnect: ReconnectPolicy,
+    rng_seed: Option<u64>,
+    max_frame_bytes: Option<usize>,
+    command_queue_bound: Option<usize>,
+    client_version: Option<String>,
+    origin: Option<String>,
+    clock: Option<Arc<dyn UnixClock>>,
+}
+
+impl fmt::Debug for AgentConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentConfigBuilder")
+            .field("group", &self.group)
+            .field("visitor", &self.visitor)
+            .field("unique", &self.unique)
+            .field("token", &self.token)
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|(user, key)| (user, key)),
+            )
+            .field("presence_server", &self.presence_server)
+            .field("web_server", &self.web_server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AgentConfigBuilder {
+    /// The Glance group id (required; a positive integer).
+    pub fn group_id(mut self, group: u64) -> Self {
+        self.group = Some(group);
+        self
+    }
+
+    /// The visitor id to watch (1–62 of `[A-Za-z0-9_~-]`). Set this or
+    /// [`AgentConfigBuilder::unique_id`].
+    pub fn visitor_id(mut self, visitor: impl Into<String>) -> Self {
+        self.visitor = Some(visitor.into());
+        self
+    }
+
+    /// The unique id of a `connectUnique` visitor; the visitor id becomes `UNQ-<uniqueid>`.
+    pub fn unique_id(mut self, unique: impl Into<String>) -> Self {
+        self.unique = Some(unique.into());
+        self
+    }
+
+    /// Authenticate with this token (cannot be renewed).
+    pub fn token(mut self, token: impl Into<AuthToken>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Authenticate with credentials: the partner user id and the group's API key. The
+    /// partner id is the group id.
+    pub fn credentials(
+        mut self,
+        partner_user_id: impl Into<String>,
+        api_key: impl Into<ApiKey>,
+    ) -> Self {
+        self.credentials = Some((partner_user_id.into(), api_key.into()));
+        self
+    }
+
+    /// Token lifetime asked of `Authorize`, 1–120 minutes (default 120).
+    pub fn authorize_duration_minutes(mut self, minutes: u32) -> Self {
+        self.authorize_minutes = Some(minutes);
+        self
+    }
+
+    /// The presence server: `host[:port]` (https), `https://host[:port]`, `wss://…`, or for a
+    /// loopback host `http://…` / `ws://…`. Default `presence.glance.net`.
+    pub fn presence_server(mut self, server: impl Into<String>) -> Self {
+        self.presence_server = Some(server.into());
+        self
+    }
+
+    /// The web server for `Authorize` and `GetVisitorSettings3`, same forms. Default
+    /// `www.glance.net`.
+    pub fn web_server(mut self, server: impl Into<String>) -> Self {
+        self.web_server = Some(server.into());
+        self
+    }
+
+    /// Discover the presence server through `GetVisitorSettings3` on the web server before
+    /// connecting (off by default: the configured presence server is used).
+    pub fn discovery(mut self, on: bool) -> Self {
+        self.discovery = on;
+        self
+    }
+
+    /// The Glance site, `production` (default) or `staging`.
+    pub fn site(mut self, site: impl Into<String>) -> Self {
+        self.site = Some(site.into());
+        self
+    }
+
+    /// How signals and invokes are sent (default [`SignalRoute::Rest`]).
+    pub fn signal_route(mut self, route: SignalRoute) -> Self {
+        self.signal_route = route;
+        self
+    }
+
+    /// Every timer at once.
+    pub fn timers(mut self, timers: AgentTimers) -> Self {
+        self.timers = timers;
+        self
+    }
+
+    /// The visitor-leave grace (default 5 s).
+    pub fn visitor_leave_grace(mut self, grace: Duration) -> Self {
+        self.timers.visitor_leave_grace = grace;
+        self
+    }
+
+    /// Inbound silence before a ping (default 15 s).
+    pub fn idle_ping_after(mut self, after: Duration) -> Self {
+        self.timers.idle_ping_after = after;
+        self
+    }
+
+    /// Silence after the ping before the link is declared dead (default 10 s).
+    pub fn pong_timeout(mut self, timeout: Duration) -> Self {
+        self.timers.pong_timeout = timeout;
+        self
+    }
+
+    /// Request timeout (default 10 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.timers.request_timeout = timeout;
+        self
+    }
+
+    /// Keepalive interval when `connected` names none (default 30 s).
+    pub fn default_keepalive(mut self, interval: Duration) -> Self {
+        self.timers.default_keepalive = interval;
+        self
+    }
+
+    /// The reconnect policy (default full jitter, 1 s base, 60 s cap).
+    pub fn reconnect_policy(mut self, policy: ReconnectPolicy) -> Self {
+        self.reconnect = policy;
+        self
+    }
+
+    /// Seed of the RNG that draws reconnect jitter. Default: derived from the group and
+    /// visitor ids, so agents watching different visitors spread out; give each agent its own
+    /// seed (e.g. from the operating system) for independent jitter.
+    pub fn rng_seed(mut self, seed: u64) -> Self {
+        self.rng_seed = Some(seed);
+        self
+    }
+
+    /// Largest frame accepted, in bytes (default 64 KiB).
+    pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
+        self.max_frame_bytes = Some(bytes);
+        self
+    }
+
+    /// Bound of the queue of commands issued while the link is down (default 64).
+    pub fn command_queue_bound(mut self, bound: usize) -> Self {
+        self.command_queue_bound = Some(bound);
+        self
+    }
+
+    /// The client version sent as `ver` / `version` (default `6.25.0`).
+    pub fn client_version(mut self, version: impl Into<String>) -> Self {
+        self.client_version = Some(version.into());
+        self
+    }
+
+    /// An `Origin` header for the WebSocket upgrade (e.g. `https://console.example.com`).
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// The wall clock (default [`SystemClock`]).
+    pub fn unix_clock(mut self, clock: impl UnixClock + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Checks every setting and returns the configuration, or the first problem found.
+    pub fn build(self) -> Result<AgentConfig, ConfigError> {
+        let group =
+            GroupId::new(self.group.ok_or(ConfigError::MissingGroup)?).map_err(|source| {
+                ConfigError::InvalidId {
+                    field: "group id",
+                    source,
+                }
+            })?;
+        let (visitor, unique) = match (self.visitor, self.unique) {
+            (None, None) => return Err(ConfigError::MissingVisitor),
+            (Some(_), Some(_)) => return Err(ConfigError::VisitorAndUnique),
+            (Some(visitor), None) => (
+                VisitorId::new(visitor).map_err(|source| ConfigError::InvalidId {
+                    field: "visitor id",
+                    source,
+                })?,
+                None,
+            ),
+            (None, Some(unique)) => {
+                let unique = UniqueId::new(unique).map_err(|source| ConfigError::InvalidId {
+                    field: "unique id",
+                    source,
+                })?;
+                (VisitorId::from_unique(&unique), Some(unique))
+            }
+        };
+        let auth = match (self.token, self.credentials) {
+            (None, None) => return Err(ConfigError::MissingAuth),
+            (Some(_), Some(_)) => return Err(ConfigError::TokenAndCredentials),
+            (Some(token), None) => {
+                if token.expose_secret().trim().is_empty() {
+                    return Err(ConfigError::EmptySecret {
+                        field: "authorization token",
+                    });
+                }
+                AgentAuth::Token(token)
+            }
+            (None, Some((user, api_key))) => {
+                let partner_user =
+                    PartnerUserId::new(user).map_err(|source| ConfigError::InvalidId {
+                        field: "partner user id",
+                        source,
+                    })?;
+                if api_key.expose_secret().is_empty() {
+                    return Err(ConfigError::EmptySecret { field: "API key" });
+                }
+                let minutes = self.authorize_minutes.unwrap_or(DEFAULT_AUTHORIZE_MINUTES);
+                if !(MIN_AUTHORIZE_MINUTES..=MAX_AUTHORIZE_MINUTES).contains(&minutes) {
+                    return Err(ConfigError::AuthorizeDuration { minutes });
+                }
+                AgentAuth::Credentials {
+                    partner_user,
+                    api_key,
+                    duration_minutes: minutes,
+                }
+            }
+        };
+        let presence_server = server(
+            "presence server",
+            self.presence_server
+                .as_deref()
+                .unwrap_or(DEFAULT_PRESENCE_SERVER),
+        )?;
+        let web_server = server(
+            "web server",
+            self.web_server.as_deref().unwrap_or(DEFAULT_WEB_SERVER),
+        )?;
+        let site = self.site.unwrap_or_else(|| DEFAULT_SITE.to_owned());
+        if site.is_empty()
+            || !site
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ConfigError::InvalidSite { value: site });
+        }
+        check_timers(&self.timers)?;
+        self.reconnect
+            .validate()
+            .map_err(ConfigError::InvalidReconnectPolicy)?;
+        let max_frame_bytes = self.max_frame_bytes.unwrap_or(DEFAULT_MAX_FRAME_BYTES);
+        if max_frame_bytes < 256 {
+            return Err(ConfigError::InvalidLimit {
+                field: "max frame bytes",
+                value: max_frame_bytes,
+                min: 256,
+            });
+        }
+        let command_queue_bound = self
+            .command_queue_bound
+            .unwrap_or(DEFAULT_COMMAND_QUEUE_BOUND);
+        if command_queue_bound == 0 {
+            return Err(ConfigError::InvalidLimit {
+                field: "command queue bound",
+                value: 0,
+                min: 1,
+            });
+        }
+        let client_version = self
+            .client_version
+            .unwrap_or_else(|| DEFAULT_CLIENT_VERSION.to_owned());
+        if !is_version(&client_version) {
+            return Err(ConfigError::InvalidVersion {
+                value: client_version,
+            });
+        }
+        if let Some(origin) = &self.origin {
+            if !is_origin(origin) {
+                return Err(ConfigError::InvalidOrigin {
+                    value: origin.clone(),
+                });
+            }
+        }
+        let rng_seed = self
+            .rng_seed
+            .unwrap_or_else(|| default_seed(group, &visitor));
+        Ok(AgentConfig {
+            group,
+            visitor,
+            unique,
+            auth,
+            presence_server,
+            web_server,
+            discovery: self.discovery,
+            site,
+            signal_route: self.signal_route,
+            timers: self.timers,
+            reconnect: self.reconnect,
+            rng_seed,
+            max_frame_bytes,
+            command_queue_bound,
+            client_version,
+            origin: self.origin,
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+        })
+    }
+}
+
+/// Parses a server setting and applies the loopback rule to plain-text schemes.
+pub(crate) fn server(field: &'static str, text: &str) -> Result<ServerAddr, ConfigError> {
+    let addr =
+        ServerAddr::parse(text).map_err(|source| ConfigError::InvalidServer { field, source })?;
+    check_plain_text(field, &addr)?;
+    Ok(addr)
+}
+
+/// `http`/`ws` only for loopback hosts.
+pub(crate) fn check_plain_text(field: &'static str, addr: &ServerAddr) -> Result<(), ConfigError> {
+    if addr.scheme() == Scheme::Http && !addr.is_loopback() {
+        return Err(ConfigError::PlainTextNotLoopback {
+            field,
+            host: addr.host().to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn check_timers(t: &AgentTimers) -> Result<(), ConfigError> {
+    let positive = |field: &'static str, value: Duration| {
+        if value.is_zero() {
+            Err(ConfigError::InvalidTimer {
+                field,
+                value,
+                rule: "it must be more than zero",
+            })
+        } else {
+            Ok(())
+        }
+    };
+    positive("visitor leave grace", t.visitor_leave_grace)?;
+    positive("idle ping delay", t.idle_ping_after)?;
+    positive("pong timeout", t.pong_timeout)?;
+    positive("request timeout", t.request_timeout)?;
+    positive("default keepalive", t.default_keepalive)?;
+    if t.login_key_validity < Duration::from_secs(10)
+        || t.login_key_validity.as_secs() > crate::loginkey::MAX_VALIDITY_SECS
+    {
+        return Err(ConfigError::InvalidTimer {
+            field: "login key validity",
+            value: t.login_key_validity,
+            rule: "it must be from 10 s to one day",
+        });
+    }
+    Ok(())
+}
+
+fn is_version(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn is_origin(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return false;
+    };
+    !scheme.is_empty()
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
+        && ServerAddr::new(Scheme::Https, rest).is_ok()
+}
+
+/// FNV-1a over the group and visitor ids.
+fn default_seed(group: GroupId, visitor: &VisitorId) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in group
+        .get()
+        .to_le_bytes()
+        .iter()
+        .chain(visitor.as_str().as_bytes())
+    {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> AgentConfigBuilder {
+        AgentConfig::builder()
+            .group_id(12345)
+            .visitor_id("v1")
+            .token("t")
+    }
+
+    #[test]
+    fn defaults() {
+        let c = base().build().unwrap();
+        assert_eq!(c.client_version(), "6.25.0");
+        assert_eq!(
+            c.presence_server().ws_url("/agent"),
+            "wss://presence.glance.net/agent"
+        );
+        assert_eq!(c.web_server().http_base(), "https://www.glance.net");
+        assert_eq!(c.timers().visitor_leave_grace, Duration::from_secs(5));
+        assert_eq!(c.max_frame_bytes(), 64 * 1024);
+        assert_eq!(c.signal_route(), SignalRoute::Rest);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        assert_eq!(
+            AgentConfig::builder()
+                .visitor_id("v")
+                .token("t")
+                .build()
+                .unwrap_err(),
+            ConfigError::MissingGroup
+        );
+        assert_eq!(
+            base().unique_id("123").build().unwrap_err(),
+            ConfigError::VisitorAndUnique
+        );
+        assert!(matches!(
+            base().visitor_id("bad id").build().unwrap_err(),
+            ConfigError::InvalidId {
+                field: "visitor id",
+                ..
+            }
+        ));
+        assert_eq!(
+            base().credentials("agent1", "key").build().unwrap_err(),
+            ConfigError::TokenAndCredentials
+        );
+        let e = base()
+            .presence_server("http://presence.example.com")
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("loopback"), "{e}");
+        assert!(base()
+            .presence_server("ws://127.0.0.1:8080")
+            .build()
+            .is_ok());
+        assert!(base().presence_server("http://[::1]:8080").build().is_ok());
+        assert!(base().presence_server("http://localhost:1").build().is_ok());
+        assert!(matches!(
+            base().client_version("6.25").build().unwrap_err(),
+            ConfigError::InvalidVersion { .. }
+        ));
+        assert!(matches!(
+            base().origin("not an origin").build().unwrap_err(),
+            ConfigError::InvalidOrigin { .. }
+        ));
+        assert!(matches!(
+            base().request_timeout(Duration::ZERO).build().unwrap_err(),
+            ConfigError::InvalidTimer {
+                field: "request timeout",
+                ..
+            }
+        ));
+        let c = AgentConfig::builder()
+            .group_id(1)
+            .unique_id("123456789")
+            .credentials("agent1", "secret-key")
+            .authorize_duration_minutes(121)
+            .build()
+            .unwrap_err();
+        assert_eq!(c, ConfigError::AuthorizeDuration { minutes: 121 });
+    }
+
+    #[test]
+    fn unique_id_becomes_unq_visitor_and_debug_redacts() {
+        let c = AgentConfig::builder()
+            .group_id(1)
+            .unique_id("123456789")
+            .credentials("agent1", "secret-key")
+            .build()
+            .unwrap();
+        assert_eq!(c.visitor().as_str(), "UNQ-123456789");
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("secret-key"), "{debug}");
+        assert!(debug.contains("agent1"));
+        let debug = format!("{:?}", base().token("tok-secret"));
+        assert!(!debug.contains("tok-secret"), "{debug}");
+    }
+
+    #[test]
+    fn anchored_clock_advances_with_now() {
+        let t0 = Instant::now();
+        let clock = AnchoredClock::new(t0, Duration::from_secs(1_700_000_000));
+        assert_eq!(
+            clock.unix_time(t0 + Duration::from_secs(3)),
+            Duration::from_secs(1_700_000_003)
+        );
+    }
+}

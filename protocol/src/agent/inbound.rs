@@ -1,0 +1,108 @@
+//! Frames from the service on the agent's socket.
+//!
+//! Every decoded frame is acted on or surfaced: known types become typed events, unknown types
+//! become [`AgentEvent::Other`], and frames that cannot be decoded become
+//! [`AgentEvent::ProtocolViolation`] (never a panic, never silently dropped).
+
+use serde_json::{Map, Value};
+
+use crate::wire::{DecodeError, ServerFrame};
+
+use super::event::{AgentEvent, StopReason};
+use super::visitor::GraceAction;
+use super::{AgentProtocol, AgentTimer};
+
+impl AgentProtocol {
+    /// One frame from the current socket.
+    pub(crate) fn on_frame(&mut self, frame: Result<ServerFrame, DecodeError>) {
+        self.on_inbound();
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(error) => {
+                self.emit(AgentEvent::ProtocolViolation {
+                    detail: error.to_string(),
+                });
+                return;
+            }
+        };
+        match frame {
+            ServerFrame::Presence(data) => self.on_presence(data),
+            ServerFrame::Connected { keepalive, .. } => self.on_connected(keepalive),
+            ServerFrame::VisitorSock { connected } => {
+                self.emit(AgentEvent::VisitorSocket { connected });
+                self.visitor_signal(connected);
+            }
+            ServerFrame::VisitorConn { connected } => self.visitor_signal(connected),
+            ServerFrame::Visibility(visibility) => self.emit(AgentEvent::Visibility { visibility }),
+            ServerFrame::Terms(status) => self.emit(AgentEvent::Terms { status }),
+            ServerFrame::VisitorSessionStart(data) => self.emit(AgentEvent::SessionStart { data }),
+            ServerFrame::VisitorSessionEnd(data) => self.emit(AgentEvent::SessionEnd { data }),
+            ServerFrame::VisitorError(data) => self.emit(AgentEvent::VisitorError { data }),
+            ServerFrame::Redirect { direct } => self.on_redirect(direct),
+            ServerFrame::ServerClose => self.stop(StopReason::ServerClose),
+            ServerFrame::ScaleDown => self.on_scaledown(),
+            ServerFrame::Error { error, detail } => {
+                if error == "connfail" && detail.as_deref() == Some("authorization") {
+                    self.token_refused();
+                } else {
+                    self.emit(AgentEvent::Error {
+                        error,
+                        detail: detail.unwrap_or_default(),
+                    });
+                }
+            }
+            ServerFrame::Blur => self.emit(AgentEvent::Other {
+                kind: "blur".to_owned(),
+                data: None,
+            }),
+            ServerFrame::Signal(data) => self.emit(AgentEvent::Other {
+                kind: "signal".to_owned(),
+                data: Some(data),
+            }),
+            ServerFrame::Invoke(invoke) => {
+                let mut data = Map::new();
+                data.insert("func".to_owned(), Value::String(invoke.func));
+                data.insert("args".to_owned(), invoke.args);
+                self.emit(AgentEvent::Other {
+                    kind: "invoke".to_owned(),
+                    data: Some(Value::Object(data)),
+                });
+            }
+            ServerFrame::Other { kind, data } => self.emit(AgentEvent::Other { kind, data }),
+        }
+    }
+
+    /// `visitorsock` / `visitorconn`: up cancels the leave grace and makes the visitor
+    /// present; down starts the grace.
+    fn visitor_signal(&mut self, up: bool) {
+        let action = if up {
+            self.visitor.up()
+        } else {
+            self.visitor.down()
+        };
+        match action {
+            GraceAction::Cancel => {
+                self.timers.stop(AgentTimer::VisitorGrace);
+                let unix_ms = self.unix_ms();
+                if self
+                    .visitor
+                    .set(super::VisitorPresence::Present, self.now, unix_ms)
+                {
+                    self.emit(AgentEvent::VisitorPresence {
+                        state: super::VisitorPresence::Present,
+                        since_unix_ms: unix_ms,
+                    });
+                }
+            }
+            GraceAction::Start => {
+                if !self.timers.is_set(AgentTimer::VisitorGrace) {
+                    self.timers.set(
+                        AgentTimer::VisitorGrace,
+                        self.now + self.config.timers.visitor_leave_grace,
+                    );
+                }
+            }
+            GraceAction::None => {}
+        }
+    }
+}

@@ -1,0 +1,648 @@
+//! The link: authorize → discover → findvisitor → open `…/agent` → `connect` → `connected`;
+//! keepalives, dead-link detection, reconnects with backoff, redirects, scale-downs, token
+//! renewal, and stopping.
+
+use std::time::Duration;
+
+use crate::io::{CloseReason, HttpRequestId, Output, SocketId};
+use crate::loginkey;
+use crate::rest::{
+    self, AuthorizeParams, AuthorizeResult, FindResult, RestError, RestTarget, VisitorSettings,
+};
+use crate::wire::{ClientFrame, ConnectFrame};
+
+use super::config::check_plain_text;
+use super::event::{AgentEvent, DisconnectReason, StopReason, VisitorPresence};
+use super::requests::{HttpPending, HttpPurpose};
+use super::token::jwt_expiry;
+use super::{AgentAuth, AgentProtocol, AgentTimer, Link};
+
+/// How soon to try again after a failed token renewal.
+const REFRESH_RETRY: Duration = Duration::from_secs(30);
+/// Never renew a token more often than this (a token already expired by the local clock).
+const MIN_REFRESH_IN: Duration = Duration::from_secs(10);
+/// Redirects / scale-downs followed at once before the backoff applies.
+const MAX_IMMEDIATE_HOPS: u32 = 3;
+
+/// When to try again after the link went down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// At once (redirect, scale-down, token renewal).
+    Now,
+    /// After the backoff delay.
+    Backoff,
+}
+
+impl AgentProtocol {
+    /// Starts a connect attempt: `Preparing`, with a `Connecting` event.
+    pub(crate) fn begin_attempt(&mut self) {
+        self.link = Link::Preparing;
+        let attempt = self.backoff.attempt();
+        self.emit(AgentEvent::Connecting { attempt });
+    }
+
+    /// Whether the configured bare token is a JWT whose `exp` has passed.
+    pub(crate) fn bare_token_expired(&self) -> bool {
+        match self.config.auth() {
+            AgentAuth::Token(token) => {
+                jwt_expiry(token).is_some_and(|exp| exp.saturating_mul(1000) <= self.unix_ms())
+            }
+            AgentAuth::Credentials { .. } => false,
+        }
+    }
+
+    /// Takes the next step of a connect attempt, if one can be taken.
+    pub(crate) fn drive_link(&mut self) {
+        if self.link != Link::Preparing {
+            return;
+        }
+        if self.token.is_none() {
+            self.ensure_token_fetch();
+            return;
+        }
+        if !self.settings_known {
+            self.ensure_settings_fetch();
+            return;
+        }
+        let server = if let Some(direct) = &self.direct {
+            direct.clone()
+        } else if self.load_balanced {
+            self.presence_server.clone()
+        } else {
+            self.ensure_find();
+            return;
+        };
+        let socket = self.new_socket_id();
+        let mut headers = Vec::new();
+        if let Some(origin) = self.config.origin() {
+            headers.push(("Origin".to_owned(), origin.to_owned()));
+        }
+        self.out.push_back(Output::OpenSocket {
+            socket,
+            url: server.ws_url("/agent"),
+            headers,
+        });
+        self.socket_server = Some(server);
+        self.link = Link::Opening(socket);
+        self.timers.set(
+            AgentTimer::ConnectTimeout,
+            self.now + self.config.timers.request_timeout,
+        );
+    }
+
+    /// Sends `Authorize` unless it is in flight (credentials only).
+    pub(crate) fn ensure_token_fetch(&mut self) {
+        if self.token_fetch.is_some() {
+            return;
+        }
+        let (partner_user, api_key, duration_minutes) = match self.config.auth() {
+            AgentAuth::Credentials {
+                partner_user,
+                api_key,
+                duration_minutes,
+            } => (partner_user.clone(), api_key.clone(), *duration_minutes),
+            AgentAuth::Token(_) => return,
+        };
+        let unix = self.unix_ms() / 1000;
+        let expires = unix + self.config.timers.login_key_validity.as_secs();
+        let login_key =
+            match loginkey::generate(self.config.group, &partner_user, expires, &api_key, unix) {
+                Ok(key) => key,
+                Err(_) => {
+                    // Cannot happen with a validated configuration; never loop on it.
+                    self.fatal_authorization();
+                    return;
+                }
+            };
+        let mut request = rest::authorize(&AuthorizeParams {
+            web: &self.config.web_server,
+            group: self.config.group,
+            partner_user: &partner_user,
+            login_key: &login_key,
+            duration_minutes,
+            site: &self.config.site,
+            service: "presence",
+        });
+        self.add_origin(&mut request);
+        let id = self.send_http(request, HttpPurpose::Authorize);
+        self.token_fetch = Some(id);
+    }
+
+    /// Sends `GetVisitorSettings3` unless it is in flight.
+    pub(crate) fn ensure_settings_fetch(&mut self) {
+        if self.settings_fetch.is_some() {
+            return;
+        }
+        let mut request = rest::get_visitor_settings(
+            &self.config.web_server,
+            self.config.group,
+            &self.config.site,
+        );
+        self.add_origin(&mut request);
+        let id = self.send_http(request, HttpPurpose::Settings);
+        self.settings_fetch = Some(id);
+    }
+
+    /// Sends `findvisitor` for the socket's server unless it is in flight.
+    fn ensure_find(&mut self) {
+        if self.find_fetch.is_some() {
+            return;
+        }
+        let request = rest::find_visitor(&RestTarget {
+            server: &self.presence_server,
+            group: self.config.group,
+            visitor: &self.config.visitor,
+            version: &self.config.client_version,
+            token: self.token.as_ref(),
+        });
+        let id = self.send_http_with_origin(request, HttpPurpose::Find);
+        self.find_fetch = Some(id);
+    }
+
+    // ----- answers to the connect steps -----
+
+    pub(crate) fn on_authorize(
+        &mut self,
+        id: HttpRequestId,
+        result: Result<AuthorizeResult, RestError>,
+    ) {
+        if self.token_fetch != Some(id) {
+            return;
+        }
+        self.token_fetch = None;
+        match result {
+            Ok(answer) => {
+                let now_ms = self.unix_ms();
+                let duration = match self.config.auth() {
+                    AgentAuth::Credentials {
+                        duration_minutes, ..
+                    } => Duration::from_secs(u64::from(*duration_minutes) * 60),
+                    AgentAuth::Token(_) => Duration::from_secs(60),
+                };
+                // The token's own `exp` when it has one, else the lifetime asked for.
+                let life = jwt_expiry(&answer.token)
+                    .map(|exp| {
+                        Duration::from_millis(exp.saturating_mul(1000).saturating_sub(now_ms))
+                    })
+                    .unwrap_or(duration);
+                let refresh_in = life.mul_f64(0.8).max(MIN_REFRESH_IN);
+                self.token = Some(answer.token);
+                self.timers
+                    .set(AgentTimer::TokenRefresh, self.now + refresh_in);
+            }
+            Err(RestError::Authorization { .. }) => self.fatal_authorization(),
+            Err(error) => {
+                if self.token.is_some() {
+                    // A renewal failed; the current token still works for now.
+                    self.timers
+                        .set(AgentTimer::TokenRefresh, self.now + REFRESH_RETRY);
+                } else {
+                    self.step_failed("authorize", error);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn on_settings(
+        &mut self,
+        id: HttpRequestId,
+        result: Result<VisitorSettings, RestError>,
+    ) {
+        if self.settings_fetch != Some(id) {
+            return;
+        }
+        self.settings_fetch = None;
+        match result {
+            Ok(VisitorSettings {
+                presence_url: Some(url),
+                load_balanced,
+                ..
+            }) => match self.config.presence_server.with_authority(&url) {
+                Ok(server) if check_plain_text("presenceUrl", &server).is_ok() => {
+                    self.presence_server = server;
+                    self.load_balanced = load_balanced;
+                    self.settings_known = true;
+                }
+                _ => self.step_failed(
+                    "discovery",
+                    RestError::Error {
+                        status: 200,
+                        detail: format!("presenceUrl {url:?} is not a usable host[:port]"),
+                    },
+                ),
+            },
+            Ok(_) => {
+                self.emit(AgentEvent::Error {
+                    error: "connfail".to_owned(),
+                    detail: "presencedisabled".to_owned(),
+                });
+                self.stop(StopReason::PresenceDisabled);
+            }
+            Err(error) => self.step_failed("discovery", error),
+        }
+    }
+
+    pub(crate) fn on_find(&mut self, id: HttpRequestId, result: Result<FindResult, RestError>) {
+        if self.find_fetch != Some(id) {
+            return;
+        }
+        self.find_fetch = None;
+        match result {
+            Ok(found) => {
+                let direct = found
+                    .direct_server
+                    .as_deref()
+                    .and_then(|d| self.presence_server.with_authority(d).ok())
+                    .filter(|d| check_plain_text("direct server", d).is_ok());
+                if found.direct_server.is_some() && direct.is_none() {
+                    self.emit(AgentEvent::ProtocolViolation {
+                        detail: format!(
+                            "findvisitor named an unusable direct server {:?}; using the presence server",
+                            found.direct_server.unwrap_or_default()
+                        ),
+                    });
+                }
+                self.direct = Some(direct.unwrap_or_else(|| self.presence_server.clone()));
+            }
+            Err(RestError::Authorization { .. }) => self.token_refused(),
+            Err(error) => {
+                self.emit(AgentEvent::Error {
+                    error: "connfail".to_owned(),
+                    detail: error.reason().to_owned(),
+                });
+                self.step_failed("findvisitor", error);
+            }
+        }
+    }
+
+    /// A step before the socket failed: without `connect`, waiting REST requests fail with it;
+    /// during a connect attempt, the link goes down and retries after the backoff.
+    fn step_failed(&mut self, step: &'static str, error: RestError) {
+        match self.link {
+            Link::Preparing => {
+                let why = DisconnectReason::ConnectFailed {
+                    step,
+                    reason: error.reason(),
+                    detail: error.to_string(),
+                };
+                self.link_down(why, Retry::Backoff);
+            }
+            Link::Idle => self.fail_waiting(error.into()),
+            _ => {}
+        }
+    }
+
+    // ----- socket -----
+
+    pub(crate) fn accepts_frames_from(&self, socket: SocketId) -> bool {
+        matches!(self.link, Link::Handshaking(s) | Link::Up(s) if s == socket)
+    }
+
+    pub(crate) fn on_socket_opened(&mut self, socket: SocketId) {
+        if self.link != Link::Opening(socket) {
+            return;
+        }
+        let Some(token) = self.token.clone() else {
+            self.link_down(DisconnectReason::TokenRefused, Retry::Now);
+            return;
+        };
+        self.link = Link::Handshaking(socket);
+        let frame = ClientFrame::Connect(ConnectFrame {
+            authorization: Some(token),
+            group: self.config.group,
+            group_as_string: true,
+            visitor: self.config.visitor.clone(),
+            guest_token: None,
+            version: self.config.client_version.clone(),
+        });
+        self.out.push_back(Output::SendFrame {
+            socket,
+            text: frame.encode(),
+        });
+    }
+
+    pub(crate) fn on_socket_closed(&mut self, socket: SocketId, reason: CloseReason) {
+        if self.link.socket() != Some(socket) {
+            return;
+        }
+        // The socket is gone: nothing to close.
+        self.link = Link::Preparing;
+        let why = match reason {
+            CloseReason::HandshakeRefused { status: 401 | 403 } => {
+                self.token_refused_after_close();
+                return;
+            }
+            CloseReason::HandshakeRefused { status } => {
+                DisconnectReason::HandshakeRefused { status }
+            }
+            CloseReason::ClosedByPeer { code, reason } => {
+                DisconnectReason::ClosedByPeer { code, reason }
+            }
+            CloseReason::TransportError { detail } => DisconnectReason::TransportError { detail },
+            CloseReason::ClosedLocally => DisconnectReason::TransportError {
+                detail: "closed locally".to_owned(),
+            },
+        };
+        self.link_down(why, Retry::Backoff);
+    }
+
+    /// Something came in on the current socket: the link is alive.
+    pub(crate) fn on_inbound(&mut self) {
+        self.timers.stop(AgentTimer::PongDeadline);
+        if matches!(self.link, Link::Up(_)) {
+            self.timers.set(
+                AgentTimer::IdlePing,
+                self.now + self.config.timers.idle_ping_after,
+            );
+        }
+    }
+
+    /// `connected` arrived.
+    pub(crate) fn on_connected(&mut self, keepalive: Option<u64>) {
+        let Link::Handshaking(socket) = self.link else {
+            return;
+        };
+        self.link = Link::Up(socket);
+        self.timers.stop(AgentTimer::ConnectTimeout);
+        self.backoff.reset();
+        self.auth_retry_used = false;
+        let keepalive = match keepalive {
+            Some(0) => None,
+            Some(secs) => Some(Duration::from_secs(secs.min(86_400))),
+            None => Some(self.config.timers.default_keepalive),
+        };
+        self.keepalive = keepalive;
+        if let Some(interval) = keepalive {
+            self.timers.set(AgentTimer::Keepalive, self.now + interval);
+        }
+        self.on_inbound();
+        let server = self
+            .socket_server
+            .as_ref()
+            .map(|s| s.host_port().to_owned())
+            .unwrap_or_default();
+        self.emit(AgentEvent::Connected {
+            server,
+            keepalive_secs: keepalive.map_or(0, |k| k.as_secs()),
+        });
+        self.visitor.live_seen = false;
+        self.start_snapshot();
+    }
+
+    /// `redirect {direct}`.
+    pub(crate) fn on_redirect(&mut self, direct: String) {
+        let target = match self.presence_server.with_authority(&direct) {
+            Ok(server) if check_plain_text("redirect", &server).is_ok() => server,
+            _ => {
+                self.emit(AgentEvent::ProtocolViolation {
+                    detail: format!("redirect to an unusable server {direct:?} ignored"),
+                });
+                return;
+            }
+        };
+        if self.socket_server.as_ref() == Some(&target) {
+            return;
+        }
+        self.emit(AgentEvent::Redirected {
+            server: target.host_port().to_owned(),
+        });
+        let why = DisconnectReason::Redirect {
+            server: target.host_port().to_owned(),
+        };
+        let retry = self.hop();
+        self.link_down(why, retry);
+        self.direct = Some(target);
+    }
+
+    /// `scaledown`: reconnect and discover the server again.
+    pub(crate) fn on_scaledown(&mut self) {
+        let retry = self.hop();
+        self.link_down(DisconnectReason::ScaleDown, retry);
+        if self.config.discovery {
+            self.settings_known = false;
+        }
+    }
+
+    fn hop(&mut self) -> Retry {
+        self.hops = self.hops.saturating_add(1);
+        if self.hops <= MAX_IMMEDIATE_HOPS {
+            Retry::Now
+        } else {
+            Retry::Backoff
+        }
+    }
+
+    /// The service refused the token on the link (error frame, 401/403 on the upgrade or on
+    /// findvisitor). With credentials the token is renewed once and the agent reconnects at
+    /// once; a bare token, or a renewed one refused again, is fatal.
+    pub(crate) fn token_refused(&mut self) {
+        if let Some(socket) = self.link.socket() {
+            self.out.push_back(Output::CloseSocket { socket });
+            self.link = Link::Preparing;
+        }
+        self.token_refused_after_close();
+    }
+
+    fn token_refused_after_close(&mut self) {
+        let renewable = matches!(self.config.auth(), AgentAuth::Credentials { .. });
+        if !renewable || self.auth_retry_used {
+            self.fatal_authorization();
+            return;
+        }
+        self.auth_retry_used = true;
+        self.token = None;
+        self.link_down(DisconnectReason::TokenRefused, Retry::Now);
+    }
+
+    /// `connfail / authorization` once, then stop.
+    pub(crate) fn fatal_authorization(&mut self) {
+        if self.link == Link::Stopped {
+            return;
+        }
+        self.emit(AgentEvent::Error {
+            error: "connfail".to_owned(),
+            detail: "authorization".to_owned(),
+        });
+        self.stop(StopReason::Authorization);
+    }
+
+    /// The link went down (or a connect step failed): close the socket if there is one,
+    /// report it, and try again now or after the backoff.
+    pub(crate) fn link_down(&mut self, why: DisconnectReason, retry: Retry) {
+        if matches!(self.link, Link::Idle | Link::Stopped) {
+            return;
+        }
+        if let Some(socket) = self.link.socket() {
+            self.out.push_back(Output::CloseSocket { socket });
+        }
+        for timer in [
+            AgentTimer::ConnectTimeout,
+            AgentTimer::Keepalive,
+            AgentTimer::IdlePing,
+            AgentTimer::PongDeadline,
+            AgentTimer::VisitorGrace,
+            AgentTimer::Reconnect,
+        ] {
+            self.timers.stop(timer);
+        }
+        if let Some(find) = self.find_fetch.take() {
+            self.forget_http(find);
+        }
+        if let Some(snapshot) = self.snapshot.take() {
+            self.forget_http(snapshot.http);
+        }
+        self.direct = None;
+        self.socket_server = None;
+        self.keepalive = None;
+        self.link = Link::Preparing;
+        self.emit(AgentEvent::Disconnected { why });
+        let unix_ms = self.unix_ms();
+        if self
+            .visitor
+            .set(VisitorPresence::Unknown, self.now, unix_ms)
+        {
+            self.emit(AgentEvent::VisitorPresence {
+                state: VisitorPresence::Unknown,
+                since_unix_ms: self.visitor.since_unix_ms,
+            });
+        }
+        match retry {
+            Retry::Now => {
+                self.emit(AgentEvent::Connecting {
+                    attempt: self.backoff.attempt(),
+                });
+            }
+            Retry::Backoff => {
+                let (attempt, delay) = self.backoff.next_delay();
+                self.link = Link::Backoff;
+                self.timers.set(AgentTimer::Reconnect, self.now + delay);
+                self.emit(AgentEvent::Reconnecting {
+                    attempt,
+                    delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                });
+            }
+        }
+    }
+
+    /// Stops for good: close, cancel every request, `Stopped` last.
+    pub(crate) fn stop(&mut self, why: StopReason) {
+        if self.link == Link::Stopped {
+            return;
+        }
+        if let Some(socket) = self.link.socket() {
+            self.out.push_back(Output::CloseSocket { socket });
+        }
+        self.cancel_all_requests();
+        self.http.clear();
+        self.http.shrink_to_fit();
+        self.timers.stop_all();
+        self.snapshot = None;
+        self.token_fetch = None;
+        self.settings_fetch = None;
+        self.find_fetch = None;
+        self.emit(AgentEvent::Stopped { why });
+        self.link = Link::Stopped;
+    }
+
+    // ----- timers -----
+
+    pub(crate) fn on_timer(&mut self, timer: AgentTimer) {
+        match timer {
+            AgentTimer::PongDeadline => {
+                if matches!(self.link, Link::Up(_)) {
+                    self.link_down(DisconnectReason::DeadLink, Retry::Backoff);
+                }
+            }
+            AgentTimer::ConnectTimeout => {
+                if matches!(self.link, Link::Opening(_) | Link::Handshaking(_)) {
+                    self.link_down(DisconnectReason::ConnectTimeout, Retry::Backoff);
+                }
+            }
+            AgentTimer::Deadlines => self.expire_deadlines(),
+            AgentTimer::VisitorGrace => {
+                if self.visitor.state != VisitorPresence::Absent {
+                    let unix_ms = self.unix_ms();
+                    if self.visitor.set(VisitorPresence::Absent, self.now, unix_ms) {
+                        self.emit(AgentEvent::VisitorPresence {
+                            state: VisitorPresence::Absent,
+                            since_unix_ms: unix_ms,
+                        });
+                    }
+                }
+            }
+            AgentTimer::TokenRefresh => self.ensure_token_fetch(),
+            AgentTimer::Reconnect => {
+                if self.link == Link::Backoff {
+                    self.begin_attempt();
+                }
+            }
+            AgentTimer::Keepalive => {
+                if let (Link::Up(socket), Some(interval)) = (self.link, self.keepalive) {
+                    self.out.push_back(Output::SendFrame {
+                        socket,
+                        text: ClientFrame::Keepalive.encode(),
+                    });
+                    self.timers.set(AgentTimer::Keepalive, self.now + interval);
+                    // A keepalive interval on a live link: redirects may be followed at once again.
+                    self.hops = 0;
+                }
+            }
+            AgentTimer::IdlePing => {
+                if let Link::Up(socket) = self.link {
+                    self.out.push_back(Output::SendPing { socket });
+                    self.timers.set(
+                        AgentTimer::PongDeadline,
+                        self.now + self.config.timers.pong_timeout,
+                    );
+                }
+            }
+        }
+    }
+
+    // ----- HTTP helpers -----
+
+    pub(crate) fn add_origin(&self, request: &mut rest::HttpRequest) {
+        if let Some(origin) = self.config.origin() {
+            request
+                .headers
+                .push(("Origin".to_owned(), origin.to_owned()));
+        }
+    }
+
+    pub(crate) fn send_http_with_origin(
+        &mut self,
+        mut request: rest::HttpRequest,
+        purpose: HttpPurpose,
+    ) -> HttpRequestId {
+        self.add_origin(&mut request);
+        self.send_http(request, purpose)
+    }
+
+    pub(crate) fn send_http(
+        &mut self,
+        request: rest::HttpRequest,
+        purpose: HttpPurpose,
+    ) -> HttpRequestId {
+        let id = self.new_http_id();
+        let deadline = match purpose {
+            HttpPurpose::Request(request_id, _) => self
+                .requests
+                .iter()
+                .find(|r| r.id == request_id)
+                .map(|r| r.deadline),
+            _ => None,
+        }
+        .unwrap_or(self.now + self.config.timers.request_timeout);
+        self.http.push(HttpPending {
+            id,
+            purpose,
+            deadline,
+        });
+        self.out.push_back(Output::Http { id, request });
+        id
+    }
+
+    pub(crate) fn forget_http(&mut self, id: HttpRequestId) {
+        self.http.retain(|h| h.id != id);
+    }
+}

@@ -1,0 +1,525 @@
+//! The sans-IO agent: [`AgentProtocol`] watches one visitor through the Presence service.
+//!
+//! It consumes application commands ([`AgentProtocol::connect`], [`AgentProtocol::lookup`],
+//! ...), transport inputs ([`TransportInput`]) and timer ticks, and emits outputs
+//! ([`Output`]): sockets to open, frames to send, pings, HTTP requests, and [`AgentEvent`]s. It
+//! performs no IO, reads no clock (wall time comes from the configured [`UnixClock`], used only
+//! for LoginKeys, token expiry and event dates) and draws randomness only from its seeded RNG.
+//!
+//! Module map: [`config`] (the validated configuration), [`event`] (what the application is
+//! told), `error` (command errors), `link` (authorize → discover → findvisitor → socket →
+//! `connected`, reconnects, dead-link detection), `inbound` (frames from the service),
+//! `requests` (lookup / query / signal / invoke and their HTTP answers), `visitor` (presence
+//! and the leave grace), `token` (JWT expiry).
+
+pub mod config;
+mod error;
+pub mod event;
+mod inbound;
+mod link;
+mod requests;
+mod token;
+mod visitor;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::backoff::Backoff;
+use crate::io::{HttpRequestId, Output, SansIo, SocketId, TransportInput};
+use crate::presence::PresenceData;
+use crate::rest::{ServerAddr, SignalBody};
+use crate::secret::AuthToken;
+use crate::timer::{TimerKey, TimerTable};
+use crate::wire::{invoke_func_allowed, InvokeRequest};
+
+pub use config::{
+    AgentAuth, AgentConfig, AgentConfigBuilder, AgentTimers, AnchoredClock, ConfigError,
+    SignalRoute, SystemClock, UnixClock,
+};
+pub use error::CommandError;
+pub use event::{
+    AgentEvent, ConnectionState, Delivery, DisconnectReason, PresenceSource, RequestFailure,
+    RequestId, RequestKind, RequestValue, StopReason, VisitorPresence, VisitorSnapshot,
+    VisitorStatus,
+};
+
+use requests::{HttpPending, Request, RequestOp};
+use visitor::VisitorTracker;
+
+/// The agent's timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AgentTimer {
+    /// Nothing inbound after the idle ping: the link is dead.
+    PongDeadline,
+    /// The socket did not open, or `connected` did not come, in time.
+    ConnectTimeout,
+    /// The earliest request / internal HTTP deadline.
+    Deadlines,
+    /// The visitor-leave grace ran out.
+    VisitorGrace,
+    /// Renew the token (80% of its life).
+    TokenRefresh,
+    /// The backoff delay is over: try again.
+    Reconnect,
+    /// Send `{"type":"k"}`.
+    Keepalive,
+    /// Inbound silence: send a ping.
+    IdlePing,
+}
+
+impl TimerKey for AgentTimer {
+    const ALL: &'static [Self] = &[
+        AgentTimer::PongDeadline,
+        AgentTimer::ConnectTimeout,
+        AgentTimer::Deadlines,
+        AgentTimer::VisitorGrace,
+        AgentTimer::TokenRefresh,
+        AgentTimer::Reconnect,
+        AgentTimer::Keepalive,
+        AgentTimer::IdlePing,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Where the link is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Link {
+    /// `connect` not called.
+    Idle,
+    /// Steps before the socket: token, discovery, findvisitor.
+    Preparing,
+    /// `OpenSocket` sent, waiting for `SocketOpened`.
+    Opening(SocketId),
+    /// Socket open, `connect` sent, waiting for `connected`.
+    Handshaking(SocketId),
+    /// `connected` received.
+    Up(SocketId),
+    /// Waiting for the backoff delay.
+    Backoff,
+    /// Stopped for good.
+    Stopped,
+}
+
+impl Link {
+    fn socket(self) -> Option<SocketId> {
+        match self {
+            Link::Opening(s) | Link::Handshaking(s) | Link::Up(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// The presence data of the lookup made after `connected`, while it is in flight.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingSnapshot {
+    http: HttpRequestId,
+    /// Live presence frames that arrived before the snapshot, merged in order.
+    live: PresenceData,
+}
+
+/// The sans-IO Presence agent for one visitor.
+///
+/// # Driving it
+///
+/// The method kinds follow quinn-proto: getters (`&self`), commands (`connect`, `disconnect`,
+/// `lookup`, `query`, `signal`, `invoke`), inputs ([`SansIo::handle_input`],
+/// [`SansIo::handle_timeout`]) and polls ([`SansIo::poll_output`], [`SansIo::poll_timeout`]).
+///
+/// **Drain contract**: after every command or input, call `poll_output` until it returns
+/// `None`, carrying out each output in order (open the socket, send the frame, perform the
+/// HTTP request, hand the event to the application); then wait for the next input or for the
+/// instant `poll_timeout` returns, whichever comes first, and call `handle_timeout` then. Every
+/// call takes the current monotonic time; the core never reads a clock. Inputs about sockets or
+/// requests the core has given up on are ignored, so a driver never needs to filter them.
+///
+/// **Guarantees**: every request returns a [`RequestId`] that resolves exactly once with an
+/// [`AgentEvent::RequestOutcome`]; at most one socket is open or opening; bad frames become
+/// [`AgentEvent::ProtocolViolation`] events, never panics; [`AgentEvent::Stopped`] is the last
+/// event, after which `poll_output` returns `None` for good and commands return
+/// [`CommandError::Stopped`].
+///
+/// # Example
+///
+/// A complete driving loop, here against a scripted in-memory peer (a real driver performs
+/// the outputs over tungstenite/HTTP and feeds back what happened):
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use glance_presence_protocol::agent::{AgentConfig, AgentEvent, AgentProtocol, AnchoredClock};
+/// use glance_presence_protocol::io::{Output, SansIo, TransportInput};
+///
+/// let start = Instant::now();
+/// let config = AgentConfig::builder()
+///     .group_id(12345)
+///     .visitor_id("v1")
+///     .token("a-token")
+///     .presence_server("http://127.0.0.1:8080")
+///     .unix_clock(AnchoredClock::new(start, Duration::from_secs(1_700_000_000)))
+///     .build()?;
+/// let mut agent = AgentProtocol::new(config, start);
+/// agent.connect(start)?;
+///
+/// let mut now = start;
+/// let mut inbox: Vec<TransportInput> = Vec::new(); // what the "network" answers
+/// let mut events = Vec::new();
+/// for _ in 0..20 {
+///     // 1. Drain every output and carry it out.
+///     while let Some(output) = agent.poll_output() {
+///         match output {
+///             Output::Http { id, request } => {
+///                 let body: &[u8] = if request.url.contains("/findvisitor") {
+///                     br#"{"visitorfound":true,"directserver":"127.0.0.1","httpsport":8080}"#
+///                 } else {
+///                     br#"{}"# // lookupvisitor: the visitor is absent
+///                 };
+///                 inbox.push(TransportInput::HttpResponse { id, status: 200, body: body.to_vec() });
+///             }
+///             Output::OpenSocket { socket, .. } => {
+///                 inbox.push(TransportInput::SocketOpened { socket });
+///             }
+///             Output::SendFrame { socket, text } if text.contains(r#""type":"connect""#) => {
+///                 let text = r#"{"type":"connected","keepalive":30}"#.to_owned();
+///                 inbox.push(TransportInput::Frame { socket, text });
+///             }
+///             Output::Event(event) => events.push(event),
+///             _ => {} // keepalives, pings, closes
+///         }
+///     }
+///     // 2. Feed the next input, or sleep until the next deadline and fire it.
+///     if let Some(input) = inbox.pop() {
+///         agent.handle_input(now, input);
+///     } else if let Some(deadline) = agent.poll_timeout() {
+///         now = now.max(deadline);
+///         agent.handle_timeout(now);
+///     }
+/// }
+/// assert!(events.iter().any(|e| matches!(e, AgentEvent::Connected { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct AgentProtocol {
+    config: AgentConfig,
+    now: Instant,
+    link: Link,
+    backoff: Backoff,
+    timers: TimerTable<AgentTimer, 8>,
+    out: VecDeque<Output<AgentEvent>>,
+    next_socket: u64,
+    next_http: u64,
+    next_request: u64,
+    /// The token in use (`None` while one is being obtained).
+    token: Option<AuthToken>,
+    /// The `Authorize` request in flight.
+    token_fetch: Option<HttpRequestId>,
+    /// A refused token was renewed once since the link was last up.
+    auth_retry_used: bool,
+    /// Whether the presence server is known (always, unless discovery is on).
+    settings_known: bool,
+    settings_fetch: Option<HttpRequestId>,
+    presence_server: ServerAddr,
+    load_balanced: bool,
+    /// The server for the socket, once found (findvisitor or redirect).
+    direct: Option<ServerAddr>,
+    find_fetch: Option<HttpRequestId>,
+    /// The server the current socket goes to.
+    socket_server: Option<ServerAddr>,
+    /// Redirects and scale-downs since the link was last stable for a keepalive interval.
+    hops: u32,
+    keepalive: Option<Duration>,
+    http: Vec<HttpPending>,
+    requests: Vec<Request>,
+    visitor: VisitorTracker,
+    presence: PresenceData,
+    snapshot: Option<PendingSnapshot>,
+}
+
+impl AgentProtocol {
+    /// A new agent, idle until [`AgentProtocol::connect`] (REST commands work before it).
+    pub fn new(config: AgentConfig, now: Instant) -> Self {
+        let token = match config.auth() {
+            AgentAuth::Token(token) => Some(token.clone()),
+            AgentAuth::Credentials { .. } => None,
+        };
+        AgentProtocol {
+            backoff: Backoff::new(config.reconnect, config.rng_seed),
+            presence_server: config.presence_server.clone(),
+            settings_known: !config.discovery,
+            config,
+            now,
+            link: Link::Idle,
+            timers: TimerTable::new(),
+            out: VecDeque::new(),
+            next_socket: 0,
+            next_http: 0,
+            next_request: 0,
+            token,
+            token_fetch: None,
+            auth_retry_used: false,
+            settings_fetch: None,
+            load_balanced: false,
+            direct: None,
+            find_fetch: None,
+            socket_server: None,
+            hops: 0,
+            keepalive: None,
+            http: Vec::new(),
+            requests: Vec::new(),
+            visitor: VisitorTracker::new(),
+            presence: PresenceData::new(),
+            snapshot: None,
+        }
+    }
+
+    // ----- getters -----
+
+    /// The configuration.
+    pub fn config(&self) -> &AgentConfig {
+        &self.config
+    }
+
+    /// The link's state.
+    pub fn connection_state(&self) -> ConnectionState {
+        match self.link {
+            Link::Idle => ConnectionState::Idle,
+            Link::Preparing | Link::Opening(_) | Link::Handshaking(_) => {
+                if self.backoff.attempt() == 0 {
+                    ConnectionState::Connecting
+                } else {
+                    ConnectionState::Reconnecting {
+                        attempt: self.backoff.attempt(),
+                    }
+                }
+            }
+            Link::Up(_) => ConnectionState::Connected,
+            Link::Backoff => ConnectionState::Reconnecting {
+                attempt: self.backoff.attempt(),
+            },
+            Link::Stopped => ConnectionState::Stopped,
+        }
+    }
+
+    /// Whether the agent has stopped for good.
+    pub fn is_stopped(&self) -> bool {
+        self.link == Link::Stopped
+    }
+
+    /// Whether the visitor is present, absent, or unknown (agent offline).
+    pub fn visitor_presence(&self) -> VisitorPresence {
+        self.visitor.state
+    }
+
+    /// When the visitor's presence was last confirmed (present or absent).
+    pub fn visitor_presence_since(&self) -> Option<Instant> {
+        self.visitor.since
+    }
+
+    /// The visitor's presence data: the snapshot merged with every live update since, in one
+    /// ordered view (kept while offline).
+    pub fn presence_data(&self) -> &PresenceData {
+        &self.presence
+    }
+
+    /// The server the socket is (or is being) connected to.
+    pub fn server(&self) -> Option<&ServerAddr> {
+        self.socket_server.as_ref()
+    }
+
+    /// Requests not resolved yet.
+    pub fn pending_requests(&self) -> usize {
+        self.requests.len()
+    }
+
+    // ----- commands -----
+
+    /// Starts connecting (authorize → discover → findvisitor → socket → `connected`), and keeps
+    /// reconnecting until [`AgentProtocol::disconnect`]. Calling it again while connecting or
+    /// connected does nothing.
+    pub fn connect(&mut self, now: Instant) -> Result<(), CommandError> {
+        self.tick(now);
+        if self.link == Link::Stopped {
+            return Err(CommandError::Stopped);
+        }
+        if self.link == Link::Idle {
+            if self.bare_token_expired() {
+                self.fatal_authorization();
+                return Ok(());
+            }
+            self.begin_attempt();
+            self.after_input();
+        }
+        Ok(())
+    }
+
+    /// Stops for good: closes the socket, fails every pending request as cancelled, and emits
+    /// [`AgentEvent::Stopped`], the last event. Does nothing when already stopped.
+    pub fn disconnect(&mut self, now: Instant) {
+        self.tick(now);
+        self.stop(StopReason::Requested);
+    }
+
+    /// Looks the visitor up (`lookupvisitor`).
+    pub fn lookup(&mut self, now: Instant) -> Result<RequestId, CommandError> {
+        self.tick(now);
+        self.command(RequestKind::Lookup, RequestOp::Lookup)
+    }
+
+    /// Asks the visitor's current state (`query`).
+    pub fn query(&mut self, now: Instant) -> Result<RequestId, CommandError> {
+        self.tick(now);
+        self.command(RequestKind::Query, RequestOp::Query)
+    }
+
+    /// Sends the visitor a message for its `onsignal`.
+    pub fn signal(&mut self, now: Instant, data: Value) -> Result<RequestId, CommandError> {
+        self.tick(now);
+        self.command(
+            RequestKind::Signal,
+            RequestOp::Signal(SignalBody::Signal(data)),
+        )
+    }
+
+    /// Runs `func(args)` on the visitor's page. `func` must start with `GLANCE.` or
+    /// `GLANCE_COBROWSE.Custom.`; anything else is refused before anything is sent.
+    pub fn invoke(
+        &mut self,
+        now: Instant,
+        func: impl Into<String>,
+        args: Value,
+    ) -> Result<RequestId, CommandError> {
+        self.tick(now);
+        let func = func.into();
+        if !invoke_func_allowed(&func) {
+            return Err(CommandError::InvokeNotAllowed { func });
+        }
+        self.command(
+            RequestKind::Invoke,
+            RequestOp::Signal(SignalBody::Invoke(InvokeRequest { func, args })),
+        )
+    }
+
+    // ----- internals shared by the submodules -----
+
+    /// Moves the clock forward (never back).
+    fn tick(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    fn emit(&mut self, event: AgentEvent) {
+        if self.link != Link::Stopped {
+            self.out.push_back(Output::Event(event));
+        }
+    }
+
+    fn unix_ms(&self) -> u64 {
+        u64::try_from(self.config.clock.unix_time(self.now).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn new_socket_id(&mut self) -> SocketId {
+        self.next_socket += 1;
+        SocketId(self.next_socket)
+    }
+
+    fn new_http_id(&mut self) -> HttpRequestId {
+        self.next_http += 1;
+        HttpRequestId(self.next_http)
+    }
+
+    /// Runs whatever the new state allows: the next connect step, waiting requests, and the
+    /// deadline timer.
+    fn after_input(&mut self) {
+        if self.link == Link::Stopped {
+            return;
+        }
+        self.drive_link();
+        self.drive_requests();
+        self.arm_deadlines();
+        if self.out.is_empty() && self.out.capacity() > 32 {
+            self.out.shrink_to_fit();
+        }
+    }
+}
+
+impl SansIo for AgentProtocol {
+    type Event = AgentEvent;
+
+    fn handle_input(&mut self, now: Instant, input: TransportInput) {
+        self.tick(now);
+        if self.link == Link::Stopped {
+            return;
+        }
+        match input {
+            TransportInput::SocketOpened { socket } => self.on_socket_opened(socket),
+            TransportInput::Frame { socket, text } => {
+                if self.accepts_frames_from(socket) {
+                    let frame =
+                        crate::wire::ServerFrame::decode(&text, self.config.max_frame_bytes);
+                    self.on_frame(frame);
+                }
+            }
+            TransportInput::BinaryFrame { socket, data } => {
+                if self.accepts_frames_from(socket) {
+                    let frame =
+                        crate::wire::ServerFrame::decode_bytes(&data, self.config.max_frame_bytes);
+                    self.on_frame(frame);
+                }
+            }
+            TransportInput::Pong { socket } => {
+                if self.accepts_frames_from(socket) {
+                    self.on_inbound();
+                }
+            }
+            TransportInput::SocketClosed { socket, reason } => {
+                self.on_socket_closed(socket, reason)
+            }
+            TransportInput::HttpResponse { id, status, body } => {
+                self.on_http(id, Ok((status, body)))
+            }
+            TransportInput::HttpFailed { id, detail } => self.on_http(id, Err(detail)),
+        }
+        self.after_input();
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.tick(now);
+        if self.link == Link::Stopped {
+            return;
+        }
+        let expired = self.timers.take_expired(self.now);
+        for timer in expired {
+            if self.link == Link::Stopped {
+                return;
+            }
+            self.on_timer(timer);
+        }
+        self.after_input();
+    }
+
+    fn poll_output(&mut self) -> Option<Output<AgentEvent>> {
+        self.out.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        if self.link == Link::Stopped {
+            return None;
+        }
+        self.timers.next_timeout()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_protocol_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<AgentProtocol>();
+    }
+}

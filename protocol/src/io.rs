@@ -1,0 +1,244 @@
+//! The transport vocabulary shared by every protocol core of this crate.
+//!
+//! A core (the agent's `AgentProtocol`, later the visitor's) describes IO and never performs
+//! it. It asks for work through [`Output`] (open a WebSocket, send a text frame, send a ping,
+//! close the socket, perform an HTTP request, or hand the application an event) and learns what
+//! happened through [`TransportInput`] (socket opened, frame, pong, socket closed and why, HTTP
+//! response, HTTP failure). The [`SansIo`] trait ties these together so that one driver loop per
+//! transport (blocking, async) serves every protocol.
+//!
+//! Sockets are named by a [`SocketId`] that the core allocates anew for every socket it asks
+//! to open, so inputs that arrive late from an old socket are recognised and ignored. HTTP
+//! requests are named by an [`HttpRequestId`] in the same way.
+//!
+//! This module only defines types; it does no IO.
+
+use std::fmt;
+use std::time::Instant;
+
+use crate::rest::HttpRequest;
+
+/// Names one socket the core asked to open. Never reused within one core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SocketId(pub(crate) u64);
+
+impl SocketId {
+    /// The number behind the id (1 for the first socket).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for SocketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "socket#{}", self.0)
+    }
+}
+
+/// Names one HTTP request the core asked for. Never reused within one core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HttpRequestId(pub(crate) u64);
+
+impl HttpRequestId {
+    /// The number behind the id (1 for the first request).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for HttpRequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "http#{}", self.0)
+    }
+}
+
+/// Why a socket closed (or never opened), as the driver saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The peer sent a close frame (code and reason as received; no code when the frame had
+    /// none).
+    ClosedByPeer {
+        /// The WebSocket close code.
+        code: Option<u16>,
+        /// The close reason text.
+        reason: String,
+    },
+    /// The WebSocket upgrade was answered with a non-101 HTTP status (401/403 mean the
+    /// service refused the credentials).
+    HandshakeRefused {
+        /// The HTTP status of the refusal.
+        status: u16,
+    },
+    /// The connection could not be made or broke (DNS, TCP, TLS, reset, EOF without a close
+    /// frame...).
+    TransportError {
+        /// What the transport said.
+        detail: String,
+    },
+    /// The socket was closed because the core asked for it ([`Output::CloseSocket`]).
+    ClosedLocally,
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::ClosedByPeer {
+                code: Some(code),
+                reason,
+            } if !reason.is_empty() => {
+                write!(f, "closed by the peer ({code}: {reason})")
+            }
+            CloseReason::ClosedByPeer {
+                code: Some(code), ..
+            } => {
+                write!(f, "closed by the peer ({code})")
+            }
+            CloseReason::ClosedByPeer { code: None, .. } => f.write_str("closed by the peer"),
+            CloseReason::HandshakeRefused { status } => {
+                write!(f, "WebSocket upgrade refused with HTTP {status}")
+            }
+            CloseReason::TransportError { detail } => write!(f, "transport error: {detail}"),
+            CloseReason::ClosedLocally => f.write_str("closed locally"),
+        }
+    }
+}
+
+/// What the driver tells the core about the transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportInput {
+    /// The socket asked for by [`Output::OpenSocket`] completed its WebSocket handshake.
+    SocketOpened {
+        /// Which socket.
+        socket: SocketId,
+    },
+    /// A text frame arrived.
+    Frame {
+        /// Which socket.
+        socket: SocketId,
+        /// The frame's text.
+        text: String,
+    },
+    /// A binary frame arrived (the protocol uses text frames; the bytes are decoded as UTF-8
+    /// JSON and reported if they are not).
+    BinaryFrame {
+        /// Which socket.
+        socket: SocketId,
+        /// The frame's payload.
+        data: Vec<u8>,
+    },
+    /// A WebSocket pong arrived.
+    Pong {
+        /// Which socket.
+        socket: SocketId,
+    },
+    /// The socket closed, or could not be opened.
+    SocketClosed {
+        /// Which socket.
+        socket: SocketId,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// The HTTP request got a response (any status).
+    HttpResponse {
+        /// Which request.
+        id: HttpRequestId,
+        /// The HTTP status.
+        status: u16,
+        /// The body (possibly empty).
+        body: Vec<u8>,
+    },
+    /// The HTTP request failed without a response (DNS, TCP, TLS, timeout in the driver...).
+    HttpFailed {
+        /// Which request.
+        id: HttpRequestId,
+        /// What the transport said.
+        detail: String,
+    },
+}
+
+/// What the core asks the driver to do, or tells the application.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Output<E> {
+    /// Open a WebSocket to `url` (`wss://…` or `ws://…`) with these extra request headers
+    /// (e.g. `Origin`), then report [`TransportInput::SocketOpened`] or
+    /// [`TransportInput::SocketClosed`]. Never asked while another socket of the same core is
+    /// open or opening.
+    OpenSocket {
+        /// The id the core gave this socket.
+        socket: SocketId,
+        /// Where to connect.
+        url: String,
+        /// Extra handshake headers, in order.
+        headers: Vec<(String, String)>,
+    },
+    /// Send a text frame on the socket.
+    SendFrame {
+        /// Which socket.
+        socket: SocketId,
+        /// The frame's text.
+        text: String,
+    },
+    /// Send a WebSocket ping (the answer is [`TransportInput::Pong`]).
+    SendPing {
+        /// Which socket.
+        socket: SocketId,
+    },
+    /// Close the socket (or abandon it while it is opening). The core considers it gone at
+    /// once and ignores whatever arrives from it afterwards, including its
+    /// [`TransportInput::SocketClosed`].
+    CloseSocket {
+        /// Which socket.
+        socket: SocketId,
+    },
+    /// Perform an HTTP request, then report [`TransportInput::HttpResponse`] or
+    /// [`TransportInput::HttpFailed`] with the same id.
+    Http {
+        /// The id to report back.
+        id: HttpRequestId,
+        /// Method, URL, headers and body.
+        request: HttpRequest,
+    },
+    /// Hand this event to the application.
+    Event(E),
+}
+
+impl<E> Output<E> {
+    /// The event, if this output is one.
+    pub fn into_event(self) -> Option<E> {
+        match self {
+            Output::Event(event) => Some(event),
+            _ => None,
+        }
+    }
+}
+
+/// A sans-IO protocol core, seen from a transport driver.
+///
+/// # Drain contract
+///
+/// After every call that feeds the core (an input, a timeout, or an application command on the
+/// concrete type), call [`SansIo::poll_output`] until it returns `None` and carry out each
+/// output in order; then wait until the next input or until [`SansIo::poll_timeout`], whichever
+/// comes first, and call [`SansIo::handle_timeout`] when the deadline has come. Pass the time
+/// of each call as `now`; it must not go backwards (an earlier `now` is treated as the latest
+/// one seen). Calling `handle_timeout` early, or twice, does nothing.
+pub trait SansIo {
+    /// What the core tells the application.
+    type Event;
+
+    /// Feeds one transport input. Inputs about sockets or requests the core no longer knows
+    /// (stale ids) are ignored.
+    fn handle_input(&mut self, now: Instant, input: TransportInput);
+
+    /// Fires every timer that is due at `now`.
+    fn handle_timeout(&mut self, now: Instant);
+
+    /// The next thing to do, if any.
+    fn poll_output(&mut self) -> Option<Output<Self::Event>>;
+
+    /// When to call [`SansIo::handle_timeout`] next, if ever.
+    fn poll_timeout(&self) -> Option<Instant>;
+}

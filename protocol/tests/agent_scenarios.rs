@@ -1,0 +1,609 @@
+//! Transcript snapshots of the agent's main scenarios, against a scripted fake peer with
+//! virtual time: every command, input, timer and output with its offset from the start.
+//! Each test also asserts the facts the scenario is about, so a wrong snapshot cannot be
+//! accepted by accident.
+
+mod support;
+
+use std::time::Duration;
+
+use glance_presence_protocol::agent::{
+    AgentEvent, CommandError, ConnectionState, Delivery, DisconnectReason, RequestFailure,
+    RequestValue, StopReason, VisitorPresence,
+};
+use glance_presence_protocol::backoff::ReconnectPolicy;
+use glance_presence_protocol::io::{CloseReason, Output, SansIo};
+use serde_json::json;
+use support::harness::{Harness, FIND_FOUND};
+use support::ops::jwt_with_exp;
+
+const LOOKUP_PRESENT: &str = r#"{"direct":"127.0.0.1:8080","visitorpresent":"1699999990.0","timestamp":"1699999990.0","visitorid":"v1","groupid":"12345","ds":"127.0.0.1/0","directserver":"127.0.0.1","tlsport":0,"httpsport":8080,"url":"https://shop.example.com/","browser":"chrome","browserver":120,"platform":"linux"}"#;
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn count(h: &Harness, pred: impl Fn(&AgentEvent) -> bool) -> usize {
+    h.event_list().iter().filter(|e| pred(e)).count()
+}
+
+fn outcome(h: &Harness, id: glance_presence_protocol::agent::RequestId) -> Result<RequestValue, RequestFailure> {
+    let found: Vec<_> = h
+        .event_list()
+        .into_iter()
+        .filter_map(|e| match e {
+            AgentEvent::RequestOutcome { id: got, result, .. } if got == id => Some(result),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{id} must resolve exactly once");
+    found.into_iter().next().unwrap()
+}
+
+#[test]
+fn happy_path() {
+    let mut h = Harness::new(|b| b.origin("https://console.example.com"));
+    h.connect().unwrap();
+    assert_eq!(h.agent.connection_state(), ConnectionState::Connecting);
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.open_socket();
+    h.frame(r#"{"type":"connected","keepalive":30}"#);
+    assert_eq!(h.agent.connection_state(), ConnectionState::Connected);
+    h.note("a live presence frame arrives before the snapshot: it is applied after it");
+    h.frame(r#"{"type":"presence","data":{"url":"https://shop.example.com/cart","cartvalue":42}}"#);
+    h.respond("/lookupvisitor", 200, LOOKUP_PRESENT);
+    h.frame(r#"{"type":"visitorsock","data":{"connected":true}}"#);
+    h.frame(r#"{"type":"presence","data":{"url":"https://shop.example.com/checkout"}}"#);
+    h.frame(r#"{"type":"terms","data":{"status":"accepted"}}"#);
+    h.frame(r#"{"type":"visibility","data":{"visibility":"hidden"}}"#);
+    h.frame(r#"{"type":"visitorsessionstart"}"#);
+    h.frame(r#"{"type":"visitorsessionend"}"#);
+    h.frame(r#"{"mtype":"somethingnew","data":{"a":1}}"#);
+    h.advance(secs(30));
+    h.advance(secs(30));
+    insta::assert_snapshot!(h.transcript());
+
+    let data = h.agent.presence_data();
+    assert_eq!(data.url(), Some("https://shop.example.com/checkout"));
+    assert_eq!(data.get("cartvalue"), Some(&json!(42)));
+    let keys: Vec<&String> = data.iter().map(|(k, _)| k).collect();
+    assert_eq!(keys[0], "url", "the snapshot's order is kept, live keys appended");
+    assert_eq!(keys.last().unwrap().as_str(), "cartvalue");
+    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
+    let keepalives = h
+        .outputs
+        .iter()
+        .filter(|(_, o)| matches!(o, Output::SendFrame { text, .. } if text == r#"{"type":"k"}"#))
+        .count();
+    assert_eq!(keepalives, 2, "one k per 30 s");
+    let connect_frame = h
+        .outputs
+        .iter()
+        .find_map(|(_, o)| match o {
+            Output::SendFrame { text, .. } if text.contains("connect") => Some(text.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(connect_frame.contains(r#""groupid":"12345""#), "{connect_frame}");
+    assert!(connect_frame.contains(r#""version":"6.25.0""#));
+}
+
+#[test]
+fn page_navigation_does_not_flicker() {
+    let mut h = Harness::new(|b| b);
+    h.connect_happy(LOOKUP_PRESENT);
+    h.frame(r#"{"type":"visitorsock","data":{"connected":true}}"#);
+    h.note("the visitor navigates: its socket closes and a new one opens 3 s later");
+    h.frame(r#"{"type":"visitorsock","data":{"connected":false}}"#);
+    h.advance(secs(3));
+    h.frame(r#"{"type":"visitorsock","data":{"connected":true}}"#);
+    h.frame(r#"{"type":"presence","data":{"url":"https://shop.example.com/next"}}"#);
+    h.advance(secs(10));
+    insta::assert_snapshot!(h.transcript());
+    assert_eq!(
+        count(&h, |e| matches!(
+            e,
+            AgentEvent::VisitorPresence {
+                state: VisitorPresence::Absent,
+                ..
+            }
+        )),
+        0
+    );
+    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
+}
+
+#[test]
+fn visitor_leaves_after_the_grace_period() {
+    let mut h = Harness::new(|b| b);
+    h.connect_happy(LOOKUP_PRESENT);
+    h.frame(r#"{"type":"visitorsock","data":{"connected":false}}"#);
+    h.advance(Duration::from_millis(4999));
+    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Absent);
+    h.frame(r#"{"type":"visitorconn","data":{"connected":false}}"#);
+    h.advance(secs(1));
+    insta::assert_snapshot!(h.transcript());
+    let absent_at: Vec<Duration> = h
+        .events
+        .iter()
+        .filter(|(_, e)| {
+            matches!(
+                e,
+                AgentEvent::VisitorPresence {
+                    state: VisitorPresence::Absent,
+                    ..
+                }
+            )
+        })
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(absent_at, vec![secs(5)]);
+}
+
+#[test]
+fn link_drops_and_comes_back_with_backoff() {
+    let mut h = Harness::new(|b| b.reconnect_policy(ReconnectPolicy::glance()));
+    h.connect_happy(LOOKUP_PRESENT);
+    h.frame(r#"{"type":"visitorsock","data":{"connected":true}}"#);
+    h.advance(secs(1));
+    h.close_socket(CloseReason::ClosedByPeer {
+        code: Some(1001),
+        reason: "going away".to_owned(),
+    });
+    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Unknown);
+    h.note("first reconnect attempt fails at findvisitor");
+    h.advance(secs(5));
+    h.fail_http("/findvisitor", "connection refused");
+    h.note("second attempt: the socket cannot be opened");
+    h.advance(secs(5));
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.close_socket(CloseReason::TransportError {
+        detail: "connection refused".to_owned(),
+    });
+    h.note("third attempt succeeds");
+    h.advance(secs(5));
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.open_socket();
+    h.frame(r#"{"type":"connected","keepalive":30}"#);
+    h.respond("/lookupvisitor", 200, LOOKUP_PRESENT);
+    h.note("the backoff was reset by connected: the next drop waits 5 s again");
+    h.close_socket(CloseReason::ClosedByPeer {
+        code: None,
+        reason: String::new(),
+    });
+    insta::assert_snapshot!(h.transcript());
+    let delays: Vec<(u32, u64)> = h
+        .event_list()
+        .into_iter()
+        .filter_map(|e| match e {
+            AgentEvent::Reconnecting { attempt, delay_ms } => Some((attempt, delay_ms)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delays, vec![(1, 5000), (2, 5000), (3, 5000), (1, 5000)]);
+    assert_eq!(h.max_open_sockets, 1);
+}
+
+#[test]
+fn full_jitter_backoff_delays_stay_within_bounds_and_grow() {
+    let mut h = Harness::new(|b| b);
+    h.connect().unwrap();
+    for _ in 0..8 {
+        h.fail_http("/findvisitor", "unreachable");
+        let deadline = h.agent.poll_timeout().unwrap();
+        h.advance(deadline - h.now);
+    }
+    let policy = ReconnectPolicy::default();
+    for event in h.event_list() {
+        if let AgentEvent::Reconnecting { attempt, delay_ms } = event {
+            let (lo, hi) = policy.bounds(attempt);
+            assert!(delay_ms >= lo.as_millis() as u64 && delay_ms <= hi.as_millis() as u64);
+        }
+    }
+    assert_eq!(
+        h.agent.connection_state(),
+        ConnectionState::Reconnecting { attempt: 8 }
+    );
+}
+
+#[test]
+fn dead_link_is_detected_and_replaced() {
+    let mut h = Harness::new(|b| b.reconnect_policy(ReconnectPolicy::glance()));
+    h.auto_pong = false;
+    h.connect_happy(LOOKUP_PRESENT);
+    h.note("an answered ping keeps the link");
+    h.advance(secs(15));
+    h.pong();
+    h.note("then silence: ping at 15 s, dead 10 s later");
+    h.advance(secs(15));
+    h.advance(secs(10));
+    h.advance(secs(5));
+    insta::assert_snapshot!(h.transcript());
+    let pings = h
+        .outputs
+        .iter()
+        .filter(|(_, o)| matches!(o, Output::SendPing { .. }))
+        .count();
+    assert_eq!(pings, 2);
+    assert!(h.event_list().contains(&AgentEvent::Disconnected {
+        why: DisconnectReason::DeadLink
+    }));
+    assert!(h.open_sockets.len() <= 1);
+}
+
+#[test]
+fn token_refresh_with_credentials() {
+    let mut h = Harness::with_credentials(|b| {
+        b.authorize_duration_minutes(10)
+            .idle_ping_after(secs(600))
+    });
+    h.connect().unwrap();
+    let first = jwt_with_exp(support::harness::UNIX_START + 600);
+    h.respond("Authorize", 200, &format!("{first:?}"));
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.open_socket();
+    h.frame(r#"{"type":"connected","keepalive":240}"#);
+    h.respond("/lookupvisitor", 200, "{}");
+    h.note("80% of the 600 s life: renewed in the background, the socket stays");
+    h.advance(secs(479));
+    assert!(h.find_http("Authorize").is_none());
+    h.advance(secs(1));
+    assert!(h.find_http("Authorize").is_some());
+    h.respond("Authorize", 200, r#""renewed-token""#);
+    h.note("a 401 on a request: the token is renewed and the request retried once");
+    let id = h.lookup().unwrap();
+    h.respond("/lookupvisitor", 401, r#"{"err":"authorization","msg":"expired"}"#);
+    h.respond("Authorize", 200, r#""third-token""#);
+    h.respond("/lookupvisitor", 200, "{}");
+    h.note("the service refuses the token on the socket: renew and reconnect at once");
+    h.frame(r#"{"type":"error","data":{"error":"connfail","detail":"authorization"}}"#);
+    h.respond("Authorize", 200, r#""fourth-token""#);
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.open_socket();
+    h.frame(r#"{"type":"connected","keepalive":30}"#);
+    insta::assert_snapshot!(h.transcript());
+    assert_eq!(outcome(&h, id), Ok(RequestValue::Lookup { visitor: None }));
+    let last_connect = h
+        .outputs
+        .iter()
+        .rev()
+        .find_map(|(_, o)| match o {
+            Output::SendFrame { text, .. } if text.contains(r#""type":"connect""#) => Some(text.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(last_connect.contains("fourth-token"), "{last_connect}");
+    assert_eq!(h.agent.connection_state(), ConnectionState::Connected);
+    assert!(!h.agent.is_stopped());
+}
+
+#[test]
+fn expired_bare_token_stops_at_once() {
+    let mut h = Harness::new(|b| b.token(jwt_with_exp(support::harness::UNIX_START - 60)));
+    h.connect().unwrap();
+    h.advance(secs(120));
+    insta::assert_snapshot!(h.transcript());
+    assert_eq!(
+        h.event_list(),
+        vec![
+            AgentEvent::Error {
+                error: "connfail".into(),
+                detail: "authorization".into()
+            },
+            AgentEvent::Stopped {
+                why: StopReason::Authorization
+            }
+        ]
+    );
+    assert!(h.outputs.iter().all(|(_, o)| matches!(o, Output::Event(_))), "no IO at all");
+    assert_eq!(h.agent.poll_timeout(), None);
+    assert_eq!(h.agent.connect(h.now), Err(CommandError::Stopped));
+}
+
+#[test]
+fn bare_token_refused_by_the_service_is_reported_once() {
+    let mut h = Harness::new(|b| b);
+    h.connect().unwrap();
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.open_socket();
+    h.frame(r#"{"type":"error","data":{"error":"connfail","detail":"authorization"}}"#);
+    h.close_socket(CloseReason::ClosedByPeer {
+        code: Some(1008),
+        reason: "authorization".to_owned(),
+    });
+    h.advance(secs(600));
+    insta::assert_snapshot!(h.transcript());
+    assert_eq!(
+        count(&h, |e| matches!(e, AgentEvent::Error { detail, .. } if detail == "authorization")),
+        1
+    );
+    assert_eq!(
+        h.event_list().last(),
+        Some(&AgentEvent::Stopped {
+            why: StopReason::Authorization
+        })
+    );
+    assert_eq!(
+        h.outputs
+            .iter()
+            .filter(|(_, o)| matches!(o, Output::OpenSocket { .. }))
+            .count(),
+        1,
+        "no retry storm"
+    );
+}
+
+#[test]
+fn redirect_moves_the_socket() {
+    let mut h = Harness::new(|b| b);
+    h.connect_happy("{}");
+    h.frame(r#"{"type":"redirect","data":{"direct":"127.0.0.1:9090"}}"#);
+    h.open_socket();
+    h.frame(r#"{"type":"connected","keepalive":30}"#);
+    h.respond("/lookupvisitor", 200, "{}");
+    h.note("a redirect to a non-loopback plain-text host is refused");
+    h.frame(r#"{"type":"redirect","data":{"direct":"evil.example.com:80"}}"#);
+    insta::assert_snapshot!(h.transcript());
+    assert_eq!(h.agent.server().unwrap().host_port(), "127.0.0.1:9090");
+    assert!(h.event_list().contains(&AgentEvent::Redirected {
+        server: "127.0.0.1:9090".into()
+    }));
+    assert_eq!(h.max_open_sockets, 1);
+    assert!(h
+        .event_list()
+        .iter()
+        .any(|e| matches!(e, AgentEvent::ProtocolViolation { detail } if detail.contains("evil"))));
+}
+
+#[test]
+fn scaledown_and_serverclose() {
+    let mut h = Harness::new(|b| b);
+    h.connect_happy("{}");
+    h.frame(r#"{"type":"scaledown"}"#);
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.open_socket();
+    h.frame(r#"{"type":"connected"}"#);
+    let id = h.lookup().unwrap();
+    h.frame(r#"{"type":"serverclose"}"#);
+    h.advance(secs(60));
+    insta::assert_snapshot!(h.transcript());
+    assert_eq!(outcome(&h, id), Err(RequestFailure::Cancelled));
+    assert_eq!(
+        h.event_list().last(),
+        Some(&AgentEvent::Stopped {
+            why: StopReason::ServerClose
+        })
+    );
+}
+
+#[test]
+fn lookup_of_an_absent_visitor() {
+    let mut h = Harness::new(|b| b);
+    h.note("REST commands work without connect()");
+    let id = h.lookup().unwrap();
+    h.respond("/lookupvisitor", 200, "{}");
+    let present = h.lookup().unwrap();
+    h.respond("/lookupvisitor", 200, LOOKUP_PRESENT);
+    insta::assert_snapshot!(h.transcript());
+    assert_eq!(outcome(&h, id), Ok(RequestValue::Lookup { visitor: None }));
+    match outcome(&h, present) {
+        Ok(RequestValue::Lookup {
+            visitor: Some(record),
+        }) => {
+            assert_eq!(record.direct_server.as_deref(), Some("127.0.0.1:8080"));
+            assert_eq!(record.presence.browser(), Some("chrome"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn signal_delivered_held_and_visitor_absent() {
+    let mut h = Harness::new(|b| b);
+    h.connect_happy(LOOKUP_PRESENT);
+    let delivered = h.signal(json!({"hello": "world"})).unwrap();
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.respond("/signalvisitor", 200, r#"{"delivered":true}"#);
+    let held = h.signal(json!({"n": 2})).unwrap();
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.respond("/signalvisitor", 200, r#"{"held":true}"#);
+    let absent = h.signal(json!({"n": 3})).unwrap();
+    h.respond("/findvisitor", 200, r#"{"visitorfound":false}"#);
+    let gone = h.invoke("GLANCE.Cobrowse.VisitorUI.showTerms", json!({"sessionKey": "1234"})).unwrap();
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.respond(
+        "/signalvisitor",
+        404,
+        r#"{"err":"visitornotpresent","msg":"visitor not present"}"#,
+    );
+    insta::assert_snapshot!(h.transcript());
+    assert_eq!(outcome(&h, delivered), Ok(RequestValue::Sent(Delivery::Delivered)));
+    assert_eq!(outcome(&h, held), Ok(RequestValue::Sent(Delivery::Held)));
+    assert_eq!(outcome(&h, absent), Err(RequestFailure::VisitorNotPresent));
+    assert_eq!(outcome(&h, gone), Err(RequestFailure::VisitorNotPresent));
+    let posts = h
+        .outputs
+        .iter()
+        .filter(|(_, o)| matches!(o, Output::Http { request, .. } if request.url.contains("/signalvisitor")))
+        .count();
+    assert_eq!(posts, 3, "no signalvisitor after visitorfound:false");
+}
+
+#[test]
+fn invoke_with_a_bad_func_is_refused_before_anything_is_sent() {
+    let mut h = Harness::new(|b| b);
+    h.connect_happy("{}");
+    let before = h.outputs.len();
+    for func in ["alert", "window.GLANCE.x", "GLANCE.", "GLANCE_COBROWSE.Other.x", ""] {
+        let result = h.invoke(func, json!({}));
+        assert_eq!(
+            result,
+            Err(CommandError::InvokeNotAllowed {
+                func: func.to_owned()
+            })
+        );
+    }
+    assert_eq!(h.outputs.len(), before, "nothing sent");
+    let ok = h.invoke("GLANCE_COBROWSE.Custom.doThing", json!([1])).unwrap();
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.respond("/signalvisitor", 200, r#"{"delivered":true}"#);
+    insta::assert_snapshot!(h.transcript());
+    assert_eq!(outcome(&h, ok), Ok(RequestValue::Sent(Delivery::Delivered)));
+}
+
+#[test]
+fn request_timeout() {
+    let mut h = Harness::new(|b| b);
+    h.connect_happy("{}");
+    let id = h.query().unwrap();
+    h.advance(Duration::from_millis(9_999));
+    assert_eq!(h.agent.pending_requests(), 1);
+    h.advance(Duration::from_millis(1));
+    h.note("a late answer is ignored");
+    h.respond("/query", 200, "{}");
+    insta::assert_snapshot!(h.transcript());
+    assert_eq!(outcome(&h, id), Err(RequestFailure::TimedOut));
+}
+
+#[test]
+fn disconnect_with_requests_pending() {
+    let mut h = Harness::new(|b| b);
+    h.connect_happy("{}");
+    let lookup = h.lookup().unwrap();
+    let signal = h.signal(json!("ping")).unwrap();
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.disconnect();
+    h.note("answers after the stop are ignored; nothing follows stopped");
+    h.respond("/lookupvisitor", 200, "{}");
+    h.respond("/signalvisitor", 200, r#"{"delivered":true}"#);
+    h.advance(secs(60));
+    insta::assert_snapshot!(h.transcript());
+    assert_eq!(outcome(&h, lookup), Err(RequestFailure::Cancelled));
+    assert_eq!(outcome(&h, signal), Err(RequestFailure::Cancelled));
+    assert_eq!(
+        h.event_list().last(),
+        Some(&AgentEvent::Stopped {
+            why: StopReason::Requested
+        })
+    );
+    assert_eq!(h.agent.poll_timeout(), None);
+    assert_eq!(h.agent.lookup(h.now), Err(CommandError::Stopped));
+    assert!(h.agent.poll_output().is_none());
+    assert!(h.open_sockets.is_empty());
+}
+
+#[test]
+fn commands_wait_while_reconnecting_in_a_bounded_queue() {
+    let mut h = Harness::new(|b| b.command_queue_bound(2));
+    h.connect().unwrap();
+    let a = h.lookup().unwrap();
+    let b = h.query().unwrap();
+    assert_eq!(h.lookup(), Err(CommandError::QueueFull { bound: 2 }));
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.open_socket();
+    h.frame(r#"{"type":"connected","keepalive":30}"#);
+    h.respond("/lookupvisitor", 200, "{}"); // the snapshot
+    h.respond("/lookupvisitor", 200, "{}");
+    h.respond("/query", 200, "{}");
+    insta::assert_snapshot!(h.transcript());
+    assert_eq!(outcome(&h, a), Ok(RequestValue::Lookup { visitor: None }));
+    assert_eq!(outcome(&h, b), Ok(RequestValue::Query { visitor: None }));
+}
+
+#[test]
+fn findvisitor_absent_with_and_without_a_direct_server() {
+    let mut h = Harness::new(|b| b.presence_server("http://127.0.0.1:7000"));
+    h.connect().unwrap();
+    h.note("visitorfound:false with a direct server: connect there");
+    h.respond(
+        "/findvisitor",
+        200,
+        r#"{"visitorfound":false,"directserver":"127.0.0.1","httpsport":8443}"#,
+    );
+    h.close_socket(CloseReason::TransportError {
+        detail: "refused".to_owned(),
+    });
+    h.advance(secs(2));
+    h.note("visitorfound:false without one: fall back to the presence server, never hang");
+    h.respond("/findvisitor", 200, r#"{"visitorfound":false}"#);
+    insta::assert_snapshot!(h.transcript());
+    let urls: Vec<String> = h
+        .outputs
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Output::OpenSocket { url, .. } => Some(url.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        urls,
+        vec!["ws://127.0.0.1:8443/agent", "ws://127.0.0.1:7000/agent"]
+    );
+}
+
+#[test]
+fn discovery_through_visitor_settings() {
+    let mut h = Harness::new(|b| b.discovery(true));
+    h.connect().unwrap();
+    h.respond(
+        "GetVisitorSettings3",
+        200,
+        r#"{"presenceUrl":"127.0.0.1:9443","isPresenceLoadBalanced":true}"#,
+    );
+    h.note("load balanced: the socket goes to presenceUrl, no findvisitor");
+    h.open_socket();
+    h.frame(r#"{"type":"connected","keepalive":30}"#);
+    insta::assert_snapshot!(h.transcript());
+    assert_eq!(h.agent.server().unwrap().host_port(), "127.0.0.1:9443");
+    assert!(h.find_http("/findvisitor").is_none());
+}
+
+#[test]
+fn garbage_frames_become_protocol_violations() {
+    let mut h = Harness::new(|b| b.max_frame_bytes(256));
+    h.connect_happy("{}");
+    h.frame("not json");
+    h.frame("[1,2,3]");
+    h.frame(r#"{"data":{}}"#);
+    h.frame(r#"{"type":"visitorsock","data":{"connected":"yes"}}"#);
+    h.frame(&format!(r#"{{"type":"presence","data":{{"x":"{}"}}}}"#, "a".repeat(300)));
+    h.input(glance_presence_protocol::io::TransportInput::BinaryFrame {
+        socket: h.last_socket.unwrap(),
+        data: vec![0xff, 0xfe],
+    });
+    insta::assert_snapshot!(h.transcript());
+    assert_eq!(
+        count(&h, |e| matches!(e, AgentEvent::ProtocolViolation { .. })),
+        6
+    );
+    assert_eq!(h.agent.connection_state(), ConnectionState::Connected);
+}
+
+#[test]
+fn socket_route_signals_are_sent_unconfirmed() {
+    let mut h = Harness::new(|b| b.signal_route(glance_presence_protocol::agent::SignalRoute::Socket));
+    assert_eq!(h.signal(json!(1)), Err(CommandError::NotConnected));
+    h.connect().unwrap();
+    let queued = h.signal(json!({"queued": true})).unwrap();
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.open_socket();
+    h.frame(r#"{"type":"connected","keepalive":30}"#);
+    let id = h.invoke("GLANCE.Cobrowse.VisitorUI.showTerms", json!({"sessionKey": "1"})).unwrap();
+    insta::assert_snapshot!(h.transcript());
+    assert_eq!(outcome(&h, queued), Ok(RequestValue::Sent(Delivery::SentUnconfirmed)));
+    assert_eq!(outcome(&h, id), Ok(RequestValue::Sent(Delivery::SentUnconfirmed)));
+}
+
+#[test]
+fn spurious_timeouts_do_nothing() {
+    let mut h = Harness::new(|b| b);
+    h.connect_happy("{}");
+    let before = h.outputs.len();
+    for _ in 0..3 {
+        h.spurious_timeout();
+    }
+    assert_eq!(h.outputs.len(), before);
+    assert!(h.agent.poll_timeout().unwrap() > h.now);
+}

@@ -1,0 +1,603 @@
+//! Arbitrary sequences of agent inputs and the invariants every run must keep.
+//!
+//! A run is a [`Setup`] (which configuration) and a list of [`Op`]s: application commands,
+//! virtual time steps, socket events (current and stale sockets), frames from a table of valid
+//! shapes plus arbitrary garbage, and HTTP answers (canonical bodies per endpoint, garbage,
+//! transport failures, stale ids). Both are `arbitrary::Arbitrary`, so the fuzz target, the
+//! corpus replay and the property tests decode the same bytes into the same run.
+//!
+//! [`run`] plays the ops through a [`Harness`], disconnects at the end, and returns a
+//! [`Report`] listing every invariant violation:
+//! - every request resolves exactly once (no outcome twice, none for an unknown id, none
+//!   missing after the final disconnect);
+//! - no deadline in the past (`poll_timeout() >= now` after every step);
+//! - no event after `stopped`, and `stopped` at most once;
+//! - no visitor-left (present → absent) before the grace period has passed since the last
+//!   "visitor up" frame;
+//! - never more than one socket open or opening;
+//! - every reconnect delay within the policy's bounds.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use arbitrary::{Arbitrary, Unstructured};
+use glance_presence_protocol::agent::{
+    AgentEvent, CommandError, RequestId, SignalRoute, VisitorPresence,
+};
+use glance_presence_protocol::backoff::ReconnectPolicy;
+use glance_presence_protocol::io::{CloseReason, HttpRequestId, SansIo, SocketId, TransportInput};
+
+use super::harness::{Harness, FIND_FOUND};
+
+/// Which configuration a run uses.
+#[derive(Debug, Clone, Arbitrary)]
+pub struct Setup {
+    pub credentials: bool,
+    pub socket_route: bool,
+    pub glance_backoff: bool,
+    pub discovery: bool,
+    /// 1 + this % 4: a small queue bound so "queue full" happens.
+    pub queue_bound: u8,
+    pub seed: u64,
+}
+
+/// One step of a run.
+#[derive(Debug, Clone, Arbitrary)]
+pub enum Op {
+    Connect,
+    Disconnect,
+    Lookup,
+    Query,
+    Signal(u8),
+    Invoke { allowed: bool },
+    /// < 128: that many × 50 ms; otherwise (n - 128) × 2 s.
+    Advance(u8),
+    SpuriousTimeout,
+    /// Completes the handshake of the latest socket.
+    OpenSocket,
+    Frame(FrameChoice),
+    Garbage(String),
+    Binary(Vec<u8>),
+    Pong,
+    Close(CloseChoice),
+    /// An input for an older socket.
+    Stale { pick: u8, close: bool },
+    Respond { pick: u8, status: StatusChoice, body: BodyChoice },
+    FailHttp { pick: u8 },
+    /// An answer for a request already answered.
+    StaleHttp { pick: u8 },
+}
+
+#[derive(Debug, Clone, Copy, Arbitrary)]
+pub enum FrameChoice {
+    Connected(Option<u8>),
+    VisitorSock(bool),
+    VisitorConn(bool),
+    Presence(u8),
+    Terms(u8),
+    Visibility(bool),
+    SessionStart,
+    SessionEnd,
+    VisitorError,
+    Redirect(u8),
+    ServerClose,
+    ScaleDown,
+    Blur,
+    ErrorAuth,
+    ErrorOther,
+    Signal,
+    Invoke,
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, Arbitrary)]
+pub enum CloseChoice {
+    Peer,
+    Transport,
+    Refused401,
+    Refused500,
+}
+
+#[derive(Debug, Clone, Copy, Arbitrary)]
+pub enum StatusChoice {
+    Ok,
+    Ok2,
+    Ok3,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    ServerError,
+    Unavailable,
+}
+
+#[derive(Debug, Clone, Arbitrary)]
+pub enum BodyChoice {
+    Canonical(u8),
+    Empty,
+    Garbage(String),
+}
+
+impl FrameChoice {
+    pub fn text(self) -> String {
+        match self {
+            FrameChoice::Connected(Some(k)) => format!(r#"{{"type":"connected","keepalive":{k}}}"#),
+            FrameChoice::Connected(None) => r#"{"type":"connected"}"#.to_owned(),
+            FrameChoice::VisitorSock(c) => {
+                format!(r#"{{"type":"visitorsock","data":{{"connected":{c}}}}}"#)
+            }
+            FrameChoice::VisitorConn(c) => {
+                format!(r#"{{"type":"visitorconn","data":{{"connected":{c}}}}}"#)
+            }
+            FrameChoice::Presence(n) => format!(
+                r#"{{"type":"presence","data":{{"url":"https://shop.example.com/p{}","browser":"chrome","k{}":{n}}}}}"#,
+                n % 5,
+                n % 3
+            ),
+            FrameChoice::Terms(n) => {
+                let status = ["displayed", "accepted", "declined", "ACCEPTED", "bogus"][n as usize % 5];
+                format!(r#"{{"type":"terms","data":{{"status":"{status}"}}}}"#)
+            }
+            FrameChoice::Visibility(hidden) => format!(
+                r#"{{"type":"visibility","data":{{"visibility":"{}"}}}}"#,
+                if hidden { "hidden" } else { "visible" }
+            ),
+            FrameChoice::SessionStart => r#"{"type":"visitorsessionstart"}"#.to_owned(),
+            FrameChoice::SessionEnd => r#"{"type":"visitorsessionend","data":{"x":1}}"#.to_owned(),
+            FrameChoice::VisitorError => {
+                r#"{"type":"visitorerror","data":{"code":"conndrop","msg":"Connect failed"}}"#
+                    .to_owned()
+            }
+            FrameChoice::Redirect(n) => {
+                let target = ["127.0.0.1:9090", "127.0.0.1:8080", "evil.example.com:80", "bad host"]
+                    [n as usize % 4];
+                format!(r#"{{"type":"redirect","data":{{"direct":"{target}"}}}}"#)
+            }
+            FrameChoice::ServerClose => r#"{"type":"serverclose"}"#.to_owned(),
+            FrameChoice::ScaleDown => r#"{"type":"scaledown"}"#.to_owned(),
+            FrameChoice::Blur => r#"{"type":"blur"}"#.to_owned(),
+            FrameChoice::ErrorAuth => {
+                r#"{"type":"error","data":{"error":"connfail","detail":"authorization"}}"#.to_owned()
+            }
+            FrameChoice::ErrorOther => {
+                r#"{"type":"error","data":{"error":"connfail","detail":"other"}}"#.to_owned()
+            }
+            FrameChoice::Signal => r#"{"type":"signal","data":{"hello":1}}"#.to_owned(),
+            FrameChoice::Invoke => {
+                r#"{"type":"invoke","data":{"func":"GLANCE.x","args":{}}}"#.to_owned()
+            }
+            FrameChoice::Unknown => r#"{"mtype":"futurething","data":[1,2]}"#.to_owned(),
+        }
+    }
+}
+
+impl StatusChoice {
+    pub fn code(self) -> u16 {
+        match self {
+            StatusChoice::Ok | StatusChoice::Ok2 | StatusChoice::Ok3 => 200,
+            StatusChoice::Unauthorized => 401,
+            StatusChoice::Forbidden => 403,
+            StatusChoice::NotFound => 404,
+            StatusChoice::ServerError => 500,
+            StatusChoice::Unavailable => 503,
+        }
+    }
+}
+
+/// A JWT whose payload is `{"exp":<exp>}` (signature not checked by the agent).
+pub fn jwt_with_exp(exp: u64) -> String {
+    format!(
+        "eyJhbGciOiJIUzI1NiJ9.{}.c2lnbmF0dXJl",
+        base64url(format!(r#"{{"exp":{exp}}}"#).as_bytes())
+    )
+}
+
+/// Base64url without padding (enough for test tokens).
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Canonical bodies per endpoint.
+fn canonical(url: &str, n: u8) -> String {
+    let table: Vec<String> = if url.contains("/findvisitor") {
+        vec![
+            FIND_FOUND.to_owned(),
+            r#"{"visitorfound":false}"#.to_owned(),
+            r#"{"visitorfound":false,"directserver":"127.0.0.1","httpsport":8080}"#.to_owned(),
+            r#"{"visitorfound":true,"directserver":"127.0.0.2","httpsport":9000}"#.to_owned(),
+        ]
+    } else if url.contains("/lookupvisitor") {
+        vec![
+            "{}".to_owned(),
+            r#"{"direct":"127.0.0.1:8080","visitorpresent":"1699999990.0","visitorid":"v1","groupid":"12345","url":"https://shop.example.com/","browser":"firefox"}"#.to_owned(),
+        ]
+    } else if url.contains("/query") {
+        vec![
+            "{}".to_owned(),
+            r#"{"present":true,"sockets":1,"since":"1699999990.0","presence":{"url":"u"},"visibility":"visible","terms":"accepted","insession":false}"#.to_owned(),
+        ]
+    } else if url.contains("/signalvisitor") {
+        vec![
+            r#"{"delivered":true}"#.to_owned(),
+            r#"{"held":true}"#.to_owned(),
+            r#"{"err":"visitornotpresent","msg":"visitor not present"}"#.to_owned(),
+        ]
+    } else if url.contains("Authorize") {
+        vec![
+            r#""tok-opaque""#.to_owned(),
+            format!(r#""{}""#, jwt_with_exp(super::harness::UNIX_START + 3600)),
+            format!(r#"{{"authToken":"{}","authTokeExp":"x"}}"#, jwt_with_exp(1)),
+        ]
+    } else if url.contains("GetVisitorSettings3") {
+        vec![
+            r#"{"presenceUrl":"127.0.0.1:8080","isPresenceLoadBalanced":false}"#.to_owned(),
+            r#"{"presenceUrl":"127.0.0.1:8080","isPresenceLoadBalanced":true}"#.to_owned(),
+            r#"{"presenceUrl":"","isPresenceLoadBalanced":false}"#.to_owned(),
+        ]
+    } else {
+        vec!["{}".to_owned()]
+    };
+    table[n as usize % table.len()].clone()
+}
+
+/// What a run found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub violations: Vec<String>,
+    pub requests: usize,
+    pub events: usize,
+    pub steps: usize,
+}
+
+impl Report {
+    /// Violations whose text starts with `tag`.
+    pub fn of(&self, tag: &str) -> Vec<&String> {
+        self.violations.iter().filter(|v| v.starts_with(tag)).collect()
+    }
+}
+
+/// Decodes a run from fuzzer / proptest bytes.
+pub fn decode(data: &[u8]) -> Option<(Setup, Vec<Op>)> {
+    let mut u = Unstructured::new(data);
+    let setup = Setup::arbitrary(&mut u).ok()?;
+    let ops = u.arbitrary_take_rest_iter::<Op>().ok()?;
+    Some((setup, ops.take(400).filter_map(Result::ok).collect()))
+}
+
+/// Decodes and runs; `None` when the bytes do not decode.
+pub fn run_bytes(data: &[u8]) -> Option<Report> {
+    let (setup, ops) = decode(data)?;
+    Some(run(&setup, &ops))
+}
+
+/// Plays a run and checks every invariant.
+pub fn run(setup: &Setup, ops: &[Op]) -> Report {
+    let policy = if setup.glance_backoff {
+        ReconnectPolicy::glance()
+    } else {
+        ReconnectPolicy::default()
+    };
+    let grace = Duration::from_secs(5);
+    let tweak = |b: glance_presence_protocol::agent::AgentConfigBuilder| {
+        b.signal_route(if setup.socket_route {
+            SignalRoute::Socket
+        } else {
+            SignalRoute::Rest
+        })
+        .reconnect_policy(policy)
+        .discovery(setup.discovery)
+        .command_queue_bound(1 + usize::from(setup.queue_bound % 4))
+        .visitor_leave_grace(grace)
+        .rng_seed(setup.seed)
+    };
+    let mut h = if setup.credentials {
+        Harness::with_credentials(|b| tweak(b.authorize_duration_minutes(2)))
+    } else {
+        Harness::new(tweak)
+    }
+    .quiet();
+
+    let mut report = Report::default();
+    let mut issued: BTreeMap<RequestId, usize> = BTreeMap::new();
+    let mut seen_sockets: Vec<SocketId> = Vec::new();
+    let mut opened: Vec<SocketId> = Vec::new();
+    let mut answered: Vec<HttpRequestId> = Vec::new();
+    let mut last_up: Option<Instant> = None;
+    let mut checked_events = 0;
+    let mut stopped = false;
+    let mut last_presence = VisitorPresence::Unknown;
+
+    for op in ops {
+        report.steps += 1;
+        match op {
+            Op::Connect => {
+                let _ = h.connect();
+            }
+            Op::Disconnect => h.disconnect(),
+            Op::Lookup => {
+                let r = h.lookup();
+                track(&mut issued, &mut report, r);
+            }
+            Op::Query => {
+                let r = h.query();
+                track(&mut issued, &mut report, r);
+            }
+            Op::Signal(n) => {
+                let r = h.signal(serde_json::json!({ "n": n }));
+                track(&mut issued, &mut report, r);
+            }
+            Op::Invoke { allowed } => {
+                let func = if *allowed { "GLANCE.Cobrowse.VisitorUI.showTerms" } else { "alert" };
+                let r = h.invoke(func, serde_json::json!({}));
+                if !*allowed && r.is_ok() {
+                    report.violations.push("invoke: a bad func was accepted".to_owned());
+                }
+                track(&mut issued, &mut report, r);
+            }
+            Op::Advance(n) => {
+                let by = if *n < 128 {
+                    Duration::from_millis(u64::from(*n) * 50)
+                } else {
+                    Duration::from_secs(u64::from(*n - 128) * 2)
+                };
+                h.advance(by);
+            }
+            Op::SpuriousTimeout => h.spurious_timeout(),
+            Op::OpenSocket => {
+                if let Some(socket) = h.last_socket {
+                    if h.open_sockets.contains(&socket) && !opened.contains(&socket) {
+                        opened.push(socket);
+                        h.open_socket();
+                    }
+                }
+            }
+            Op::Frame(choice) => {
+                if let Some(socket) = h.last_socket {
+                    let live = h.open_sockets.contains(&socket) && opened.contains(&socket);
+                    if live {
+                        if let FrameChoice::VisitorSock(true) | FrameChoice::VisitorConn(true) = choice {
+                            last_up = Some(h.now);
+                        }
+                    }
+                    h.frame(&choice.text());
+                }
+            }
+            Op::Garbage(text) => {
+                if h.last_socket.is_some() {
+                    h.frame(text);
+                }
+            }
+            Op::Binary(data) => {
+                if let Some(socket) = h.last_socket {
+                    h.input(TransportInput::BinaryFrame {
+                        socket,
+                        data: data.clone(),
+                    });
+                }
+            }
+            Op::Pong => {
+                if h.last_socket.is_some() {
+                    h.pong();
+                }
+            }
+            Op::Close(choice) => {
+                if let Some(socket) = h.last_socket {
+                    if h.open_sockets.contains(&socket) {
+                        let reason = match choice {
+                            CloseChoice::Peer => CloseReason::ClosedByPeer {
+                                code: Some(1000),
+                                reason: "bye".to_owned(),
+                            },
+                            CloseChoice::Transport => CloseReason::TransportError {
+                                detail: "reset".to_owned(),
+                            },
+                            CloseChoice::Refused401 => CloseReason::HandshakeRefused { status: 401 },
+                            CloseChoice::Refused500 => CloseReason::HandshakeRefused { status: 500 },
+                        };
+                        h.close_socket(reason);
+                    }
+                }
+            }
+            Op::Stale { pick, close } => {
+                let older: Vec<SocketId> = seen_sockets
+                    .iter()
+                    .copied()
+                    .filter(|s| Some(*s) != h.last_socket)
+                    .collect();
+                if !older.is_empty() {
+                    let socket = older[*pick as usize % older.len()];
+                    let input = if *close {
+                        TransportInput::SocketClosed {
+                            socket,
+                            reason: CloseReason::ClosedByPeer {
+                                code: None,
+                                reason: String::new(),
+                            },
+                        }
+                    } else {
+                        TransportInput::Frame {
+                            socket,
+                            text: r#"{"type":"visitorsock","data":{"connected":false}}"#.to_owned(),
+                        }
+                    };
+                    h.input(input);
+                }
+            }
+            Op::Respond { pick, status, body } => {
+                if !h.pending_http.is_empty() {
+                    let (id, request) = h.pending_http[*pick as usize % h.pending_http.len()].clone();
+                    let text = match body {
+                        BodyChoice::Canonical(n) => canonical(&request.url, *n),
+                        BodyChoice::Empty => String::new(),
+                        BodyChoice::Garbage(g) => g.clone(),
+                    };
+                    let status = if request.url.contains("/signalvisitor")
+                        && text.contains("visitornotpresent")
+                    {
+                        404
+                    } else {
+                        status.code()
+                    };
+                    answered.push(id);
+                    h.input(TransportInput::HttpResponse {
+                        id,
+                        status,
+                        body: text.into_bytes(),
+                    });
+                }
+            }
+            Op::FailHttp { pick } => {
+                if !h.pending_http.is_empty() {
+                    let (id, _) = h.pending_http[*pick as usize % h.pending_http.len()].clone();
+                    answered.push(id);
+                    h.input(TransportInput::HttpFailed {
+                        id,
+                        detail: "connection refused".to_owned(),
+                    });
+                }
+            }
+            Op::StaleHttp { pick } => {
+                if !answered.is_empty() {
+                    let id = answered[*pick as usize % answered.len()];
+                    h.input(TransportInput::HttpResponse {
+                        id,
+                        status: 200,
+                        body: b"{}".to_vec(),
+                    });
+                }
+            }
+        }
+        if let Some(socket) = h.last_socket {
+            if !seen_sockets.contains(&socket) {
+                seen_sockets.push(socket);
+            }
+        }
+        check_step(
+            &h,
+            &mut report,
+            &mut issued,
+            &mut checked_events,
+            &mut stopped,
+            &mut last_presence,
+            last_up,
+            grace,
+            &policy,
+        );
+    }
+    // The end: stop, and everything must be resolved.
+    h.disconnect();
+    check_step(
+        &h,
+        &mut report,
+        &mut issued,
+        &mut checked_events,
+        &mut stopped,
+        &mut last_presence,
+        last_up,
+        grace,
+        &policy,
+    );
+    for (id, count) in &issued {
+        if *count != 1 {
+            report
+                .violations
+                .push(format!("resolve: {id} resolved {count} times"));
+        }
+    }
+    if h.agent.poll_timeout().is_some() {
+        report
+            .violations
+            .push("stopped: a deadline remains after stopping".to_owned());
+    }
+    report.requests = issued.len();
+    report.events = h.events.len();
+    report
+}
+
+fn track(
+    issued: &mut BTreeMap<RequestId, usize>,
+    report: &mut Report,
+    result: Result<RequestId, CommandError>,
+) {
+    if let Ok(id) = result {
+        if issued.insert(id, 0).is_some() {
+            report.violations.push(format!("resolve: id {id} issued twice"));
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_step(
+    h: &Harness,
+    report: &mut Report,
+    issued: &mut BTreeMap<RequestId, usize>,
+    checked_events: &mut usize,
+    stopped: &mut bool,
+    last_presence: &mut VisitorPresence,
+    last_up: Option<Instant>,
+    grace: Duration,
+    policy: &ReconnectPolicy,
+) {
+    if let Some(deadline) = h.agent.poll_timeout() {
+        if deadline < h.now {
+            report.violations.push(format!(
+                "deadline: poll_timeout {:?} before now",
+                h.now - deadline
+            ));
+        }
+    }
+    if h.open_sockets.len() > 1 {
+        report
+            .violations
+            .push(format!("sockets: {} open at once", h.open_sockets.len()));
+    }
+    for (at, event) in &h.events[*checked_events..] {
+        if *stopped {
+            report
+                .violations
+                .push(format!("stopped: event after stopped: {event:?}"));
+        }
+        match event {
+            AgentEvent::Stopped { .. } => *stopped = true,
+            AgentEvent::RequestOutcome { id, .. } => match issued.get_mut(id) {
+                Some(count) => *count += 1,
+                None => report
+                    .violations
+                    .push(format!("resolve: outcome for unknown {id}")),
+            },
+            AgentEvent::VisitorPresence { state, .. } => {
+                if *last_presence == VisitorPresence::Present && *state == VisitorPresence::Absent {
+                    let now = h.start + *at;
+                    if let Some(up) = last_up {
+                        if now.duration_since(up) < grace {
+                            report.violations.push(format!(
+                                "grace: visitor left {:?} after the last up signal",
+                                now.duration_since(up)
+                            ));
+                        }
+                    }
+                }
+                *last_presence = *state;
+            }
+            AgentEvent::Reconnecting { attempt, delay_ms } => {
+                let (low, high) = policy.bounds(*attempt);
+                let (low, high) = (low.as_millis() as u64, high.as_millis() as u64);
+                if *delay_ms < low || *delay_ms > high {
+                    report.violations.push(format!(
+                        "backoff: attempt {attempt} waits {delay_ms} ms, outside {low}..={high}"
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    *checked_events = h.events.len();
+}

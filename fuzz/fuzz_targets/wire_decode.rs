@@ -11,12 +11,20 @@ fuzz_target!(|data: &[u8]| {
         let text = frame.encode();
         // The encoding may be longer than the input (escapes), so no limit here.
         let again = ClientFrame::decode_bytes(text.as_bytes(), usize::MAX);
-        assert_eq!(again.as_ref(), Ok(&frame), "client frame re-encoded as {text}");
+        assert_eq!(
+            again.as_ref(),
+            Ok(&frame),
+            "client frame re-encoded as {text}"
+        );
     }
     if let Ok(frame) = ServerFrame::decode_bytes(data, DEFAULT_MAX_FRAME_BYTES) {
         assert!(!frame.kind().is_empty());
         let text = frame.encode();
         let again = ServerFrame::decode_bytes(text.as_bytes(), usize::MAX);
-        assert_eq!(again.as_ref(), Ok(&frame), "server frame re-encoded as {text}");
+        assert_eq!(
+            again.as_ref(),
+            Ok(&frame),
+            "server frame re-encoded as {text}"
+        );
     }
 });

@@ -36,6 +36,8 @@ pub struct Setup {
     pub socket_route: bool,
     pub glance_backoff: bool,
     pub discovery: bool,
+    /// Whether the fake peer answers pings.
+    pub auto_pong: bool,
     /// 1 + this % 4: a small queue bound so "queue full" happens.
     pub queue_bound: u8,
     pub seed: u64,
@@ -45,7 +47,9 @@ pub struct Setup {
 #[derive(Debug, Clone, Arbitrary)]
 pub enum Op {
     Connect,
-    Disconnect,
+    /// Stops the agent when the byte is below 16 (so runs do not end too soon); otherwise a
+    /// spurious timeout.
+    Disconnect(u8),
     Lookup,
     Query,
     Signal(u8),
@@ -55,9 +59,16 @@ pub enum Op {
     SpuriousTimeout,
     /// Completes the handshake of the latest socket.
     OpenSocket,
+    /// The cooperative peer: connects if needed, answers every outstanding HTTP request with
+    /// its first canonical 200 body, opens the socket and sends `connected`.
+    Establish,
     Frame(FrameChoice),
-    Garbage(String),
-    Binary(Vec<u8>),
+    /// `visitorsock` (frequent on purpose: presence changes are what the agent is for).
+    VisitorSock(bool),
+    /// `visitorconn`.
+    VisitorConn(bool),
+    Garbage(SmallText),
+    Binary(SmallBytes),
     Pong,
     Close(CloseChoice),
     /// An input for an older socket.
@@ -114,7 +125,30 @@ pub enum StatusChoice {
 pub enum BodyChoice {
     Canonical(u8),
     Empty,
-    Garbage(String),
+    Garbage(SmallText),
+}
+
+/// Up to 255 bytes, read as (lossy) UTF-8 text, so one op never swallows the whole input.
+#[derive(Debug, Clone)]
+pub struct SmallText(pub String);
+
+/// Up to 255 raw bytes.
+#[derive(Debug, Clone)]
+pub struct SmallBytes(pub Vec<u8>);
+
+impl<'a> Arbitrary<'a> for SmallBytes {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let len = usize::from(u8::arbitrary(u)?);
+        let len = len.min(u.len());
+        Ok(SmallBytes(u.bytes(len)?.to_vec()))
+    }
+}
+
+impl<'a> Arbitrary<'a> for SmallText {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let SmallBytes(bytes) = SmallBytes::arbitrary(u)?;
+        Ok(SmallText(String::from_utf8_lossy(&bytes).into_owned()))
+    }
 }
 
 impl FrameChoice {
@@ -255,6 +289,10 @@ pub struct Report {
     pub requests: usize,
     pub events: usize,
     pub steps: usize,
+    /// Present → absent transitions seen.
+    pub left: usize,
+    /// Connected events seen.
+    pub connected: usize,
 }
 
 impl Report {
@@ -268,8 +306,16 @@ impl Report {
 pub fn decode(data: &[u8]) -> Option<(Setup, Vec<Op>)> {
     let mut u = Unstructured::new(data);
     let setup = Setup::arbitrary(&mut u).ok()?;
-    let ops = u.arbitrary_take_rest_iter::<Op>().ok()?;
-    Some((setup, ops.take(400).filter_map(Result::ok).collect()))
+    // One op after another until the bytes run out (no continuation flags, so random bytes
+    // give long sequences).
+    let mut ops = Vec::new();
+    while !u.is_empty() && ops.len() < 400 {
+        match Op::arbitrary(&mut u) {
+            Ok(op) => ops.push(op),
+            Err(_) => break,
+        }
+    }
+    Some((setup, ops))
 }
 
 /// Decodes and runs; `None` when the bytes do not decode.
@@ -304,6 +350,7 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
         Harness::new(tweak)
     }
     .quiet();
+    h.auto_pong = setup.auto_pong;
 
     let mut report = Report::default();
     let mut issued: BTreeMap<RequestId, usize> = BTreeMap::new();
@@ -321,7 +368,8 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
             Op::Connect => {
                 let _ = h.connect();
             }
-            Op::Disconnect => h.disconnect(),
+            Op::Disconnect(n) if *n < 16 => h.disconnect(),
+            Op::Disconnect(_) => h.spurious_timeout(),
             Op::Lookup => {
                 let r = h.lookup();
                 track(&mut issued, &mut report, r);
@@ -351,12 +399,44 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
                 h.advance(by);
             }
             Op::SpuriousTimeout => h.spurious_timeout(),
+            Op::Establish => {
+                let _ = h.connect();
+                for _ in 0..6 {
+                    while let Some((id, request)) = h.pending_http.first().cloned() {
+                        answered.push(id);
+                        h.input(TransportInput::HttpResponse {
+                            id,
+                            status: 200,
+                            body: canonical(&request.url, 0).into_bytes(),
+                        });
+                    }
+                    if let Some(socket) = h.last_socket {
+                        if h.open_sockets.contains(&socket) && !opened.contains(&socket) {
+                            opened.push(socket);
+                            h.open_socket();
+                            h.frame(r#"{"type":"connected","keepalive":30}"#);
+                        }
+                    }
+                }
+            }
             Op::OpenSocket => {
                 if let Some(socket) = h.last_socket {
                     if h.open_sockets.contains(&socket) && !opened.contains(&socket) {
                         opened.push(socket);
                         h.open_socket();
                     }
+                }
+            }
+            Op::VisitorSock(up) | Op::VisitorConn(up) => {
+                let choice = match op {
+                    Op::VisitorSock(_) => FrameChoice::VisitorSock(*up),
+                    _ => FrameChoice::VisitorConn(*up),
+                };
+                if let Some(socket) = h.last_socket {
+                    if *up && h.open_sockets.contains(&socket) && opened.contains(&socket) {
+                        last_up = Some(h.now);
+                    }
+                    h.frame(&choice.text());
                 }
             }
             Op::Frame(choice) => {
@@ -372,14 +452,14 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
             }
             Op::Garbage(text) => {
                 if h.last_socket.is_some() {
-                    h.frame(text);
+                    h.frame(&text.0);
                 }
             }
             Op::Binary(data) => {
                 if let Some(socket) = h.last_socket {
                     h.input(TransportInput::BinaryFrame {
                         socket,
-                        data: data.clone(),
+                        data: data.0.clone(),
                     });
                 }
             }
@@ -437,7 +517,7 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
                     let text = match body {
                         BodyChoice::Canonical(n) => canonical(&request.url, *n),
                         BodyChoice::Empty => String::new(),
-                        BodyChoice::Garbage(g) => g.clone(),
+                        BodyChoice::Garbage(g) => g.0.clone(),
                     };
                     let status = if request.url.contains("/signalvisitor")
                         && text.contains("visitornotpresent")
@@ -567,6 +647,7 @@ fn check_step(
         }
         match event {
             AgentEvent::Stopped { .. } => *stopped = true,
+            AgentEvent::Connected { .. } => report.connected += 1,
             AgentEvent::RequestOutcome { id, .. } => match issued.get_mut(id) {
                 Some(count) => *count += 1,
                 None => report
@@ -575,6 +656,7 @@ fn check_step(
             },
             AgentEvent::VisitorPresence { state, .. } => {
                 if *last_presence == VisitorPresence::Present && *state == VisitorPresence::Absent {
+                    report.left += 1;
                     let now = h.start + *at;
                     if let Some(up) = last_up {
                         if now.duration_since(up) < grace {

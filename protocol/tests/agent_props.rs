@@ -1,0 +1,99 @@
+//! Property tests of the agent over random input sequences: commands, virtual time steps of
+//! every size, socket events (current and stale), valid frames, garbage frames, HTTP answers
+//! (canonical, garbage, failures, stale ids). The sequences are decoded from random bytes by
+//! the same `arbitrary` decoder as the fuzz target. Each property runs 1,000 cases.
+
+mod support;
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+use support::ops::{run_bytes, Report};
+
+fn cases() -> ProptestConfig {
+    ProptestConfig {
+        cases: 1_000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+fn run(data: &[u8]) -> Report {
+    run_bytes(data).unwrap_or_default()
+}
+
+fn bytes() -> impl Strategy<Value = Vec<u8>> {
+    vec(any::<u8>(), 0..4096)
+}
+
+proptest! {
+    #![proptest_config(cases())]
+
+    #[test]
+    fn every_request_resolves_exactly_once(data in bytes()) {
+        let report = run(&data);
+        prop_assert!(report.of("resolve").is_empty(), "{:?}", report.violations);
+    }
+
+    #[test]
+    fn no_deadline_in_the_past(data in bytes()) {
+        let report = run(&data);
+        prop_assert!(report.of("deadline").is_empty(), "{:?}", report.violations);
+    }
+
+    #[test]
+    fn no_event_after_stopped(data in bytes()) {
+        let report = run(&data);
+        prop_assert!(report.of("stopped").is_empty(), "{:?}", report.violations);
+    }
+
+    #[test]
+    fn no_visitor_left_before_the_grace_period(data in bytes()) {
+        let report = run(&data);
+        prop_assert!(report.of("grace").is_empty(), "{:?}", report.violations);
+    }
+
+    #[test]
+    fn never_more_than_one_socket(data in bytes()) {
+        let report = run(&data);
+        prop_assert!(report.of("sockets").is_empty(), "{:?}", report.violations);
+    }
+
+    #[test]
+    fn reconnect_delays_within_the_policy_bounds(data in bytes()) {
+        let report = run(&data);
+        prop_assert!(report.of("backoff").is_empty(), "{:?}", report.violations);
+    }
+
+    #[test]
+    fn bad_invokes_are_always_refused(data in bytes()) {
+        let report = run(&data);
+        prop_assert!(report.of("invoke").is_empty(), "{:?}", report.violations);
+    }
+}
+
+/// The generator reaches the interesting states: requests, reconnects and presence changes
+/// happen in a good share of runs (so the properties above are not vacuous).
+#[test]
+fn the_generator_reaches_interesting_states() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let (mut with_requests, mut with_events, mut connected, mut left) = (0, 0, 0, 0);
+    for _ in 0..300 {
+        let data = bytes().new_tree(&mut runner).unwrap().current();
+        let report = run(&data);
+        if report.requests > 0 {
+            with_requests += 1;
+        }
+        if report.events > 3 {
+            with_events += 1;
+        }
+        connected += usize::from(report.connected > 0);
+        left += usize::from(report.left > 0);
+    }
+    assert!(with_requests > 100, "only {with_requests} of 300 runs made a request");
+    assert!(with_events > 100, "only {with_events} of 300 runs had events");
+    println!("of 300 runs: {with_requests} made requests, {connected} connected, {left} saw the visitor leave");
+    assert!(connected > 100, "only {connected} of 300 runs connected");
+    assert!(left > 10, "only {left} of 300 runs saw the visitor leave");
+}

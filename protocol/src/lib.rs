@@ -15,10 +15,12 @@
 pub mod ids;
 pub mod loginkey;
 pub mod presence;
+pub mod rest;
 pub mod secret;
 pub mod wire;
 
 pub use ids::{GroupId, IdError, IdKind, PartnerUserId, UniqueId, VisitorId};
 pub use presence::{PresenceData, PresenceValue, TermsStatus, Visibility};
+pub use rest::{HttpRequest, RestError, ServerAddr};
 pub use secret::{ApiKey, AuthToken, LoginKey};
 pub use wire::{ClientFrame, ConnectFrame, DecodeError, InvokeRequest, ServerFrame};

@@ -1,0 +1,17 @@
+//! Fuzz target: an arbitrary sequence of agent inputs (commands, virtual time steps, socket
+//! events, valid and garbage frames, HTTP answers, stale ids), decoded with `arbitrary` by the
+//! same code as the property tests. The agent must never panic and must keep every invariant:
+//! requests resolve exactly once, no deadline in the past, nothing after `stopped`, no visitor
+//! leaving before the grace period, at most one socket, backoff delays within bounds.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../../protocol/tests/support/mod.rs"]
+mod support;
+
+fuzz_target!(|data: &[u8]| {
+    if let Some(report) = support::ops::run_bytes(data) {
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+    }
+});

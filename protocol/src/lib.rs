@@ -12,11 +12,15 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
+pub mod agent;
+pub mod backoff;
 pub mod ids;
+pub mod io;
 pub mod loginkey;
 pub mod presence;
 pub mod rest;
 pub mod secret;
+pub mod timer;
 pub mod wire;
 
 pub use ids::{GroupId, IdError, IdKind, PartnerUserId, UniqueId, VisitorId};

@@ -91,8 +91,14 @@ fn the_generator_reaches_interesting_states() {
         connected += usize::from(report.connected > 0);
         left += usize::from(report.left > 0);
     }
-    assert!(with_requests > 100, "only {with_requests} of 300 runs made a request");
-    assert!(with_events > 100, "only {with_events} of 300 runs had events");
+    assert!(
+        with_requests > 100,
+        "only {with_requests} of 300 runs made a request"
+    );
+    assert!(
+        with_events > 100,
+        "only {with_events} of 300 runs had events"
+    );
     println!("of 300 runs: {with_requests} made requests, {connected} connected, {left} saw the visitor leave");
     assert!(connected > 100, "only {connected} of 300 runs connected");
     assert!(left > 10, "only {left} of 300 runs saw the visitor leave");

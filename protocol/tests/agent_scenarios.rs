@@ -27,12 +27,17 @@ fn count(h: &Harness, pred: impl Fn(&AgentEvent) -> bool) -> usize {
     h.event_list().iter().filter(|e| pred(e)).count()
 }
 
-fn outcome(h: &Harness, id: glance_presence_protocol::agent::RequestId) -> Result<RequestValue, RequestFailure> {
+fn outcome(
+    h: &Harness,
+    id: glance_presence_protocol::agent::RequestId,
+) -> Result<RequestValue, RequestFailure> {
     let found: Vec<_> = h
         .event_list()
         .into_iter()
         .filter_map(|e| match e {
-            AgentEvent::RequestOutcome { id: got, result, .. } if got == id => Some(result),
+            AgentEvent::RequestOutcome {
+                id: got, result, ..
+            } if got == id => Some(result),
             _ => None,
         })
         .collect();
@@ -67,7 +72,10 @@ fn happy_path() {
     assert_eq!(data.url(), Some("https://shop.example.com/checkout"));
     assert_eq!(data.get("cartvalue"), Some(&json!(42)));
     let keys: Vec<&String> = data.iter().map(|(k, _)| k).collect();
-    assert_eq!(keys[0], "url", "the snapshot's order is kept, live keys appended");
+    assert_eq!(
+        keys[0], "url",
+        "the snapshot's order is kept, live keys appended"
+    );
     assert_eq!(keys.last().unwrap().as_str(), "cartvalue");
     assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
     let keepalives = h
@@ -84,7 +92,10 @@ fn happy_path() {
             _ => None,
         })
         .unwrap();
-    assert!(connect_frame.contains(r#""groupid":"12345""#), "{connect_frame}");
+    assert!(
+        connect_frame.contains(r#""groupid":"12345""#),
+        "{connect_frame}"
+    );
     assert!(connect_frame.contains(r#""version":"6.25.0""#));
 }
 
@@ -235,10 +246,8 @@ fn dead_link_is_detected_and_replaced() {
 
 #[test]
 fn token_refresh_with_credentials() {
-    let mut h = Harness::with_credentials(|b| {
-        b.authorize_duration_minutes(10)
-            .idle_ping_after(secs(600))
-    });
+    let mut h =
+        Harness::with_credentials(|b| b.authorize_duration_minutes(10).idle_ping_after(secs(600)));
     h.connect().unwrap();
     let first = jwt_with_exp(support::harness::UNIX_START + 600);
     h.respond("Authorize", 200, &format!("{first:?}"));
@@ -254,7 +263,11 @@ fn token_refresh_with_credentials() {
     h.respond("Authorize", 200, r#""renewed-token""#);
     h.note("a 401 on a request: the token is renewed and the request retried once");
     let id = h.lookup().unwrap();
-    h.respond("/lookupvisitor", 401, r#"{"err":"authorization","msg":"expired"}"#);
+    h.respond(
+        "/lookupvisitor",
+        401,
+        r#"{"err":"authorization","msg":"expired"}"#,
+    );
     h.respond("Authorize", 200, r#""third-token""#);
     h.respond("/lookupvisitor", 200, "{}");
     h.note("the service refuses the token on the socket: renew and reconnect at once");
@@ -270,7 +283,9 @@ fn token_refresh_with_credentials() {
         .iter()
         .rev()
         .find_map(|(_, o)| match o {
-            Output::SendFrame { text, .. } if text.contains(r#""type":"connect""#) => Some(text.clone()),
+            Output::SendFrame { text, .. } if text.contains(r#""type":"connect""#) => {
+                Some(text.clone())
+            }
             _ => None,
         })
         .unwrap();
@@ -297,7 +312,10 @@ fn expired_bare_token_stops_at_once() {
             }
         ]
     );
-    assert!(h.outputs.iter().all(|(_, o)| matches!(o, Output::Event(_))), "no IO at all");
+    assert!(
+        h.outputs.iter().all(|(_, o)| matches!(o, Output::Event(_))),
+        "no IO at all"
+    );
     assert_eq!(h.agent.poll_timeout(), None);
     assert_eq!(h.agent.connect(h.now), Err(CommandError::Stopped));
 }
@@ -316,7 +334,10 @@ fn bare_token_refused_by_the_service_is_reported_once() {
     h.advance(secs(600));
     insta::assert_snapshot!(h.transcript());
     assert_eq!(
-        count(&h, |e| matches!(e, AgentEvent::Error { detail, .. } if detail == "authorization")),
+        count(
+            &h,
+            |e| matches!(e, AgentEvent::Error { detail, .. } if detail == "authorization")
+        ),
         1
     );
     assert_eq!(
@@ -411,7 +432,12 @@ fn signal_delivered_held_and_visitor_absent() {
     h.respond("/signalvisitor", 200, r#"{"held":true}"#);
     let absent = h.signal(json!({"n": 3})).unwrap();
     h.respond("/findvisitor", 200, r#"{"visitorfound":false}"#);
-    let gone = h.invoke("GLANCE.Cobrowse.VisitorUI.showTerms", json!({"sessionKey": "1234"})).unwrap();
+    let gone = h
+        .invoke(
+            "GLANCE.Cobrowse.VisitorUI.showTerms",
+            json!({"sessionKey": "1234"}),
+        )
+        .unwrap();
     h.respond("/findvisitor", 200, FIND_FOUND);
     h.respond(
         "/signalvisitor",
@@ -419,7 +445,10 @@ fn signal_delivered_held_and_visitor_absent() {
         r#"{"err":"visitornotpresent","msg":"visitor not present"}"#,
     );
     insta::assert_snapshot!(h.transcript());
-    assert_eq!(outcome(&h, delivered), Ok(RequestValue::Sent(Delivery::Delivered)));
+    assert_eq!(
+        outcome(&h, delivered),
+        Ok(RequestValue::Sent(Delivery::Delivered))
+    );
     assert_eq!(outcome(&h, held), Ok(RequestValue::Sent(Delivery::Held)));
     assert_eq!(outcome(&h, absent), Err(RequestFailure::VisitorNotPresent));
     assert_eq!(outcome(&h, gone), Err(RequestFailure::VisitorNotPresent));
@@ -436,7 +465,13 @@ fn invoke_with_a_bad_func_is_refused_before_anything_is_sent() {
     let mut h = Harness::new(|b| b);
     h.connect_happy("{}");
     let before = h.outputs.len();
-    for func in ["alert", "window.GLANCE.x", "GLANCE.", "GLANCE_COBROWSE.Other.x", ""] {
+    for func in [
+        "alert",
+        "window.GLANCE.x",
+        "GLANCE.",
+        "GLANCE_COBROWSE.Other.x",
+        "",
+    ] {
         let result = h.invoke(func, json!({}));
         assert_eq!(
             result,
@@ -446,7 +481,9 @@ fn invoke_with_a_bad_func_is_refused_before_anything_is_sent() {
         );
     }
     assert_eq!(h.outputs.len(), before, "nothing sent");
-    let ok = h.invoke("GLANCE_COBROWSE.Custom.doThing", json!([1])).unwrap();
+    let ok = h
+        .invoke("GLANCE_COBROWSE.Custom.doThing", json!([1]))
+        .unwrap();
     h.respond("/findvisitor", 200, FIND_FOUND);
     h.respond("/signalvisitor", 200, r#"{"delivered":true}"#);
     insta::assert_snapshot!(h.transcript());
@@ -568,7 +605,10 @@ fn garbage_frames_become_protocol_violations() {
     h.frame("[1,2,3]");
     h.frame(r#"{"data":{}}"#);
     h.frame(r#"{"type":"visitorsock","data":{"connected":"yes"}}"#);
-    h.frame(&format!(r#"{{"type":"presence","data":{{"x":"{}"}}}}"#, "a".repeat(300)));
+    h.frame(&format!(
+        r#"{{"type":"presence","data":{{"x":"{}"}}}}"#,
+        "a".repeat(300)
+    ));
     h.input(glance_presence_protocol::io::TransportInput::BinaryFrame {
         socket: h.last_socket.unwrap(),
         data: vec![0xff, 0xfe],
@@ -583,17 +623,29 @@ fn garbage_frames_become_protocol_violations() {
 
 #[test]
 fn socket_route_signals_are_sent_unconfirmed() {
-    let mut h = Harness::new(|b| b.signal_route(glance_presence_protocol::agent::SignalRoute::Socket));
+    let mut h =
+        Harness::new(|b| b.signal_route(glance_presence_protocol::agent::SignalRoute::Socket));
     assert_eq!(h.signal(json!(1)), Err(CommandError::NotConnected));
     h.connect().unwrap();
     let queued = h.signal(json!({"queued": true})).unwrap();
     h.respond("/findvisitor", 200, FIND_FOUND);
     h.open_socket();
     h.frame(r#"{"type":"connected","keepalive":30}"#);
-    let id = h.invoke("GLANCE.Cobrowse.VisitorUI.showTerms", json!({"sessionKey": "1"})).unwrap();
+    let id = h
+        .invoke(
+            "GLANCE.Cobrowse.VisitorUI.showTerms",
+            json!({"sessionKey": "1"}),
+        )
+        .unwrap();
     insta::assert_snapshot!(h.transcript());
-    assert_eq!(outcome(&h, queued), Ok(RequestValue::Sent(Delivery::SentUnconfirmed)));
-    assert_eq!(outcome(&h, id), Ok(RequestValue::Sent(Delivery::SentUnconfirmed)));
+    assert_eq!(
+        outcome(&h, queued),
+        Ok(RequestValue::Sent(Delivery::SentUnconfirmed))
+    );
+    assert_eq!(
+        outcome(&h, id),
+        Ok(RequestValue::Sent(Delivery::SentUnconfirmed))
+    );
 }
 
 #[test]

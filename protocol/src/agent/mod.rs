@@ -48,6 +48,9 @@ pub use event::{
 use requests::{HttpPending, Request, RequestOp};
 use visitor::VisitorTracker;
 
+/// Output slots kept allocated once the queue is drained.
+const OUTPUT_QUEUE_KEPT: usize = 1;
+
 /// The agent's timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AgentTimer {
@@ -440,9 +443,6 @@ impl AgentProtocol {
         self.drive_link();
         self.drive_requests();
         self.arm_deadlines();
-        if self.out.is_empty() && self.out.capacity() > 32 {
-            self.out.shrink_to_fit();
-        }
     }
 }
 
@@ -502,7 +502,13 @@ impl SansIo for AgentProtocol {
     }
 
     fn poll_output(&mut self) -> Option<Output<AgentEvent>> {
-        self.out.pop_front()
+        let output = self.out.pop_front();
+        if self.out.is_empty() && self.out.capacity() > OUTPUT_QUEUE_KEPT {
+            // Give back what a burst (connect, reconnect) needed; keep room for the usual
+            // one or two outputs of a frame so the hot path does not reallocate.
+            self.out.shrink_to(OUTPUT_QUEUE_KEPT);
+        }
+        output
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

@@ -237,7 +237,7 @@ impl AgentProtocol {
             request: request.kind,
             result,
         });
-        if self.requests.is_empty() && self.requests.capacity() > 16 {
+        if self.requests.is_empty() {
             self.requests.shrink_to_fit();
         }
     }
@@ -311,6 +311,9 @@ impl AgentProtocol {
             return; // unknown or abandoned
         };
         let pending = self.http.remove(position);
+        if self.http.is_empty() {
+            self.http.shrink_to_fit();
+        }
         match pending.purpose {
             HttpPurpose::Authorize => {
                 self.on_authorize(id, parse(&response, rest::parse_authorize))

@@ -29,8 +29,7 @@ pub const UNIX_START: u64 = 1_700_000_000;
 /// The loopback presence server the default configuration points at.
 pub const PRESENCE: &str = "http://127.0.0.1:8080";
 /// The answer of `findvisitor` for a visitor on the presence server itself.
-pub const FIND_FOUND: &str =
-    r#"{"visitorfound":true,"direct":"127.0.0.1:8080","directserver":"127.0.0.1","httpsport":8080}"#;
+pub const FIND_FOUND: &str = r#"{"visitorfound":true,"direct":"127.0.0.1:8080","directserver":"127.0.0.1","httpsport":8080}"#;
 
 /// A default configuration builder: group 12345, visitor `v1`, a bare token, the loopback
 /// presence server, an anchored wall clock, seed 7.
@@ -85,7 +84,9 @@ impl Harness {
     /// A harness around a configuration made from [`base_config`] and `tweak`.
     pub fn new(tweak: impl FnOnce(AgentConfigBuilder) -> AgentConfigBuilder) -> Self {
         let start = Instant::now();
-        let config = tweak(base_config(start)).build().expect("valid test config");
+        let config = tweak(base_config(start))
+            .build()
+            .expect("valid test config");
         Self::with_config(config, start)
     }
 
@@ -297,14 +298,12 @@ impl Harness {
 
     /// Answers the oldest outstanding request whose URL contains `path`.
     pub fn respond(&mut self, path: &str, status: u16, body: &str) {
-        let id = self
-            .find_http(path)
-            .unwrap_or_else(|| {
-                panic!(
-                    "no outstanding request for {path}; transcript:\n{}",
-                    self.transcript
-                )
-            });
+        let id = self.find_http(path).unwrap_or_else(|| {
+            panic!(
+                "no outstanding request for {path}; transcript:\n{}",
+                self.transcript
+            )
+        });
         self.input(TransportInput::HttpResponse {
             id,
             status,
@@ -414,7 +413,13 @@ pub fn describe_output(output: &Output<AgentEvent>) -> String {
         Output::SendPing { socket } => format!("ping {socket}"),
         Output::CloseSocket { socket } => format!("close {socket}"),
         Output::Http { id, request } => {
-            format!("{id} {}", request.redacted().replace("\n\n", " | ").replace('\n', " | "))
+            format!(
+                "{id} {}",
+                request
+                    .redacted()
+                    .replace("\n\n", " | ")
+                    .replace('\n', " | ")
+            )
         }
         Output::Event(event) => format!(
             "event {}",

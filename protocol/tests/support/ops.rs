@@ -53,7 +53,9 @@ pub enum Op {
     Lookup,
     Query,
     Signal(u8),
-    Invoke { allowed: bool },
+    Invoke {
+        allowed: bool,
+    },
     /// < 128: that many × 50 ms; otherwise (n - 128) × 2 s.
     Advance(u8),
     SpuriousTimeout,
@@ -72,11 +74,22 @@ pub enum Op {
     Pong,
     Close(CloseChoice),
     /// An input for an older socket.
-    Stale { pick: u8, close: bool },
-    Respond { pick: u8, status: StatusChoice, body: BodyChoice },
-    FailHttp { pick: u8 },
+    Stale {
+        pick: u8,
+        close: bool,
+    },
+    Respond {
+        pick: u8,
+        status: StatusChoice,
+        body: BodyChoice,
+    },
+    FailHttp {
+        pick: u8,
+    },
     /// An answer for a request already answered.
-    StaleHttp { pick: u8 },
+    StaleHttp {
+        pick: u8,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Arbitrary)]
@@ -168,7 +181,8 @@ impl FrameChoice {
                 n % 3
             ),
             FrameChoice::Terms(n) => {
-                let status = ["displayed", "accepted", "declined", "ACCEPTED", "bogus"][n as usize % 5];
+                let status =
+                    ["displayed", "accepted", "declined", "ACCEPTED", "bogus"][n as usize % 5];
                 format!(r#"{{"type":"terms","data":{{"status":"{status}"}}}}"#)
             }
             FrameChoice::Visibility(hidden) => format!(
@@ -182,15 +196,20 @@ impl FrameChoice {
                     .to_owned()
             }
             FrameChoice::Redirect(n) => {
-                let target = ["127.0.0.1:9090", "127.0.0.1:8080", "evil.example.com:80", "bad host"]
-                    [n as usize % 4];
+                let target = [
+                    "127.0.0.1:9090",
+                    "127.0.0.1:8080",
+                    "evil.example.com:80",
+                    "bad host",
+                ][n as usize % 4];
                 format!(r#"{{"type":"redirect","data":{{"direct":"{target}"}}}}"#)
             }
             FrameChoice::ServerClose => r#"{"type":"serverclose"}"#.to_owned(),
             FrameChoice::ScaleDown => r#"{"type":"scaledown"}"#.to_owned(),
             FrameChoice::Blur => r#"{"type":"blur"}"#.to_owned(),
             FrameChoice::ErrorAuth => {
-                r#"{"type":"error","data":{"error":"connfail","detail":"authorization"}}"#.to_owned()
+                r#"{"type":"error","data":{"error":"connfail","detail":"authorization"}}"#
+                    .to_owned()
             }
             FrameChoice::ErrorOther => {
                 r#"{"type":"error","data":{"error":"connfail","detail":"other"}}"#.to_owned()
@@ -230,7 +249,11 @@ fn base64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..=chunk.len() {
             out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -298,7 +321,10 @@ pub struct Report {
 impl Report {
     /// Violations whose text starts with `tag`.
     pub fn of(&self, tag: &str) -> Vec<&String> {
-        self.violations.iter().filter(|v| v.starts_with(tag)).collect()
+        self.violations
+            .iter()
+            .filter(|v| v.starts_with(tag))
+            .collect()
     }
 }
 
@@ -383,10 +409,16 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
                 track(&mut issued, &mut report, r);
             }
             Op::Invoke { allowed } => {
-                let func = if *allowed { "GLANCE.Cobrowse.VisitorUI.showTerms" } else { "alert" };
+                let func = if *allowed {
+                    "GLANCE.Cobrowse.VisitorUI.showTerms"
+                } else {
+                    "alert"
+                };
                 let r = h.invoke(func, serde_json::json!({}));
                 if !*allowed && r.is_ok() {
-                    report.violations.push("invoke: a bad func was accepted".to_owned());
+                    report
+                        .violations
+                        .push("invoke: a bad func was accepted".to_owned());
                 }
                 track(&mut issued, &mut report, r);
             }
@@ -443,7 +475,9 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
                 if let Some(socket) = h.last_socket {
                     let live = h.open_sockets.contains(&socket) && opened.contains(&socket);
                     if live {
-                        if let FrameChoice::VisitorSock(true) | FrameChoice::VisitorConn(true) = choice {
+                        if let FrameChoice::VisitorSock(true) | FrameChoice::VisitorConn(true) =
+                            choice
+                        {
                             last_up = Some(h.now);
                         }
                     }
@@ -479,8 +513,12 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
                             CloseChoice::Transport => CloseReason::TransportError {
                                 detail: "reset".to_owned(),
                             },
-                            CloseChoice::Refused401 => CloseReason::HandshakeRefused { status: 401 },
-                            CloseChoice::Refused500 => CloseReason::HandshakeRefused { status: 500 },
+                            CloseChoice::Refused401 => {
+                                CloseReason::HandshakeRefused { status: 401 }
+                            }
+                            CloseChoice::Refused500 => {
+                                CloseReason::HandshakeRefused { status: 500 }
+                            }
                         };
                         h.close_socket(reason);
                     }
@@ -513,7 +551,8 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
             }
             Op::Respond { pick, status, body } => {
                 if !h.pending_http.is_empty() {
-                    let (id, request) = h.pending_http[*pick as usize % h.pending_http.len()].clone();
+                    let (id, request) =
+                        h.pending_http[*pick as usize % h.pending_http.len()].clone();
                     let text = match body {
                         BodyChoice::Canonical(n) => canonical(&request.url, *n),
                         BodyChoice::Empty => String::new(),
@@ -609,7 +648,9 @@ fn track(
 ) {
     if let Ok(id) = result {
         if issued.insert(id, 0).is_some() {
-            report.violations.push(format!("resolve: id {id} issued twice"));
+            report
+                .violations
+                .push(format!("resolve: id {id} issued twice"));
         }
     }
 }

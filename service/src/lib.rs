@@ -1,8 +1,33 @@
 //! # glance-presence-service
 //!
 //! The reference Glance Presence service: a local stand-in for Glance's Presence service that
-//! the end-to-end tests, the demo and the benchmarks run against, and that agent-console
-//! developers can run instead of a Glance group.
+//! end-to-end tests, demos and benchmarks run against, and that agent-console developers can
+//! run instead of a Glance group. It is not Glance's service and does not talk to it.
+//!
+//! Two layers:
+//!
+//! * [`core::ServiceCore`]: every behaviour of the service as a sans-IO state machine (time is
+//!   an argument, outputs are polled), tested with virtual time.
+//! * The server ([`Service::start`], [`ServiceHandle::spawn`]): tokio + axum on one listener
+//!   (plain, or TLS with rustls) serving the WebSocket endpoints `/agent` and `/visitorws` and
+//!   the REST endpoints `GET /lookupvisitor`, `GET /findvisitor`, `POST /signalvisitor`,
+//!   `GET /query`, `GET /uniquevisitor`, `POST /presence`,
+//!   `GET /services/authorizationservice/GetVisitorSettings3`,
+//!   `POST /services/AuthorizationService.svc/rest/Authorize` and `GET /metrics`.
+//!
+//! ```no_run
+//! use glance_presence_service::{ServiceConfig, ServiceHandle};
+//!
+//! let service = ServiceHandle::spawn(ServiceConfig::default())?;
+//! println!("presence service at {}", service.http_base()); // e.g. http://127.0.0.1:41234
+//! // ... agents connect to ws://…/agent, visitors to ws://…/visitorws ...
+//! service.shutdown(); // serverclose to every socket, then stop
+//! # Ok::<(), glance_presence_service::StartError>(())
+//! ```
+//!
+//! Agents get a token from `Authorize` with a LoginKey made from a group's API key (the demo
+//! group [`config::DEMO_GROUP_ID`] has the public key [`config::DEMO_API_KEY`]), or, in-process,
+//! from [`ServiceHandle::issue_token`].
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
@@ -10,3 +35,15 @@
 pub mod auth;
 pub mod config;
 pub mod core;
+mod http;
+pub mod query;
+mod server;
+mod shared;
+mod ws;
+
+pub use config::{
+    ConfigError, Limits, ServiceConfig, ServiceConfigBuilder, TlsConfig, TokenSecret,
+};
+pub use http::{AUTHORIZE_PATH, TOKEN_MINUTES, VISITOR_SETTINGS_PATH};
+pub use server::{RunningService, Service, ServiceHandle, ServiceStats, StartError};
+pub use ws::READ_BUFFER_BYTES;

@@ -447,7 +447,7 @@ impl ServiceCore {
         self.outputs.push_back(Output::Send { conn, frame });
     }
 
-    fn to_agents(&mut self, agents: &[ConnId], frame: &ServerFrame) {
+    fn send_to_agents(&mut self, agents: &[ConnId], frame: &ServerFrame) {
         for &agent in agents {
             self.send(agent, frame.clone());
         }
@@ -677,10 +677,10 @@ impl ServiceCore {
             self.send(older, ServerFrame::Blur);
         }
         if first_socket {
-            self.to_agents(&agents, &ServerFrame::VisitorSock { connected: true });
+            self.send_to_agents(&agents, &ServerFrame::VisitorSock { connected: true });
         }
         if became_present {
-            self.to_agents(&agents, &ServerFrame::VisitorConn { connected: true });
+            self.send_to_agents(&agents, &ServerFrame::VisitorConn { connected: true });
         }
         for h in held {
             if h.deadline > now {
@@ -703,7 +703,7 @@ impl ServiceCore {
                 v.sockets.retain(|c| *c != conn);
                 if before > 0 && v.sockets.is_empty() {
                     let agents = v.agents.clone();
-                    self.to_agents(&agents, &ServerFrame::VisitorSock { connected: false });
+                    self.send_to_agents(&agents, &ServerFrame::VisitorSock { connected: false });
                     self.timers.set(
                         TimerKey::Absent(key.clone()),
                         now + self.settings.presence_window,
@@ -753,7 +753,7 @@ impl ServiceCore {
         v.reset_state();
         let agents = v.agents.clone();
         self.stats.visitors_present = self.stats.visitors_present.saturating_sub(1);
-        self.to_agents(&agents, &ServerFrame::VisitorConn { connected: false });
+        self.send_to_agents(&agents, &ServerFrame::VisitorConn { connected: false });
         self.collect(&key);
     }
 
@@ -794,7 +794,7 @@ impl ServiceCore {
         if let Some(forwarded) = frame.into_forwarded() {
             self.stats.frames_forwarded += agents.len() as u64;
             if let Some((last, rest)) = agents.split_last() {
-                self.to_agents(rest, &forwarded);
+                self.send_to_agents(rest, &forwarded);
                 self.send(*last, forwarded);
             }
         }

@@ -1,0 +1,556 @@
+//! Starting and stopping the service: one listener (plain or TLS) serving HTTP and WebSockets,
+//! the timer task, the async [`RunningService`] and the blocking [`ServiceHandle`].
+//!
+//! [`Service::start`] binds the listener (port 0 allowed), builds the core and returns once the
+//! service accepts connections, reporting the bound address. [`RunningService::shutdown`] sends
+//! `serverclose` to every socket, waits (bounded) for the sockets to close and stops the server.
+//! [`ServiceHandle::spawn`] does the same on a runtime of its own, for blocking callers.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand_core::{OsRng, RngCore};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+use crate::auth::TokenKeys;
+use crate::config::{ServiceConfig, TlsConfig};
+use crate::core::{CoreSettings, CoreStats, ServiceCore};
+use crate::shared::{timer_task, unix_now, Shared};
+
+/// How long a TLS handshake may take.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a graceful shutdown waits for sockets to close after `serverclose`.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// The service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The TLS certificate or key could not be read or used.
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+    /// The runtime of a [`ServiceHandle`] could not be built or stopped early.
+    #[error("runtime: {0}")]
+    Runtime(String),
+}
+
+/// Counters of a running service (the core's plus the server's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServiceStats {
+    /// The core's counters and gauges.
+    pub core: CoreStats,
+    /// REST calls refused for their token.
+    pub rest_auth_failures: u64,
+    /// `Authorize` calls refused.
+    pub authorize_failures: u64,
+    /// Agent requests and sockets refused for their `Origin`.
+    pub origin_rejections: u64,
+    /// Connections dropped because their send queue was full.
+    pub slow_consumers: u64,
+}
+
+fn stats_of(shared: &Shared) -> ServiceStats {
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = &shared.counters;
+    ServiceStats {
+        core: shared.core_stats(),
+        rest_auth_failures: c.rest_auth_failures.load(Relaxed),
+        authorize_failures: c.authorize_failures.load(Relaxed),
+        origin_rejections: c.origin_rejections.load(Relaxed),
+        slow_consumers: c.slow_consumers.load(Relaxed),
+    }
+}
+
+/// The reference presence service.
+#[derive(Debug)]
+pub struct Service;
+
+impl Service {
+    /// Binds the listener and starts serving. Returns once connections are accepted.
+    pub async fn start(config: ServiceConfig) -> Result<RunningService, StartError> {
+        let tls = match config.tls() {
+            Some(tls) => Some(TlsAcceptor::from(Arc::new(server_tls_config(tls)?))),
+            None => None,
+        };
+        let listener =
+            TcpListener::bind(config.listen())
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen(),
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen(),
+            source,
+        })?;
+        let host = match config.advertise_host() {
+            Some(host) => host.to_owned(),
+            None => default_host(addr.ip()),
+        };
+        let secret = match config.token_secret() {
+            Some(secret) => secret.expose_secret().to_vec(),
+            None => {
+                let mut bytes = vec![0u8; 32];
+                OsRng.fill_bytes(&mut bytes);
+                bytes
+            }
+        };
+        let tokens = TokenKeys::new(&secret);
+        let seed = config.seed().unwrap_or_else(|| OsRng.next_u64());
+        let core = ServiceCore::new(
+            CoreSettings::from_config(&config, seed),
+            tokens.clone(),
+            Instant::now(),
+            unix_now(),
+        );
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let shared = Arc::new(Shared::new(config, tokens, core, host, addr.port()));
+        let app =
+            crate::http::router(shared.clone()).into_make_service_with_connect_info::<PeerAddr>();
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let stopped = async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        };
+        let mut tasks = vec![tokio::spawn(timer_task(shared.clone()))];
+        let server = match tls {
+            None => tokio::spawn(async move {
+                let served = axum::serve(NoDelay(listener), app)
+                    .with_graceful_shutdown(stopped)
+                    .await;
+                if let Err(err) = served {
+                    tracing::error!(error = %err, "server stopped");
+                }
+            }),
+            Some(acceptor) => {
+                let (tx, rx) = mpsc::channel(64);
+                tasks.push(tokio::spawn(tls_accept_loop(listener, acceptor, tx)));
+                tokio::spawn(async move {
+                    let served = axum::serve(TlsListener { rx, addr }, app)
+                        .with_graceful_shutdown(stopped)
+                        .await;
+                    if let Err(err) = served {
+                        tracing::error!(error = %err, "server stopped");
+                    }
+                })
+            }
+        };
+        tracing::info!(%addr, scheme, "presence service listening");
+        Ok(RunningService {
+            addr,
+            scheme,
+            shared,
+            stop: stop_tx,
+            server: Some(server),
+            tasks,
+        })
+    }
+}
+
+fn default_host(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_owned(),
+        IpAddr::V6(v6) if v6.is_unspecified() => "127.0.0.1".to_owned(),
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+fn server_tls_config(tls: &TlsConfig) -> Result<rustls::ServerConfig, StartError> {
+    let (cert_pem, key_pem) = match tls {
+        TlsConfig::PemFiles { cert, key } => {
+            let read = |path: &std::path::Path| {
+                std::fs::read(path)
+                    .map_err(|e| StartError::Tls(format!("cannot read {}: {e}", path.display())))
+            };
+            (read(cert)?, read(key)?)
+        }
+        TlsConfig::Pem { cert, key } => (cert.clone(), key.clone()),
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| StartError::Tls(format!("certificate PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(StartError::Tls("no certificate in the PEM text".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| StartError::Tls(format!("private key PEM: {e}")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| StartError::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The peer address of a connection, as handlers see it through `ConnectInfo`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PeerAddr(pub(crate) SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, NoDelay>> for PeerAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, NoDelay>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+/// A plain listener that turns Nagle off on every accepted socket.
+struct NoDelay(TcpListener);
+
+impl axum::serve::Listener for NoDelay {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok((stream, addr)) => {
+                    let _ = stream.set_nodelay(true);
+                    return (stream, addr);
+                }
+                Err(err) => accept_error(err).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+async fn accept_error(err: io::Error) {
+    tracing::warn!(error = %err, "accept failed");
+    // Out of file descriptors and similar: back off instead of spinning.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// Accepts TCP connections and runs each TLS handshake in its own task, so a slow client never
+/// holds up the others.
+async fn tls_accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    tx: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                accept_error(err).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => {
+                    let _ = tx.send((tls, peer)).await;
+                }
+                Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        });
+    }
+}
+
+/// The listener axum serves in TLS mode: completed handshakes from [`tls_accept_loop`].
+struct TlsListener {
+    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    addr: SocketAddr,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(accepted) => accepted,
+            // The accept loop is gone (shutdown): accept nothing more.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.addr)
+    }
+}
+
+/// A service running on the caller's tokio runtime.
+#[derive(Debug)]
+pub struct RunningService {
+    addr: SocketAddr,
+    scheme: &'static str,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    server: Option<JoinHandle<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningService {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `host:port` as the service names itself in `direct` and `presenceUrl`.
+    pub fn authority(&self) -> String {
+        self.shared.direct()
+    }
+
+    /// Whether the service serves TLS.
+    pub fn is_tls(&self) -> bool {
+        self.scheme == "https"
+    }
+
+    /// `http://host:port` or `https://host:port`.
+    pub fn http_base(&self) -> String {
+        format!("{}://{}", self.scheme, self.shared.direct())
+    }
+
+    /// `ws://host:port` or `wss://host:port`.
+    pub fn ws_base(&self) -> String {
+        let ws = if self.is_tls() { "wss" } else { "ws" };
+        format!("{ws}://{}", self.shared.direct())
+    }
+
+    /// The configuration the service runs with.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.shared.config
+    }
+
+    /// Issues an agent token for a served group without a LoginKey (for tests and tools that
+    /// hold the service in-process).
+    pub fn issue_token(
+        &self,
+        group: glance_presence_protocol::GroupId,
+        user: &glance_presence_protocol::PartnerUserId,
+        lifetime: Duration,
+    ) -> Option<glance_presence_protocol::AuthToken> {
+        self.shared.config.api_keys(group)?;
+        self.shared
+            .tokens
+            .issue_agent(group, user, unix_now() as u64, lifetime.as_secs())
+            .ok()
+            .map(|(token, _)| token)
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> ServiceStats {
+        stats_of(&self.shared)
+    }
+
+    /// The `/metrics` text.
+    pub fn metrics_text(&self) -> String {
+        crate::http::render_metrics(&self.shared)
+    }
+
+    /// Graceful shutdown: `serverclose` to every socket, a bounded wait for them to close,
+    /// then the listener and every task stop.
+    pub async fn shutdown(mut self) {
+        self.stop_now().await;
+    }
+
+    async fn stop_now(&mut self) {
+        if self.server.is_none() {
+            return;
+        }
+        tracing::info!("presence service shutting down");
+        self.shared.begin_shutdown();
+        let drained = async {
+            while self.shared.open_connections() > 0 {
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(50), self.shared.drained.notified())
+                        .await;
+            }
+        };
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, drained).await;
+        let _ = self.stop.send(true);
+        if let Some(server) = self.server.take() {
+            let abort = server.abort_handle();
+            if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
+                abort.abort();
+            }
+        }
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for RunningService {
+    fn drop(&mut self) {
+        // Dropped without `shutdown`: stop accepting at once.
+        let _ = self.stop.send(true);
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// A service on a runtime thread of its own, for blocking callers (the CLI, blocking tests).
+/// Dropping the handle shuts the service down.
+#[derive(Debug)]
+pub struct ServiceHandle {
+    addr: SocketAddr,
+    authority: String,
+    tls: bool,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
+
+impl ServiceHandle {
+    /// Starts the service on a new runtime thread and returns once it accepts connections.
+    pub fn spawn(config: ServiceConfig) -> Result<ServiceHandle, StartError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("glance-presence-service")
+            .enable_all()
+            .build()
+            .map_err(|e| StartError::Runtime(e.to_string()))?;
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("glance-presence-service".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let running = match Service::start(config).await {
+                        Ok(running) => running,
+                        Err(err) => {
+                            let _ = ready_tx.send(Err(err));
+                            return;
+                        }
+                    };
+                    let info = (
+                        running.local_addr(),
+                        running.authority(),
+                        running.is_tls(),
+                        running.shared.clone(),
+                    );
+                    if ready_tx.send(Ok(info)).is_err() {
+                        return;
+                    }
+                    let _ = stop_rx.await;
+                    running.shutdown().await;
+                });
+            })
+            .map_err(|e| StartError::Runtime(e.to_string()))?;
+        match ready_rx.recv() {
+            Ok(Ok((addr, authority, tls, shared))) => Ok(ServiceHandle {
+                addr,
+                authority,
+                tls,
+                stop: Some(stop_tx),
+                thread: Some(thread),
+                shared,
+            }),
+            Ok(Err(err)) => {
+                let _ = thread.join();
+                Err(err)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(StartError::Runtime("the service thread ended early".into()))
+            }
+        }
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `host:port` as the service names itself.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// Whether the service serves TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// `http://host:port` or `https://host:port`.
+    pub fn http_base(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.authority)
+    }
+
+    /// `ws://host:port` or `wss://host:port`.
+    pub fn ws_base(&self) -> String {
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}", self.authority)
+    }
+
+    /// Issues an agent token for a served group without a LoginKey (see
+    /// [`RunningService::issue_token`]).
+    pub fn issue_token(
+        &self,
+        group: glance_presence_protocol::GroupId,
+        user: &glance_presence_protocol::PartnerUserId,
+        lifetime: Duration,
+    ) -> Option<glance_presence_protocol::AuthToken> {
+        self.shared.config.api_keys(group)?;
+        self.shared
+            .tokens
+            .issue_agent(group, user, unix_now() as u64, lifetime.as_secs())
+            .ok()
+            .map(|(token, _)| token)
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> ServiceStats {
+        stats_of(&self.shared)
+    }
+
+    /// Graceful shutdown (see [`RunningService::shutdown`]); returns when the service stopped.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for ServiceHandle {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}

@@ -21,10 +21,12 @@ pub mod presence;
 pub mod rest;
 pub mod secret;
 pub mod timer;
+pub mod visitor;
 pub mod wire;
 
 pub use ids::{GroupId, IdError, IdKind, PartnerUserId, UniqueId, VisitorId};
 pub use presence::{PresenceData, PresenceValue, TermsStatus, Visibility};
 pub use rest::{HttpRequest, RestError, ServerAddr};
 pub use secret::{ApiKey, AuthToken, LoginKey};
+pub use visitor::{VisitorConfig, VisitorEvent, VisitorProtocol};
 pub use wire::{ClientFrame, ConnectFrame, DecodeError, InvokeRequest, ServerFrame};

@@ -1,0 +1,529 @@
+//! Configuration of a [`VisitorProtocol`](super::VisitorProtocol): a builder validated before
+//! any IO, with the same typed [`ConfigError`] as the agent's configuration.
+//!
+//! A visitor names its group and exactly one identity: a visitor id, or *unique mode*
+//! (Glance's `connectUnique`: the core asks `GET /uniquevisitor` for a one-time id and connects
+//! as `UNQ-<uniqueid>` with the guest token it is given). The rest has defaults: the presence
+//! server (`presence.glance.net` over `https`/`wss`; plain `http`/`ws` only for loopback
+//! hosts), whether to ask `POST /presence` for a direct server first, the client version
+//! (`6.33.0`, the visitor script whose wire format this crate follows), timers, the reconnect
+//! policy, the RNG seed, the frame limit, the bound of the outgoing queue and an optional
+//! `Origin` header.
+//!
+//! This module only validates settings; it holds no secrets (visitors send no authorization).
+
+use std::time::Duration;
+
+use crate::agent::config::server;
+pub use crate::agent::config::DEFAULT_PRESENCE_SERVER;
+pub use crate::agent::ConfigError;
+use crate::backoff::ReconnectPolicy;
+use crate::ids::{GroupId, VisitorId};
+use crate::rest::{Scheme, ServerAddr};
+use crate::wire::DEFAULT_MAX_FRAME_BYTES;
+
+/// The Glance visitor script version whose wire format this crate follows; sent as `ver` /
+/// `version`.
+pub const DEFAULT_VISITOR_VERSION: &str = "6.33.0";
+/// Default bound of the queue of messages waiting for a socket.
+pub const DEFAULT_OUTGOING_QUEUE_BOUND: usize = 64;
+/// Smallest frame limit accepted by the builder.
+pub const MIN_FRAME_BYTES: usize = 256;
+
+/// Who the visitor is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VisitorIdentity {
+    /// A visitor id chosen by the site (1–62 characters of `[A-Za-z0-9_~-]`).
+    Visitor(VisitorId),
+    /// Glance's `connectUnique`: ask `GET /uniquevisitor` for a one-time id first.
+    Unique,
+}
+
+/// The visitor's timers, each with its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VisitorTimers {
+    /// After this long without anything inbound on a connected socket, send a WebSocket
+    /// ping. Default 15 s.
+    pub idle_ping_after: Duration,
+    /// After the ping, this long without anything inbound and the link is dead. Default 10 s.
+    pub pong_timeout: Duration,
+    /// Each step of a connect attempt (the `uniquevisitor` or `presence` request; opening the
+    /// socket up to `connected`) must finish within this. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Keepalive interval used when `connected` names none. Default 30 s.
+    pub default_keepalive: Duration,
+}
+
+impl Default for VisitorTimers {
+    fn default() -> Self {
+        VisitorTimers {
+            idle_ping_after: Duration::from_secs(15),
+            pong_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            default_keepalive: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A validated visitor configuration. Build one with [`VisitorConfig::builder`].
+#[derive(Debug, Clone)]
+pub struct VisitorConfig {
+    pub(crate) group: GroupId,
+    pub(crate) identity: VisitorIdentity,
+    pub(crate) presence_server: ServerAddr,
+    pub(crate) direct_server_lookup: bool,
+    pub(crate) timers: VisitorTimers,
+    pub(crate) reconnect: ReconnectPolicy,
+    pub(crate) rng_seed: u64,
+    pub(crate) max_frame_bytes: usize,
+    pub(crate) outgoing_queue_bound: usize,
+    pub(crate) client_version: String,
+    pub(crate) origin: Option<String>,
+}
+
+impl VisitorConfig {
+    /// A builder for a visitor of `group`; set exactly one of
+    /// [`visitor_id`](VisitorConfigBuilder::visitor_id) and
+    /// [`unique`](VisitorConfigBuilder::unique), then [`build`](VisitorConfigBuilder::build).
+    ///
+    /// ```
+    /// use glance_presence_protocol::visitor::VisitorConfig;
+    /// let config = VisitorConfig::builder(12345).visitor_id("v1").build().unwrap();
+    /// assert_eq!(config.presence_server().ws_url("/visitorws"), "wss://presence.glance.net/visitorws");
+    /// assert_eq!(config.client_version(), "6.33.0");
+    /// assert!(VisitorConfig::builder(12345).build().is_err()); // no identity
+    /// ```
+    pub fn builder(group: u64) -> VisitorConfigBuilder {
+        VisitorConfigBuilder {
+            group,
+            visitor: None,
+            unique: false,
+            presence_server: None,
+            direct_server_lookup: false,
+            timers: VisitorTimers::default(),
+            reconnect: ReconnectPolicy::default(),
+            rng_seed: None,
+            max_frame_bytes: None,
+            outgoing_queue_bound: None,
+            client_version: None,
+            origin: None,
+        }
+    }
+
+    /// The group.
+    pub fn group(&self) -> GroupId {
+        self.group
+    }
+
+    /// Who the visitor is.
+    pub fn identity(&self) -> &VisitorIdentity {
+        &self.identity
+    }
+
+    /// The presence server (load balancer).
+    pub fn presence_server(&self) -> &ServerAddr {
+        &self.presence_server
+    }
+
+    /// Whether each connect attempt first asks `POST /presence` for a direct server (Glance's
+    /// non-load-balanced mode).
+    pub fn direct_server_lookup(&self) -> bool {
+        self.direct_server_lookup
+    }
+
+    /// The timers.
+    pub fn timers(&self) -> &VisitorTimers {
+        &self.timers
+    }
+
+    /// The reconnect policy.
+    pub fn reconnect_policy(&self) -> &ReconnectPolicy {
+        &self.reconnect
+    }
+
+    /// The RNG seed.
+    pub fn rng_seed(&self) -> u64 {
+        self.rng_seed
+    }
+
+    /// The largest frame accepted or sent, in bytes.
+    pub fn max_frame_bytes(&self) -> usize {
+        self.max_frame_bytes
+    }
+
+    /// The bound of the queue of messages waiting for a socket.
+    pub fn outgoing_queue_bound(&self) -> usize {
+        self.outgoing_queue_bound
+    }
+
+    /// The client version sent as `ver` / `version`.
+    pub fn client_version(&self) -> &str {
+        &self.client_version
+    }
+
+    /// The `Origin` header sent with the WebSocket upgrade and the REST requests, if any.
+    pub fn origin(&self) -> Option<&str> {
+        self.origin.as_deref()
+    }
+}
+
+/// Builds a [`VisitorConfig`]. Setters take raw values; [`VisitorConfigBuilder::build`] checks
+/// them all and reports the first problem as a [`ConfigError`].
+#[derive(Debug, Clone)]
+pub struct VisitorConfigBuilder {
+    group: u64,
+    visitor: Option<String>,
+    unique: bool,
+    presence_server: Option<String>,
+    direct_server_lookup: bool,
+    timers: VisitorTimers,
+    reconnect: ReconnectPolicy,
+    rng_seed: Option<u64>,
+    max_frame_bytes: Option<usize>,
+    outgoing_queue_bound: Option<usize>,
+    client_version: Option<String>,
+    origin: Option<String>,
+}
+
+impl VisitorConfigBuilder {
+    /// The visitor id (exclusive with [`unique`](Self::unique)).
+    pub fn visitor_id(mut self, id: impl Into<String>) -> Self {
+        self.visitor = Some(id.into());
+        self
+    }
+
+    /// Unique mode, Glance's `connectUnique` (exclusive with [`visitor_id`](Self::visitor_id)):
+    /// `GET /uniquevisitor` first, then connect as `UNQ-<uniqueid>` with the guest token.
+    pub fn unique(mut self) -> Self {
+        self.unique = true;
+        self
+    }
+
+    /// The presence server: `https://host[:port]`, a bare `host[:port]` (https), or
+    /// `http://`/`ws://` for a loopback host. Default `presence.glance.net`.
+    pub fn presence_server(mut self, server: impl Into<String>) -> Self {
+        self.presence_server = Some(server.into());
+        self
+    }
+
+    /// Ask `POST /presence` for a direct server before each connect attempt (Glance's
+    /// non-load-balanced mode). Off by default: the socket goes to the presence server.
+    pub fn direct_server_lookup(mut self, on: bool) -> Self {
+        self.direct_server_lookup = on;
+        self
+    }
+
+    /// Every timer at once.
+    pub fn timers(mut self, timers: VisitorTimers) -> Self {
+        self.timers = timers;
+        self
+    }
+
+    /// Inbound silence before a ping (default 15 s).
+    pub fn idle_ping_after(mut self, after: Duration) -> Self {
+        self.timers.idle_ping_after = after;
+        self
+    }
+
+    /// Silence after the ping before the link is declared dead (default 10 s).
+    pub fn pong_timeout(mut self, timeout: Duration) -> Self {
+        self.timers.pong_timeout = timeout;
+        self
+    }
+
+    /// Time allowed to each connect step (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.timers.connect_timeout = timeout;
+        self
+    }
+
+    /// Keepalive interval when `connected` names none (default 30 s).
+    pub fn default_keepalive(mut self, interval: Duration) -> Self {
+        self.timers.default_keepalive = interval;
+        self
+    }
+
+    /// The reconnect policy (default: full jitter, 1 s base, 60 s cap, as the agent's).
+    pub fn reconnect_policy(mut self, policy: ReconnectPolicy) -> Self {
+        self.reconnect = policy;
+        self
+    }
+
+    /// Seed of the RNG that draws reconnect jitter. Default: derived from the group and the
+    /// visitor id (or the word `unique`); give each simulated visitor its own seed for
+    /// independent jitter.
+    pub fn rng_seed(mut self, seed: u64) -> Self {
+        self.rng_seed = Some(seed);
+        self
+    }
+
+    /// Largest frame accepted from the service, and largest message sent, in bytes (default
+    /// 64 KiB, at least 256).
+    pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
+        self.max_frame_bytes = Some(bytes);
+        self
+    }
+
+    /// Bound of the queue of messages issued while no socket is open (default 64, at least 1).
+    /// A message that finds the queue full is refused at once with
+    /// [`CommandError::QueueFull`](super::CommandError::QueueFull).
+    pub fn outgoing_queue_bound(mut self, bound: usize) -> Self {
+        self.outgoing_queue_bound = Some(bound);
+        self
+    }
+
+    /// The client version sent as `ver` / `version` (default `6.33.0`).
+    pub fn client_version(mut self, version: impl Into<String>) -> Self {
+        self.client_version = Some(version.into());
+        self
+    }
+
+    /// An `Origin` header (e.g. `https://shop.example.com`) for the WebSocket upgrade and the
+    /// REST requests, as a browser would send.
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// Checks every setting and returns the configuration, or the first problem found.
+    pub fn build(self) -> Result<VisitorConfig, ConfigError> {
+        let group = GroupId::new(self.group).map_err(|source| ConfigError::InvalidId {
+            field: "group id",
+            source,
+        })?;
+        let identity = match (self.visitor, self.unique) {
+            (None, false) => return Err(ConfigError::MissingVisitor),
+            (Some(_), true) => return Err(ConfigError::VisitorAndUnique),
+            (Some(visitor), false) => {
+                VisitorIdentity::Visitor(VisitorId::new(visitor).map_err(|source| {
+                    ConfigError::InvalidId {
+                        field: "visitor id",
+                        source,
+                    }
+                })?)
+            }
+            (None, true) => VisitorIdentity::Unique,
+        };
+        let presence_server = server(
+            "presence server",
+            self.presence_server
+                .as_deref()
+                .unwrap_or(DEFAULT_PRESENCE_SERVER),
+        )?;
+        check_timers(&self.timers)?;
+        self.reconnect
+            .validate()
+            .map_err(ConfigError::InvalidReconnectPolicy)?;
+        let max_frame_bytes = self.max_frame_bytes.unwrap_or(DEFAULT_MAX_FRAME_BYTES);
+        if max_frame_bytes < MIN_FRAME_BYTES {
+            return Err(ConfigError::InvalidLimit {
+                field: "max frame bytes",
+                value: max_frame_bytes,
+                min: MIN_FRAME_BYTES,
+            });
+        }
+        let outgoing_queue_bound = self
+            .outgoing_queue_bound
+            .unwrap_or(DEFAULT_OUTGOING_QUEUE_BOUND);
+        if outgoing_queue_bound == 0 {
+            return Err(ConfigError::InvalidLimit {
+                field: "outgoing queue bound",
+                value: 0,
+                min: 1,
+            });
+        }
+        let client_version = self
+            .client_version
+            .unwrap_or_else(|| DEFAULT_VISITOR_VERSION.to_owned());
+        if !is_version(&client_version) {
+            return Err(ConfigError::InvalidVersion {
+                value: client_version,
+            });
+        }
+        if let Some(origin) = &self.origin {
+            if !is_origin(origin) {
+                return Err(ConfigError::InvalidOrigin {
+                    value: origin.clone(),
+                });
+            }
+        }
+        let rng_seed = self
+            .rng_seed
+            .unwrap_or_else(|| default_seed(group, &identity));
+        Ok(VisitorConfig {
+            group,
+            identity,
+            presence_server,
+            direct_server_lookup: self.direct_server_lookup,
+            timers: self.timers,
+            reconnect: self.reconnect,
+            rng_seed,
+            max_frame_bytes,
+            outgoing_queue_bound,
+            client_version,
+            origin: self.origin,
+        })
+    }
+}
+
+fn check_timers(t: &VisitorTimers) -> Result<(), ConfigError> {
+    for (field, value) in [
+        ("idle ping delay", t.idle_ping_after),
+        ("pong timeout", t.pong_timeout),
+        ("connect timeout", t.connect_timeout),
+        ("default keepalive", t.default_keepalive),
+    ] {
+        if value.is_zero() {
+            return Err(ConfigError::InvalidTimer {
+                field,
+                value,
+                rule: "it must be more than zero",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `major.minor.patch`, digits only (the agent's configuration applies the same rule).
+fn is_version(text: &str) -> bool {
+    let mut parts = 0;
+    for part in text.split('.') {
+        parts += 1;
+        if part.is_empty() || part.len() > 9 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+    }
+    parts == 3
+}
+
+/// `scheme://host[:port]` (the agent's configuration applies the same rule).
+fn is_origin(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return false;
+    };
+    !scheme.is_empty()
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
+        && ServerAddr::new(Scheme::Https, rest).is_ok()
+}
+
+/// FNV-1a over the group id and the visitor id (or `unique`).
+fn default_seed(group: GroupId, identity: &VisitorIdentity) -> u64 {
+    let name = match identity {
+        VisitorIdentity::Visitor(visitor) => visitor.as_str(),
+        VisitorIdentity::Unique => "unique",
+    };
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in group.get().to_le_bytes().iter().chain(name.as_bytes()) {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = VisitorConfig::builder(12345)
+            .visitor_id("v1")
+            .build()
+            .unwrap();
+        assert_eq!(c.client_version(), "6.33.0");
+        assert_eq!(
+            c.presence_server().http_base(),
+            "https://presence.glance.net"
+        );
+        assert_eq!(c.reconnect_policy(), &ReconnectPolicy::default());
+        assert_eq!(c.max_frame_bytes(), 64 * 1024);
+        assert_eq!(c.outgoing_queue_bound(), 64);
+        assert_eq!(c.timers().idle_ping_after, Duration::from_secs(15));
+        assert!(!c.direct_server_lookup());
+        assert_eq!(
+            c.identity(),
+            &VisitorIdentity::Visitor(VisitorId::new("v1").unwrap())
+        );
+        let same = VisitorConfig::builder(12345)
+            .visitor_id("v1")
+            .build()
+            .unwrap();
+        let other = VisitorConfig::builder(12345)
+            .visitor_id("v2")
+            .build()
+            .unwrap();
+        assert_eq!(c.rng_seed(), same.rng_seed());
+        assert_ne!(c.rng_seed(), other.rng_seed());
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let b = || VisitorConfig::builder(12345).visitor_id("v1");
+        assert!(matches!(
+            VisitorConfig::builder(0).visitor_id("v1").build(),
+            Err(ConfigError::InvalidId {
+                field: "group id",
+                ..
+            })
+        ));
+        assert_eq!(
+            VisitorConfig::builder(1).build().unwrap_err(),
+            ConfigError::MissingVisitor
+        );
+        assert_eq!(
+            b().unique().build().unwrap_err(),
+            ConfigError::VisitorAndUnique
+        );
+        assert!(matches!(
+            VisitorConfig::builder(1).visitor_id("bad id").build(),
+            Err(ConfigError::InvalidId {
+                field: "visitor id",
+                ..
+            })
+        ));
+        let e = b()
+            .presence_server("http://presence.example.com")
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("loopback"), "{e}");
+        assert!(b().presence_server("ws://127.0.0.1:8080").build().is_ok());
+        assert!(matches!(
+            b().client_version("6.33").build(),
+            Err(ConfigError::InvalidVersion { .. })
+        ));
+        assert!(matches!(
+            b().client_version("6.33.0.1").build(),
+            Err(ConfigError::InvalidVersion { .. })
+        ));
+        assert!(matches!(
+            b().origin("shop.example.com").build(),
+            Err(ConfigError::InvalidOrigin { .. })
+        ));
+        assert!(b().origin("https://shop.example.com").build().is_ok());
+        assert!(matches!(
+            b().outgoing_queue_bound(0).build(),
+            Err(ConfigError::InvalidLimit { min: 1, .. })
+        ));
+        assert!(matches!(
+            b().max_frame_bytes(10).build(),
+            Err(ConfigError::InvalidLimit { min: 256, .. })
+        ));
+        assert!(matches!(
+            b().pong_timeout(Duration::ZERO).build(),
+            Err(ConfigError::InvalidTimer {
+                field: "pong timeout",
+                ..
+            })
+        ));
+        assert!(matches!(
+            b().reconnect_policy(ReconnectPolicy::full_jitter(Duration::ZERO, Duration::ZERO))
+                .build(),
+            Err(ConfigError::InvalidReconnectPolicy(_))
+        ));
+        let unique = VisitorConfig::builder(7).unique().build().unwrap();
+        assert_eq!(unique.identity(), &VisitorIdentity::Unique);
+    }
+}

@@ -315,7 +315,9 @@ fn serialize_result<S: Serializer>(
 pub enum AgentEvent {
     /// A connection attempt starts (authorize / discovery / findvisitor / socket).
     Connecting {
-        /// Attempt number since the link was last up (1 for the first).
+        /// 0 for the first connect and for immediate reconnects (redirect, scale-down, token
+        /// renewal); `n` for the `n`-th attempt after a backoff delay (as announced by
+        /// [`AgentEvent::Reconnecting`]).
         attempt: u32,
     },
     /// `connected` arrived: the link is up.

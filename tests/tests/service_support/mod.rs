@@ -9,6 +9,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
+use glance_presence_protocol::rest::{HttpRequest, Method, Scheme, ServerAddr};
 use glance_presence_protocol::{GroupId, PartnerUserId, ServerFrame};
 use glance_presence_service::config::DEMO_GROUP_ID;
 use glance_presence_service::{ServiceConfig, ServiceConfigBuilder, ServiceHandle, TlsConfig};
@@ -124,6 +125,30 @@ impl Svc {
             .to_owned()
     }
 
+    /// The service as the protocol crate's request builders name it.
+    pub fn server_addr(&self) -> ServerAddr {
+        let scheme = if self.handle.is_tls() {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        ServerAddr::new(scheme, self.handle.authority()).unwrap()
+    }
+
+    /// Sends a request built by the protocol crate, exactly as built.
+    pub fn send(&self, request: &HttpRequest) -> HttpAnswer {
+        let headers: Vec<(&str, &str)> = request
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let method = match request.method {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        };
+        self.request_url(method, &request.url, &headers, request.body.as_deref())
+    }
+
     pub fn request(
         &self,
         method: &str,
@@ -131,7 +156,18 @@ impl Svc {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> HttpAnswer {
-        let url = self.url(path);
+        self.request_url(method, &self.url(path), headers, body)
+    }
+
+    pub fn request_url(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> HttpAnswer {
+        let url = url.to_owned();
+        let path = url.clone();
         let result = match method {
             "GET" => {
                 let mut r = self.http.get(&url);

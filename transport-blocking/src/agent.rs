@@ -113,6 +113,19 @@ impl BlockingAgent {
         }
     }
 
+    /// Finds the server the visitor is connected to (`findvisitor`): whether it is there,
+    /// and the direct server named.
+    pub fn find(&mut self) -> Result<(bool, Option<String>), AgentError> {
+        let id = self.driver.command(|core, now| core.find(now))?;
+        match self.outcome(id)? {
+            RequestValue::Find {
+                found,
+                direct_server,
+            } => Ok((found, direct_server)),
+            other => Err(AgentError::Unexpected(Box::new(other))),
+        }
+    }
+
     /// Sends the visitor a signal (any JSON value) and waits for the service's answer.
     pub fn signal(&mut self, data: Value) -> Result<Delivery, AgentError> {
         let id = self.driver.command(|core, now| core.signal(now, data))?;

@@ -164,11 +164,10 @@ impl<P: SansIo> Driver<P> {
 
     /// One step: carry out pending outputs, then wait for the socket, the core's next
     /// deadline or `deadline`, whichever comes first, and feed what happened to the core.
+    /// Events it produces are queued (see [`Driver::next_event`]); queued events do not cut
+    /// the wait short.
     pub fn turn(&mut self, deadline: Option<Instant>) -> Turn {
         self.drain();
-        if !self.events.is_empty() {
-            return Turn::Progress;
-        }
         let now = Instant::now();
         let core_deadline = self.core.poll_timeout();
         if let Some(due) = core_deadline {
@@ -200,7 +199,7 @@ impl<P: SansIo> Driver<P> {
             self.core.handle_timeout(now);
         }
         self.drain();
-        if self.events.is_empty() && deadline.is_some_and(|d| d <= now) {
+        if deadline.is_some_and(|d| d <= now) {
             Turn::DeadlineReached
         } else {
             Turn::Progress

@@ -12,14 +12,16 @@ use crate::tls::TlsRoots;
 /// Largest response body read; the core's parsers have their own limit.
 pub(crate) const MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
 
-/// A blocking HTTP client for the core's requests.
+/// A blocking HTTP client for the core's requests (also usable on its own for one-shot
+/// requests built with `glance_presence_protocol::rest`).
 #[derive(Debug, Clone)]
-pub(crate) struct HttpClient {
+pub struct HttpClient {
     agent: ureq::Agent,
 }
 
 impl HttpClient {
-    pub(crate) fn new(roots: &TlsRoots, timeout: Duration) -> Self {
+    /// A client trusting `roots`, with a bound on each exchange.
+    pub fn new(roots: &TlsRoots, timeout: Duration) -> Self {
         let extra: Vec<Certificate<'static>> = roots
             .extra_roots()
             .iter()
@@ -47,7 +49,7 @@ impl HttpClient {
 
     /// Performs the request: `Ok((status, body))` for any HTTP answer, `Err(detail)` when there
     /// was none.
-    pub(crate) fn execute(&self, request: &HttpRequest) -> Result<(u16, Vec<u8>), String> {
+    pub fn execute(&self, request: &HttpRequest) -> Result<(u16, Vec<u8>), String> {
         let result = match request.method {
             Method::Get => {
                 let mut builder = self.agent.get(&request.url);

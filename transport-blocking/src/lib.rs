@@ -19,7 +19,10 @@ mod driver;
 mod http;
 mod socket;
 mod tls;
+mod visitor;
 
 pub use agent::{AgentError, BlockingAgent, Events};
 pub use driver::{Driver, TransportConfig, TransportError, Turn};
+pub use http::HttpClient;
 pub use tls::TlsRoots;
+pub use visitor::BlockingVisitor;

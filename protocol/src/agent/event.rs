@@ -41,6 +41,8 @@ pub enum RequestKind {
     Lookup,
     /// `query`.
     Query,
+    /// `find` (`findvisitor`).
+    Find,
     /// `signal`.
     Signal,
     /// `invoke`.
@@ -215,6 +217,14 @@ pub enum RequestValue {
     Query {
         /// The visitor's state.
         visitor: Option<VisitorStatus>,
+    },
+    /// A find (`findvisitor`): whether the visitor is connected, and the server it is (or
+    /// would be) connected to.
+    Find {
+        /// `visitorfound`.
+        found: bool,
+        /// The direct server (`host[:port]`), when named.
+        direct_server: Option<String>,
     },
     /// A signal or invoke was accepted.
     Sent(Delivery),

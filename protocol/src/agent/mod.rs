@@ -377,6 +377,12 @@ impl AgentProtocol {
         self.command(RequestKind::Query, RequestOp::Query)
     }
 
+    /// Finds the server the visitor is connected to (`findvisitor`).
+    pub fn find(&mut self, now: Instant) -> Result<RequestId, CommandError> {
+        self.tick(now);
+        self.command(RequestKind::Find, RequestOp::Find)
+    }
+
     /// Sends the visitor a message for its `onsignal`.
     pub fn signal(&mut self, now: Instant, data: Value) -> Result<RequestId, CommandError> {
         self.tick(now);

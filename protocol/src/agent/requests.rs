@@ -29,6 +29,7 @@ use super::{
 pub(crate) enum RequestOp {
     Lookup,
     Query,
+    Find,
     /// Signal or invoke.
     Signal(SignalBody),
 }
@@ -59,6 +60,9 @@ pub(crate) struct Request {
 pub(crate) enum RequestStep {
     Lookup,
     Query,
+    /// `findvisitor` asked by the application: the answer is the result.
+    Locate,
+    /// `findvisitor` before a signal's POST.
     Find,
     Post,
 }
@@ -181,6 +185,7 @@ impl AgentProtocol {
                     let step = match request.op {
                         RequestOp::Lookup => RequestStep::Lookup,
                         RequestOp::Query => RequestStep::Query,
+                        RequestOp::Find => RequestStep::Locate,
                         RequestOp::Signal(_) => RequestStep::Find,
                     };
                     self.requests[index].stage = Stage::InFlight;
@@ -207,7 +212,9 @@ impl AgentProtocol {
         let request = match step {
             RequestStep::Lookup => rest::lookup_visitor(&self.rest_target(&self.presence_server)),
             RequestStep::Query => rest::query(&self.rest_target(&self.presence_server)),
-            RequestStep::Find => rest::find_visitor(&self.rest_target(&self.presence_server)),
+            RequestStep::Find | RequestStep::Locate => {
+                rest::find_visitor(&self.rest_target(&self.presence_server))
+            }
             RequestStep::Post => {
                 let Some(RequestOp::Signal(body)) = self
                     .requests
@@ -355,6 +362,12 @@ impl AgentProtocol {
                             in_session: state.in_session,
                         }),
                     },
+                })
+            }),
+            RequestStep::Locate => parse(response, rest::parse_find).map(|answer| {
+                Some(RequestValue::Find {
+                    found: answer.found,
+                    direct_server: answer.direct_server,
                 })
             }),
             RequestStep::Find => match parse(response, rest::parse_find) {

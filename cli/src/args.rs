@@ -1,0 +1,213 @@
+//! Command-line flags and environment variables (clap). Parsing only: what the flags mean is
+//! decided in the command modules.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Glance Presence from the command line: watch a visitor, signal it, run the reference
+/// service, or see the whole thing work in `demo`.
+///
+/// Exit codes: 0 success; 1 the service refused (visitor not present, authorization);
+/// 2 usage or configuration error; 3 connection failure.
+#[derive(Debug, Parser)]
+#[command(name = "glance-presence", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the demo: a reference service on loopback, a simulated visitor and an agent that
+    /// prints what it sees.
+    Demo {
+        /// Print the agent's events as JSON lines instead of a timeline.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the reference presence service.
+    Serve(ServeArgs),
+    /// Stream one visitor's events until Ctrl-C.
+    Watch {
+        #[command(flatten)]
+        agent: AgentArgs,
+        /// Print events as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Look a visitor up (`lookupvisitor`) and print the result as JSON.
+    Lookup {
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
+    /// Ask the visitor's current state (`query`) and print it as JSON.
+    Query {
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
+    /// Find the server a visitor is connected to (`findvisitor`) and print it as JSON.
+    Find {
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
+    /// Send a visitor a signal (a JSON value) and print the service's answer as JSON.
+    Signal {
+        #[command(flatten)]
+        agent: AgentArgs,
+        /// The message, as JSON (e.g. '{"text":"hello"}').
+        #[arg(long, value_name = "JSON")]
+        data: String,
+    },
+    /// Run a GLANCE.* function on the visitor's page and print the service's answer as JSON.
+    Invoke {
+        #[command(flatten)]
+        agent: AgentArgs,
+        /// The function, under GLANCE. or GLANCE_COBROWSE.Custom.
+        #[arg(long)]
+        func: String,
+        /// Its arguments, as JSON.
+        #[arg(long, value_name = "JSON", default_value = "{}")]
+        args: String,
+    },
+    /// Make a LoginKey from an API key and print it.
+    LoginKey {
+        #[command(flatten)]
+        creds: CredentialArgs,
+        /// Seconds from now until the key expires (1 to 86400).
+        #[arg(long, default_value_t = 300)]
+        expires_in: u64,
+    },
+    /// Fetch an authorization token with a LoginKey and print it as JSON.
+    Authorize {
+        #[command(flatten)]
+        creds: CredentialArgs,
+        /// The Glance web server that runs the Authorization service.
+        #[arg(long, env = "GLANCE_WEB_SERVER", default_value = "www.glance.net")]
+        web_server: String,
+        /// Token lifetime in minutes (1 to 120).
+        #[arg(long, default_value_t = 60)]
+        duration: u32,
+        #[command(flatten)]
+        tls: TlsArgs,
+    },
+    /// Play a visitor: connect, send presence, print signals and invokes until Ctrl-C.
+    Visitor(VisitorArgs),
+}
+
+/// Where the presence service is and which visitor to watch, and how to authenticate.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The presence server: a host[:port], or a URL (https://…, or http:// for loopback).
+    #[arg(
+        long,
+        env = "GLANCE_PRESENCE_SERVER",
+        default_value = "presence.glance.net"
+    )]
+    pub server: String,
+    /// The group id.
+    #[arg(long, env = "GLANCE_GROUP_ID")]
+    pub group: u64,
+    /// The visitor id (or use --unique).
+    #[arg(long, required_unless_present = "unique", conflicts_with = "unique")]
+    pub visitor: Option<String>,
+    /// The unique id of a connectUnique visitor.
+    #[arg(long)]
+    pub unique: Option<String>,
+    /// An authorization token (or use --api-key with --partner-user-id).
+    #[arg(long, env = "GLANCE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The group's API key, to make LoginKeys and fetch tokens.
+    #[arg(long, env = "GLANCE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// The agent's partner user id (with --api-key).
+    #[arg(long, env = "GLANCE_PARTNER_USER_ID")]
+    pub partner_user_id: Option<String>,
+    /// The web server that runs the Authorization service (with --api-key).
+    #[arg(long, env = "GLANCE_WEB_SERVER", default_value = "www.glance.net")]
+    pub web_server: String,
+    /// Use GetVisitorSettings3 on the web server to find the presence server.
+    #[arg(long)]
+    pub discover: bool,
+    /// Send signals and invokes on the agent socket (load-balanced mode) instead of REST.
+    #[arg(long)]
+    pub socket_route: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// What makes a LoginKey.
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    /// The group id (the partner id).
+    #[arg(long, env = "GLANCE_GROUP_ID")]
+    pub group: u64,
+    /// The agent's partner user id.
+    #[arg(long, env = "GLANCE_PARTNER_USER_ID")]
+    pub partner_user_id: String,
+    /// The group's API key.
+    #[arg(long, env = "GLANCE_API_KEY", hide_env_values = true)]
+    pub api_key: String,
+}
+
+/// TLS trust for https:// and wss://.
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// Trust only this CA certificate (PEM) instead of the public roots, e.g. the certificate
+    /// of a local `serve --tls-cert`.
+    #[arg(long, value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// The reference service's flags.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// A TOML configuration file (groups, API keys, origins, timings, limits).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Leave out the built-in demo group.
+    #[arg(long)]
+    pub no_demo_group: bool,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Answer GetVisitorSettings3 with isPresenceLoadBalanced: true.
+    #[arg(long)]
+    pub load_balanced: bool,
+}
+
+/// The simulated visitor's flags.
+#[derive(Debug, Args)]
+pub struct VisitorArgs {
+    /// The presence server: a host[:port], or a URL (https://…, or http:// for loopback).
+    #[arg(
+        long,
+        env = "GLANCE_PRESENCE_SERVER",
+        default_value = "presence.glance.net"
+    )]
+    pub server: String,
+    /// The group id.
+    #[arg(long, env = "GLANCE_GROUP_ID")]
+    pub group: u64,
+    /// The visitor id.
+    #[arg(long)]
+    pub visitor: String,
+    /// The page URL reported in presence.
+    #[arg(long, default_value = "https://example.com/")]
+    pub url: String,
+    /// Extra presence fields, `name=value` (numbers stay numbers).
+    #[arg(long = "field", value_name = "NAME=VALUE")]
+    pub fields: Vec<String>,
+    /// Print events as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}

@@ -1,0 +1,68 @@
+//! One-shot operations (`lookup`, `query`, `signal`, `invoke`): one request through the
+//! blocking agent, the result printed as one JSON document.
+
+use glance_presence_blocking::{AgentError, BlockingAgent};
+use serde_json::{json, Value};
+
+use super::common;
+use crate::args::AgentArgs;
+use crate::failure::{self, Failure};
+
+/// Which operation.
+#[derive(Debug)]
+pub enum Operation {
+    Lookup,
+    Query,
+    Find,
+    Signal { data: String },
+    Invoke { func: String, args: String },
+}
+
+fn parse_json(flag: &str, text: &str) -> Result<Value, Failure> {
+    serde_json::from_str(text)
+        .map_err(|e| Failure::usage(format_args!("--{flag} is not valid JSON: {e}")))
+}
+
+fn failed(error: AgentError) -> Failure {
+    failure::from_reason(error.reason(), error)
+}
+
+/// Runs the operation and prints its result.
+pub fn run(args: &AgentArgs, operation: Operation) -> Result<(), Failure> {
+    // Check the JSON flags before anything touches the network.
+    let payload = match &operation {
+        Operation::Signal { data } => Some(parse_json("data", data)?),
+        Operation::Invoke { args, .. } => Some(parse_json("args", args)?),
+        _ => None,
+    };
+    let config = common::agent_config(args)?;
+    let transport = common::transport(&args.tls)?;
+    let mut agent = BlockingAgent::new(config, transport).map_err(Failure::usage)?;
+    if args.socket_route {
+        agent.connect().map_err(failed)?;
+    }
+    let result = match (operation, payload) {
+        (Operation::Lookup, _) => match agent.lookup().map_err(failed)? {
+            Some(visitor) => json!({ "present": true, "visitor": visitor }),
+            None => json!({ "present": false }),
+        },
+        (Operation::Query, _) => match agent.query().map_err(failed)? {
+            Some(visitor) => json!({ "present": true, "visitor": visitor }),
+            None => json!({ "present": false }),
+        },
+        (Operation::Signal { .. }, Some(data)) => {
+            json!({ "result": agent.signal(data).map_err(failed)? })
+        }
+        (Operation::Invoke { func, .. }, Some(invoke_args)) => {
+            json!({ "result": agent.invoke(&func, invoke_args).map_err(failed)? })
+        }
+        (Operation::Find, _) => {
+            let (found, direct_server) = agent.find().map_err(failed)?;
+            json!({ "found": found, "direct_server": direct_server })
+        }
+        _ => return Err(Failure::usage("missing payload")),
+    };
+    agent.disconnect();
+    println!("{result}");
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! `watch`: stream one visitor's events until Ctrl-C. The agent reconnects by itself; a lost
+//! link shows up as events, never as the end of the command.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use glance_presence_blocking::BlockingAgent;
+use glance_presence_protocol::agent::{AgentEvent, StopReason};
+
+use super::common;
+use crate::args::AgentArgs;
+use crate::failure::Failure;
+use crate::render::Printer;
+
+/// How often the loop looks at the Ctrl-C flag while no event comes.
+const INTERRUPT_POLL: Duration = Duration::from_millis(200);
+
+/// Runs until Ctrl-C (exit 0) or until the agent stops by itself.
+pub fn run(args: &AgentArgs, json: bool) -> Result<(), Failure> {
+    let config = common::agent_config(args)?;
+    let transport = common::transport(&args.tls)?;
+    let mut agent = BlockingAgent::new(config, transport).map_err(Failure::usage)?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupted);
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+        .map_err(|e| Failure::usage(format_args!("cannot handle Ctrl-C: {e}")))?;
+    let printer = Printer::new(json);
+    agent
+        .connect()
+        .map_err(|e| Failure::usage(format_args!("connect: {e}")))?;
+    let mut stopping = false;
+    loop {
+        if !stopping && interrupted.load(Ordering::SeqCst) {
+            stopping = true;
+            agent.disconnect();
+        }
+        let Some(event) = agent.next_event(Some(INTERRUPT_POLL)) else {
+            if stopping && agent.core().is_stopped() {
+                return Ok(());
+            }
+            continue;
+        };
+        printer.agent_event(&event);
+        if let AgentEvent::Stopped { why } = event {
+            return match why {
+                StopReason::Requested | StopReason::ServerClose => Ok(()),
+                StopReason::Authorization => Err(Failure::refused("authorization refused")),
+                StopReason::PresenceDisabled => {
+                    Err(Failure::refused("presence is disabled for this group"))
+                }
+                other => Err(Failure::refused(format_args!("stopped: {other:?}"))),
+            };
+        }
+    }
+}

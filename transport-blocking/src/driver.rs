@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use glance_presence_protocol::io::{CloseReason, Output, SansIo, SocketId, TransportInput};
 use rustls::ClientConfig;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
 
 use crate::http::HttpClient;
@@ -348,12 +350,15 @@ impl<P: SansIo> Drop for Driver<P> {
     }
 }
 
-/// Closes a socket without waiting for the peer: a close frame if it can be written at once,
-/// then the TCP shutdown.
+/// Closes a socket without waiting for the peer: a normal close frame (1000) if it can be
+/// written at once, then the TCP shutdown.
 fn shut(mut open: OpenSocket) {
     let tcp = open.ws.get_ref().tcp();
     let _ = tcp.set_write_timeout(Some(Duration::from_millis(200)));
-    let _ = open.ws.close(None);
+    let _ = open.ws.close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    }));
     let _ = open.ws.flush();
     let _ = open.ws.get_ref().tcp().shutdown(Shutdown::Both);
 }

@@ -727,7 +727,7 @@ impl AgentConfigBuilder {
         }
         let rng_seed = self
             .rng_seed
-            .unwrap_or_else(|| default_seed(group, &visitor));
+            .unwrap_or_else(|| default_seed(group, visitor.as_str()));
         Ok(AgentConfig {
             group,
             visitor,
@@ -798,7 +798,8 @@ fn check_timers(t: &AgentTimers) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn is_version(text: &str) -> bool {
+/// `major.minor.patch`, digits only (shared with the visitor's configuration).
+pub(crate) fn is_version(text: &str) -> bool {
     let parts: Vec<&str> = text.split('.').collect();
     parts.len() == 3
         && parts
@@ -806,7 +807,8 @@ fn is_version(text: &str) -> bool {
             .all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn is_origin(text: &str) -> bool {
+/// `scheme://host[:port]` (shared with the visitor's configuration).
+pub(crate) fn is_origin(text: &str) -> bool {
     let Some((scheme, rest)) = text.split_once("://") else {
         return false;
     };
@@ -817,15 +819,12 @@ fn is_origin(text: &str) -> bool {
         && ServerAddr::new(Scheme::Https, rest).is_ok()
 }
 
-/// FNV-1a over the group and visitor ids.
-fn default_seed(group: GroupId, visitor: &VisitorId) -> u64 {
+/// FNV-1a over the group id and a name (the visitor id), so that two cores watching
+/// different visitors draw different jitter by default (shared with the visitor's
+/// configuration).
+pub(crate) fn default_seed(group: GroupId, name: &str) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in group
-        .get()
-        .to_le_bytes()
-        .iter()
-        .chain(visitor.as_str().as_bytes())
-    {
+    for byte in group.get().to_le_bytes().iter().chain(name.as_bytes()) {
         hash ^= u64::from(*byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }

@@ -14,12 +14,12 @@
 
 use std::time::Duration;
 
-use crate::agent::config::server;
 pub use crate::agent::config::DEFAULT_PRESENCE_SERVER;
+use crate::agent::config::{self as agent_config, is_origin, is_version, server};
 pub use crate::agent::ConfigError;
 use crate::backoff::ReconnectPolicy;
 use crate::ids::{GroupId, VisitorId};
-use crate::rest::{Scheme, ServerAddr};
+use crate::rest::ServerAddr;
 use crate::wire::DEFAULT_MAX_FRAME_BYTES;
 
 /// The Glance visitor script version whose wire format this crate follows; sent as `ver` /
@@ -385,42 +385,13 @@ fn check_timers(t: &VisitorTimers) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// `major.minor.patch`, digits only (the agent's configuration applies the same rule).
-fn is_version(text: &str) -> bool {
-    let mut parts = 0;
-    for part in text.split('.') {
-        parts += 1;
-        if part.is_empty() || part.len() > 9 || !part.bytes().all(|b| b.is_ascii_digit()) {
-            return false;
-        }
-    }
-    parts == 3
-}
-
-/// `scheme://host[:port]` (the agent's configuration applies the same rule).
-fn is_origin(text: &str) -> bool {
-    let Some((scheme, rest)) = text.split_once("://") else {
-        return false;
-    };
-    !scheme.is_empty()
-        && scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
-        && ServerAddr::new(Scheme::Https, rest).is_ok()
-}
-
-/// FNV-1a over the group id and the visitor id (or `unique`).
+/// The seed default: the shared rule over the group id and the visitor id (or `unique`).
 fn default_seed(group: GroupId, identity: &VisitorIdentity) -> u64 {
     let name = match identity {
         VisitorIdentity::Visitor(visitor) => visitor.as_str(),
         VisitorIdentity::Unique => "unique",
     };
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in group.get().to_le_bytes().iter().chain(name.as_bytes()) {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
+    agent_config::default_seed(group, name)
 }
 
 #[cfg(test)]

@@ -220,6 +220,8 @@ pub struct CoreStats {
     pub signals_delivered: u64,
     /// Signals put in a hold queue.
     pub signals_held: u64,
+    /// Of `signals_delivered`, those delivered from a hold queue on the visitor's next connect.
+    pub held_delivered: u64,
     /// Held signals dropped when the hold window passed.
     pub signals_dropped: u64,
     /// Signals refused because the visitor was not present.
@@ -685,6 +687,7 @@ impl ServiceCore {
         for h in held {
             if h.deadline > now {
                 self.stats.signals_delivered += 1;
+                self.stats.held_delivered += 1;
                 self.send(conn, h.frame);
             } else {
                 self.stats.signals_dropped += 1;

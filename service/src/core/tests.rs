@@ -747,3 +747,151 @@ fn counts_sockets_by_role() {
     );
     assert_eq!(s.connections_total, 3);
 }
+
+mod properties {
+    //! Random input sequences (garbage frames and arbitrary timings included): the core never
+    //! panics and keeps its invariants.
+
+    use std::collections::{HashMap, HashSet};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Agent(u8),
+        Visitor(u8),
+        Text(u8, u8),
+        Close(u8),
+        Advance(u16),
+        Signal(u8),
+        Shutdown,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0u8..4).prop_map(Op::Agent),
+            4 => (0u8..4).prop_map(Op::Visitor),
+            6 => (any::<u8>(), any::<u8>()).prop_map(|(c, t)| Op::Text(c, t)),
+            3 => any::<u8>().prop_map(Op::Close),
+            4 => (0u16..8000).prop_map(Op::Advance),
+            4 => (0u8..4).prop_map(Op::Signal),
+            1 => Just(Op::Shutdown),
+        ]
+    }
+
+    const TEXTS: &[&str] = &[
+        r#"{"type":"k"}"#,
+        r#"{"type":"presence","data":{"url":"https://a.example/","n":1}}"#,
+        r#"{"type":"visibility","data":{"visibility":"hidden"}}"#,
+        r#"{"type":"terms","data":{"status":"accepted"}}"#,
+        r#"{"type":"visitorsessionstart"}"#,
+        r#"{"type":"visitorsessionend","data":null}"#,
+        r#"{"type":"custom","data":[1,2,3]}"#,
+        r#"{"type":"signal","mtype":"signal","data":{"from":"agent"}}"#,
+        r#"{"type":"invoke","data":{"func":"GLANCE.x","args":{}}}"#,
+        r#"{"type":"connect","groupid":12345,"visitorid":"v0","version":"1.0.0"}"#,
+        r#"{"type":"connect","groupid":"12345","visitorid":"v1","authorization":"x","version":"1"}"#,
+        "",
+        "{",
+        "[]",
+        "null",
+        r#"{"type":7}"#,
+        r#"{"mtype":"","type":"k"}"#,
+        "\u{0}\u{ffff}",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_inputs_keep_the_invariants(ops in proptest::collection::vec(op(), 1..80)) {
+            let mut h = Harness::new();
+            let mut open: Vec<ConnId> = Vec::new();
+            let mut closed: HashSet<ConnId> = HashSet::new();
+            let mut next_signal = 0u64;
+            let mut seen: HashMap<String, Vec<u64>> = HashMap::new();
+            let mut delivered_seen = 0u64;
+            let mut conn_visitor: HashMap<ConnId, String> = HashMap::new();
+            for op in ops {
+                let outs = match op.clone() {
+                    Op::Agent(v) => {
+                        let token = h.token(3600);
+                        let c = h.open(Role::Agent);
+                        open.push(c);
+                        h.text(c, &json!({"type":"connect","authorization":token,"groupid":"12345","visitorid":format!("v{v}"),"version":"1.0.0"}).to_string())
+                    }
+                    Op::Visitor(v) => {
+                        let c = h.open(Role::Visitor);
+                        open.push(c);
+                        conn_visitor.insert(c, format!("v{v}"));
+                        h.text(c, &json!({"type":"connect","groupid":12345,"visitorid":format!("v{v}"),"version":"1.0.0"}).to_string())
+                    }
+                    Op::Text(c, t) if !open.is_empty() => {
+                        let c = open[c as usize % open.len()];
+                        h.text(c, TEXTS[t as usize % TEXTS.len()])
+                    }
+                    Op::Close(c) if !open.is_empty() => {
+                        let c = open.remove(c as usize % open.len());
+                        let outs = h.closed(c);
+                        closed.insert(c);
+                        outs
+                    }
+                    Op::Advance(ms) => h.advance(Duration::from_millis(u64::from(ms))),
+                    Op::Signal(v) => {
+                        next_signal += 1;
+                        h.core.signal(h.now, group(), &vid(&format!("v{v}")), ServerFrame::Signal(json!({"seq": next_signal})));
+                        h.drain()
+                    }
+                    Op::Shutdown => {
+                        h.core.shutdown(h.now);
+                        h.drain()
+                    }
+                    _ => Vec::new(),
+                };
+                for out in &outs {
+                    match out {
+                        Output::Send { conn, frame } => {
+                            prop_assert!(!closed.contains(conn), "frame to a closed socket: {out:?}");
+                            if let ServerFrame::Signal(data) = frame {
+                                if let Some(seq) = data.get("seq").and_then(|s| s.as_u64()) {
+                                    delivered_seen += 1;
+                                    let who = conn_visitor.get(conn).cloned().unwrap_or_default();
+                                    let list = seen.entry(who).or_default();
+                                    prop_assert!(list.last().is_none_or(|last| *last < seq), "out of order or twice: {list:?} then {seq}");
+                                    list.push(seq);
+                                }
+                            }
+                        }
+                        Output::Close { conn, .. } => {
+                            prop_assert!(!closed.contains(conn), "closed twice: {out:?}");
+                            closed.insert(*conn);
+                        }
+                    }
+                }
+                let stats = h.core.stats();
+                prop_assert_eq!(stats.agent_sockets + stats.visitor_sockets, h.core.connection_count() as u64);
+                let present = (0..4).filter(|v| h.core.is_present(group(), &vid(&format!("v{v}")))).count() as u64;
+                prop_assert_eq!(stats.visitors_present, present);
+                if matches!(op, Op::Advance(_)) {
+                    // Every due timer has fired: the next deadline is in the future.
+                    prop_assert!(h.core.poll_timeout().is_none_or(|t| t > h.now));
+                }
+                // Agent socket-route signals carry no seq; REST signals are counted exactly.
+                prop_assert!(stats.signals_delivered >= delivered_seen);
+            }
+            // Time runs out: every held signal is dropped, every record forgotten once sockets close.
+            for c in open.drain(..) {
+                h.closed(c);
+            }
+            h.advance(Duration::from_secs(3600));
+            let stats = h.core.stats();
+            prop_assert_eq!(stats.visitors_present, 0);
+            prop_assert_eq!(stats.visitors_tracked, 0);
+            prop_assert_eq!(h.core.poll_timeout(), None);
+            // Every held signal was delivered once or dropped.
+            prop_assert_eq!(stats.signals_held, stats.held_delivered + stats.signals_dropped);
+        }
+    }
+}

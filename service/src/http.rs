@@ -696,9 +696,11 @@ async fn cors_and_limits(
             "request body too large",
         );
     }
+    let method = request.method().clone();
     let mut response = next.run(request).await;
     if !is_ws {
         add_cors(response.headers_mut(), origin.as_deref());
+        tracing::debug!(%method, path, status = response.status().as_u16(), "REST request");
     }
     response
 }

@@ -134,7 +134,10 @@ async fn read_loop(
         let decoded = match message {
             Ok(Message::Text(text)) => ClientFrame::decode(text.as_str(), limit),
             Ok(Message::Binary(bytes)) => ClientFrame::decode_bytes(&bytes, limit),
-            Ok(Message::Ping(_)) | Ok(Message::Pong(_)) => continue,
+            Ok(Message::Ping(_)) | Ok(Message::Pong(_)) => {
+                shared.with_core(|core, now| core.handle_activity(now, conn));
+                continue;
+            }
             Ok(Message::Close(_)) => break,
             Err(err) => {
                 tracing::debug!(error = %err, "socket read failed");

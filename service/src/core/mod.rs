@@ -552,6 +552,14 @@ impl ServiceCore {
         }
     }
 
+    /// Inbound activity that is not a frame (a WebSocket ping or pong): keeps the socket from
+    /// the idle timeout.
+    pub fn handle_activity(&mut self, now: Instant, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.last_rx = now;
+        }
+    }
+
     /// Handles one decoded frame from a connection.
     pub fn handle_frame(&mut self, now: Instant, conn: ConnId, frame: ClientFrame) {
         let Some(c) = self.conns.get_mut(&conn) else {

@@ -547,6 +547,19 @@ fn idle_sockets_are_closed_and_keepalives_keep_them() {
 }
 
 #[test]
+fn pings_count_as_activity() {
+    let mut h = Harness::new();
+    let (v, _) = h.visitor("v1");
+    for _ in 0..3 {
+        h.advance(Duration::from_secs(60));
+        h.core.handle_activity(h.now, v);
+    }
+    assert!(!h.log.contains("idle timeout"));
+    h.advance(Duration::from_secs(90));
+    assert!(h.log.contains(&format!("{v} close 1001 idle timeout")));
+}
+
+#[test]
 fn bad_tokens_get_connfail_authorization_then_close() {
     let mut h = Harness::new();
     let expected = ServerFrame::Error {

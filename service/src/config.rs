@@ -199,6 +199,7 @@ impl fmt::Debug for TokenSecret {
 pub struct ServiceConfig {
     listen: SocketAddr,
     advertise_host: Option<String>,
+    demo_group: bool,
     groups: BTreeMap<GroupId, Vec<ApiKey>>,
     keepalive_secs: u64,
     presence_window: Duration,
@@ -262,11 +263,22 @@ impl ServiceConfig {
 
     /// A builder holding this configuration, to change a few values.
     pub fn to_builder(&self) -> ServiceConfigBuilder {
+        let mut groups = self.groups.clone();
+        if self.demo_group {
+            // The builder adds the demo group back unless it is switched off.
+            let demo_key = ApiKey::new(DEMO_API_KEY);
+            groups.retain(|group, keys| {
+                if group.get() == DEMO_GROUP_ID {
+                    keys.retain(|k| *k != demo_key);
+                }
+                !keys.is_empty()
+            });
+        }
         ServiceConfigBuilder {
             listen: self.listen,
             advertise_host: self.advertise_host.clone(),
-            demo_group: false,
-            groups: self.groups.clone(),
+            demo_group: self.demo_group,
+            groups,
             keepalive_secs: self.keepalive_secs,
             presence_window: self.presence_window,
             hold_window: self.hold_window,
@@ -289,6 +301,10 @@ impl ServiceConfig {
     /// bound IP address (127.0.0.1 when bound to an unspecified address).
     pub fn advertise_host(&self) -> Option<&str> {
         self.advertise_host.as_deref()
+    }
+    /// Whether the built-in demo group is on.
+    pub fn demo_group(&self) -> bool {
+        self.demo_group
     }
     /// The configured groups and their API keys (the demo group included when enabled).
     pub fn groups(&self) -> &BTreeMap<GroupId, Vec<ApiKey>> {
@@ -545,6 +561,7 @@ impl ServiceConfigBuilder {
         Ok(ServiceConfig {
             listen: self.listen,
             advertise_host: self.advertise_host,
+            demo_group: self.demo_group,
             groups,
             keepalive_secs: self.keepalive_secs,
             presence_window: self.presence_window,
@@ -774,5 +791,17 @@ mod tests {
         let again = c.to_builder().build().unwrap();
         assert_eq!(again.groups().len(), 1);
         assert_eq!(again.hold_window(), Duration::from_millis(300));
+        // The demo group can be switched off after loading a configuration that had it.
+        let with_demo = ServiceConfig::from_toml_str("").unwrap();
+        assert!(with_demo.demo_group());
+        assert!(with_demo
+            .to_builder()
+            .demo_group(false)
+            .group(g, ApiKey::new("k"))
+            .build()
+            .unwrap()
+            .api_keys(GroupId::new(DEMO_GROUP_ID).unwrap())
+            .is_none());
+        assert!(with_demo.to_builder().build().unwrap().demo_group());
     }
 }

@@ -1,0 +1,18 @@
+//! Fuzz target: an arbitrary sequence of visitor inputs (commands, virtual time steps, socket
+//! events, valid and garbage frames, HTTP answers), decoded by the same code as the property
+//! tests. The visitor must never panic and must keep every invariant: at most one socket open
+//! or opening, `connect` first on every socket, nothing after `stopped`, no deadline in the
+//! past, keepalives only after `connected`, backoff delays within bounds.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../../protocol/tests/visitor_support.rs"]
+#[allow(dead_code)]
+mod visitor_support;
+
+fuzz_target!(|data: &[u8]| {
+    if let Some(report) = visitor_support::ops::run_bytes(data) {
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+    }
+});

@@ -20,7 +20,7 @@
 //!   [`ServiceCore::poll_timeout`] (or the next input) and call
 //!   [`ServiceCore::handle_timeout`]. A spurious timeout call does nothing.
 //!
-//! # Behaviour (DESIGN §4, "reference service" rows)
+//! # Behaviour (the service's answers are listed in PROTOCOL.md)
 //!
 //! * The first frame of every socket must be `connect`. Agents must carry a valid token for the
 //!   group; a bad or expired token gets `{"type":"error","data":{"error":"connfail",

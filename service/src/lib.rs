@@ -45,5 +45,7 @@ pub use config::{
     ConfigError, Limits, ServiceConfig, ServiceConfigBuilder, TlsConfig, TokenSecret,
 };
 pub use http::{AUTHORIZE_PATH, TOKEN_MINUTES, VISITOR_SETTINGS_PATH};
-pub use server::{RunningService, Service, ServiceHandle, ServiceStats, StartError};
+pub use server::{
+    RunningService, Service, ServiceHandle, ServiceStats, ShutdownHandle, StartError,
+};
 pub use ws::READ_BUFFER_BYTES;

@@ -152,14 +152,66 @@ impl Service {
             }
         };
         tracing::info!(%addr, scheme, "presence service listening");
+        let (request_tx, mut request_rx) = watch::channel(false);
+        let (done_tx, done_rx) = watch::channel(false);
+        let supervisor = {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let _ = request_rx.wait_for(|requested| *requested).await;
+                graceful_stop(&shared, stop_tx, server, tasks).await;
+                let _ = done_tx.send(true);
+            })
+        };
         Ok(RunningService {
             addr,
             scheme,
             shared,
-            stop: stop_tx,
-            server: Some(server),
-            tasks,
+            request: Arc::new(request_tx),
+            done: done_rx,
+            _supervisor: supervisor,
         })
+    }
+}
+
+/// `serverclose` to every socket, a bounded wait for them to close, then the listener and every
+/// task stop.
+async fn graceful_stop(
+    shared: &Shared,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
+) {
+    tracing::info!("presence service shutting down");
+    shared.begin_shutdown();
+    let drained = async {
+        while shared.open_connections() > 0 {
+            let _ =
+                tokio::time::timeout(Duration::from_millis(50), shared.drained.notified()).await;
+        }
+    };
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, drained).await;
+    let _ = stop.send(true);
+    let abort = server.abort_handle();
+    if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
+        abort.abort();
+    }
+    for task in tasks {
+        task.abort();
+    }
+    tracing::info!("presence service stopped");
+}
+
+/// Starts the graceful shutdown of a [`RunningService`] from anywhere; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    request: Arc<watch::Sender<bool>>,
+}
+
+impl ShutdownHandle {
+    /// Asks the service to shut down (`serverclose` to every socket, then stop). Returns at
+    /// once; [`RunningService::stopped`] tells when it is done.
+    pub fn shutdown(&self) {
+        let _ = self.request.send(true);
     }
 }
 
@@ -309,9 +361,9 @@ pub struct RunningService {
     addr: SocketAddr,
     scheme: &'static str,
     shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
-    server: Option<JoinHandle<()>>,
-    tasks: Vec<JoinHandle<()>>,
+    request: Arc<watch::Sender<bool>>,
+    done: watch::Receiver<bool>,
+    _supervisor: JoinHandle<()>,
 }
 
 impl RunningService {
@@ -372,49 +424,32 @@ impl RunningService {
         crate::http::render_metrics(&self.shared)
     }
 
-    /// Graceful shutdown: `serverclose` to every socket, a bounded wait for them to close,
-    /// then the listener and every task stop.
-    pub async fn shutdown(mut self) {
-        self.stop_now().await;
+    /// A handle that starts the graceful shutdown from elsewhere.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            request: self.request.clone(),
+        }
     }
 
-    async fn stop_now(&mut self) {
-        if self.server.is_none() {
-            return;
-        }
-        tracing::info!("presence service shutting down");
-        self.shared.begin_shutdown();
-        let drained = async {
-            while self.shared.open_connections() > 0 {
-                let _ =
-                    tokio::time::timeout(Duration::from_millis(50), self.shared.drained.notified())
-                        .await;
-            }
-        };
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE, drained).await;
-        let _ = self.stop.send(true);
-        if let Some(server) = self.server.take() {
-            let abort = server.abort_handle();
-            if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
-                abort.abort();
-            }
-        }
-        for task in self.tasks.drain(..) {
-            task.abort();
-        }
+    /// Graceful shutdown: `serverclose` to every socket, a bounded wait (3 s) for them to close,
+    /// then the listener and every task stop. Returns when the service has stopped.
+    pub async fn shutdown(self) {
+        let _ = self.request.send(true);
+        self.stopped().await;
+    }
+
+    /// Waits until the service has stopped (after a shutdown was asked for).
+    pub async fn stopped(&self) {
+        let mut done = self.done.clone();
+        let _ = done.wait_for(|done| *done).await;
     }
 }
 
 impl Drop for RunningService {
     fn drop(&mut self) {
-        // Dropped without `shutdown`: stop accepting at once.
-        let _ = self.stop.send(true);
-        if let Some(server) = self.server.take() {
-            server.abort();
-        }
-        for task in self.tasks.drain(..) {
-            task.abort();
-        }
+        // Dropped without `shutdown`: shut down gracefully in the background (the runtime must
+        // still be running for that to happen).
+        let _ = self.request.send(true);
     }
 }
 

@@ -8,7 +8,6 @@
 use libfuzzer_sys::fuzz_target;
 
 #[path = "../../protocol/tests/visitor_support.rs"]
-#[allow(dead_code)]
 mod visitor_support;
 
 fuzz_target!(|data: &[u8]| {

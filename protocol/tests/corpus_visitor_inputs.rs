@@ -5,7 +5,6 @@
 //! regenerates the seed files: deterministic random inputs, kept when they reach states the
 //! corpus does not cover yet (sockets opened, connected, keepalives sent).
 
-#[allow(dead_code)]
 mod visitor_support;
 
 use std::path::PathBuf;

@@ -16,6 +16,7 @@ pub mod agent;
 pub mod backoff;
 pub mod ids;
 pub mod io;
+pub mod link;
 pub mod loginkey;
 pub mod presence;
 pub mod rest;

@@ -17,14 +17,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::backoff::ReconnectPolicy;
 use crate::ids::{GroupId, IdError, PartnerUserId, UniqueId, VisitorId};
-use crate::rest::{Scheme, ServerAddr, ServerAddrError};
+use crate::link::settings::{link_builder_setters, server, LinkSettings};
+use crate::rest::{ServerAddr, ServerAddrError};
 use crate::secret::{ApiKey, AuthToken};
-use crate::wire::DEFAULT_MAX_FRAME_BYTES;
 
 /// The Glance agent version whose wire format this crate follows; sent as `ver` / `version`.
 pub const DEFAULT_CLIENT_VERSION: &str = "6.25.0";
-/// Glance's presence load balancer.
-pub const DEFAULT_PRESENCE_SERVER: &str = "presence.glance.net";
+pub use crate::link::settings::DEFAULT_PRESENCE_SERVER;
 /// Glance's web server (authorization and visitor settings).
 pub const DEFAULT_WEB_SERVER: &str = "www.glance.net";
 /// The Glance site.
@@ -424,18 +423,13 @@ pub struct AgentConfigBuilder {
     token: Option<AuthToken>,
     credentials: Option<(String, ApiKey)>,
     authorize_minutes: Option<u32>,
-    presence_server: Option<String>,
+    link: LinkSettings,
     web_server: Option<String>,
     discovery: bool,
     site: Option<String>,
     signal_route: SignalRoute,
     timers: AgentTimers,
-    reconnect: ReconnectPolicy,
-    rng_seed: Option<u64>,
-    max_frame_bytes: Option<usize>,
     command_queue_bound: Option<usize>,
-    client_version: Option<String>,
-    origin: Option<String>,
     clock: Option<Arc<dyn UnixClock>>,
 }
 
@@ -450,7 +444,7 @@ impl fmt::Debug for AgentConfigBuilder {
                 "credentials",
                 &self.credentials.as_ref().map(|(user, key)| (user, key)),
             )
-            .field("presence_server", &self.presence_server)
+            .field("presence_server", &self.link.presence_server)
             .field("web_server", &self.web_server)
             .finish_non_exhaustive()
     }
@@ -499,13 +493,6 @@ impl AgentConfigBuilder {
         self
     }
 
-    /// The presence server: `host[:port]` (https), `https://host[:port]`, `wss://…`, or for a
-    /// loopback host `http://…` / `ws://…`. Default `presence.glance.net`.
-    pub fn presence_server(mut self, server: impl Into<String>) -> Self {
-        self.presence_server = Some(server.into());
-        self
-    }
-
     /// The web server for `Authorize` and `GetVisitorSettings3`, same forms. Default
     /// `www.glance.net`.
     pub fn web_server(mut self, server: impl Into<String>) -> Self {
@@ -544,47 +531,9 @@ impl AgentConfigBuilder {
         self
     }
 
-    /// Inbound silence before a ping (default 15 s).
-    pub fn idle_ping_after(mut self, after: Duration) -> Self {
-        self.timers.idle_ping_after = after;
-        self
-    }
-
-    /// Silence after the ping before the link is declared dead (default 10 s).
-    pub fn pong_timeout(mut self, timeout: Duration) -> Self {
-        self.timers.pong_timeout = timeout;
-        self
-    }
-
     /// Request timeout (default 10 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.timers.request_timeout = timeout;
-        self
-    }
-
-    /// Keepalive interval when `connected` names none (default 30 s).
-    pub fn default_keepalive(mut self, interval: Duration) -> Self {
-        self.timers.default_keepalive = interval;
-        self
-    }
-
-    /// The reconnect policy (default full jitter, 1 s base, 60 s cap).
-    pub fn reconnect_policy(mut self, policy: ReconnectPolicy) -> Self {
-        self.reconnect = policy;
-        self
-    }
-
-    /// Seed of the RNG that draws reconnect jitter. Default: derived from the group and
-    /// visitor ids, so agents watching different visitors spread out; give each agent its own
-    /// seed (e.g. from the operating system) for independent jitter.
-    pub fn rng_seed(mut self, seed: u64) -> Self {
-        self.rng_seed = Some(seed);
-        self
-    }
-
-    /// Largest frame accepted, in bytes (default 64 KiB).
-    pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
-        self.max_frame_bytes = Some(bytes);
         self
     }
 
@@ -594,23 +543,13 @@ impl AgentConfigBuilder {
         self
     }
 
-    /// The client version sent as `ver` / `version` (default `6.25.0`).
-    pub fn client_version(mut self, version: impl Into<String>) -> Self {
-        self.client_version = Some(version.into());
-        self
-    }
-
-    /// An `Origin` header for the WebSocket upgrade (e.g. `https://console.example.com`).
-    pub fn origin(mut self, origin: impl Into<String>) -> Self {
-        self.origin = Some(origin.into());
-        self
-    }
-
     /// The wall clock (default [`SystemClock`]).
     pub fn unix_clock(mut self, clock: impl UnixClock + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
         self
     }
+
+    link_builder_setters!();
 
     /// Checks every setting and returns the configuration, or the first problem found.
     pub fn build(self) -> Result<AgentConfig, ConfigError> {
@@ -670,12 +609,7 @@ impl AgentConfigBuilder {
                 }
             }
         };
-        let presence_server = server(
-            "presence server",
-            self.presence_server
-                .as_deref()
-                .unwrap_or(DEFAULT_PRESENCE_SERVER),
-        )?;
+        let presence_server = self.link.presence_server()?;
         let web_server = server(
             "web server",
             self.web_server.as_deref().unwrap_or(DEFAULT_WEB_SERVER),
@@ -689,17 +623,7 @@ impl AgentConfigBuilder {
             return Err(ConfigError::InvalidSite { value: site });
         }
         check_timers(&self.timers)?;
-        self.reconnect
-            .validate()
-            .map_err(ConfigError::InvalidReconnectPolicy)?;
-        let max_frame_bytes = self.max_frame_bytes.unwrap_or(DEFAULT_MAX_FRAME_BYTES);
-        if max_frame_bytes < 256 {
-            return Err(ConfigError::InvalidLimit {
-                field: "max frame bytes",
-                value: max_frame_bytes,
-                min: 256,
-            });
-        }
+        let max_frame_bytes = self.link.reconnect_and_frame_limit()?;
         let command_queue_bound = self
             .command_queue_bound
             .unwrap_or(DEFAULT_COMMAND_QUEUE_BOUND);
@@ -710,24 +634,8 @@ impl AgentConfigBuilder {
                 min: 1,
             });
         }
-        let client_version = self
-            .client_version
-            .unwrap_or_else(|| DEFAULT_CLIENT_VERSION.to_owned());
-        if !is_version(&client_version) {
-            return Err(ConfigError::InvalidVersion {
-                value: client_version,
-            });
-        }
-        if let Some(origin) = &self.origin {
-            if !is_origin(origin) {
-                return Err(ConfigError::InvalidOrigin {
-                    value: origin.clone(),
-                });
-            }
-        }
-        let rng_seed = self
-            .rng_seed
-            .unwrap_or_else(|| default_seed(group, visitor.as_str()));
+        let client_version = self.link.version_and_origin(DEFAULT_CLIENT_VERSION)?;
+        let rng_seed = self.link.rng_seed(group, visitor.as_str());
         Ok(AgentConfig {
             group,
             visitor,
@@ -739,34 +647,15 @@ impl AgentConfigBuilder {
             site,
             signal_route: self.signal_route,
             timers: self.timers,
-            reconnect: self.reconnect,
+            reconnect: self.link.reconnect,
             rng_seed,
             max_frame_bytes,
             command_queue_bound,
             client_version,
-            origin: self.origin,
+            origin: self.link.origin,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
         })
     }
-}
-
-/// Parses a server setting and applies the loopback rule to plain-text schemes.
-pub(crate) fn server(field: &'static str, text: &str) -> Result<ServerAddr, ConfigError> {
-    let addr =
-        ServerAddr::parse(text).map_err(|source| ConfigError::InvalidServer { field, source })?;
-    check_plain_text(field, &addr)?;
-    Ok(addr)
-}
-
-/// `http`/`ws` only for loopback hosts.
-pub(crate) fn check_plain_text(field: &'static str, addr: &ServerAddr) -> Result<(), ConfigError> {
-    if addr.scheme() == Scheme::Http && !addr.is_loopback() {
-        return Err(ConfigError::PlainTextNotLoopback {
-            field,
-            host: addr.host().to_owned(),
-        });
-    }
-    Ok(())
 }
 
 fn check_timers(t: &AgentTimers) -> Result<(), ConfigError> {
@@ -796,39 +685,6 @@ fn check_timers(t: &AgentTimers) -> Result<(), ConfigError> {
         });
     }
     Ok(())
-}
-
-/// `major.minor.patch`, digits only (shared with the visitor's configuration).
-pub(crate) fn is_version(text: &str) -> bool {
-    let parts: Vec<&str> = text.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// `scheme://host[:port]` (shared with the visitor's configuration).
-pub(crate) fn is_origin(text: &str) -> bool {
-    let Some((scheme, rest)) = text.split_once("://") else {
-        return false;
-    };
-    !scheme.is_empty()
-        && scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
-        && ServerAddr::new(Scheme::Https, rest).is_ok()
-}
-
-/// FNV-1a over the group id and a name (the visitor id), so that two cores watching
-/// different visitors draw different jitter by default (shared with the visitor's
-/// configuration).
-pub(crate) fn default_seed(group: GroupId, name: &str) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in group.get().to_le_bytes().iter().chain(name.as_bytes()) {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+pub use crate::link::DisconnectReason;
+use crate::link::LinkEvent;
+
 use crate::presence::{PresenceData, TermsStatus, Visibility};
 use crate::rest::RestError;
 
@@ -81,52 +84,6 @@ pub enum VisitorPresence {
     Absent,
     /// The agent is offline or has not heard yet; the last confirmed state is stale.
     Unknown,
-}
-
-/// Why the link went down (the agent will try again).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum DisconnectReason {
-    /// The service closed the socket.
-    ClosedByPeer {
-        /// The close code, if any.
-        code: Option<u16>,
-        /// The close reason text.
-        reason: String,
-    },
-    /// The transport failed (could not connect, reset, TLS...).
-    TransportError {
-        /// What the transport said.
-        detail: String,
-    },
-    /// The WebSocket upgrade was refused with this HTTP status.
-    HandshakeRefused {
-        /// The status.
-        status: u16,
-    },
-    /// Nothing came in after the idle ping within the pong timeout.
-    DeadLink,
-    /// The socket did not open, or `connected` did not arrive, within the request timeout.
-    ConnectTimeout,
-    /// A step before the socket failed (authorize, discovery, findvisitor).
-    ConnectFailed {
-        /// The step: `"authorize"`, `"discovery"` or `"findvisitor"`.
-        step: &'static str,
-        /// Glance's reason string (`"connection"`, `"serviceunavailable"`, `"error"`, `"timedout"`...).
-        reason: &'static str,
-        /// Details, never holding a secret.
-        detail: String,
-    },
-    /// The service told the agent to move to another server.
-    Redirect {
-        /// The server named.
-        server: String,
-    },
-    /// The service is scaling down; the agent reconnects and discovers its server again.
-    ScaleDown,
-    /// The token was refused and the agent is renewing it before it reconnects.
-    TokenRefused,
 }
 
 /// Why the agent stopped for good.
@@ -437,6 +394,27 @@ pub enum AgentEvent {
         /// Its payload.
         data: Option<Value>,
     },
+}
+
+impl From<LinkEvent> for AgentEvent {
+    fn from(event: LinkEvent) -> Self {
+        match event {
+            LinkEvent::Connecting { attempt } => AgentEvent::Connecting { attempt },
+            LinkEvent::Connected {
+                server,
+                keepalive_secs,
+            } => AgentEvent::Connected {
+                server,
+                keepalive_secs,
+            },
+            LinkEvent::Disconnected { why } => AgentEvent::Disconnected { why },
+            LinkEvent::Reconnecting { attempt, delay_ms } => {
+                AgentEvent::Reconnecting { attempt, delay_ms }
+            }
+            LinkEvent::Redirected { server } => AgentEvent::Redirected { server },
+            LinkEvent::ProtocolViolation { detail } => AgentEvent::ProtocolViolation { detail },
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,34 +11,21 @@ use crate::rest::{
 };
 use crate::wire::{ClientFrame, ConnectFrame};
 
-use super::config::check_plain_text;
 use super::event::{AgentEvent, DisconnectReason, StopReason, VisitorPresence};
 use super::requests::{HttpPending, HttpPurpose};
 use super::token::jwt_expiry;
-use super::{AgentAuth, AgentProtocol, AgentTimer, Link};
+use super::{AgentAuth, AgentProtocol, AgentTimer};
+use crate::link::settings::check_plain_text;
+use crate::link::{link_io, Link, LinkTimer, Retry};
 
 /// How soon to try again after a failed token renewal.
 const REFRESH_RETRY: Duration = Duration::from_secs(30);
 /// Never renew a token more often than this (a token already expired by the local clock).
 const MIN_REFRESH_IN: Duration = Duration::from_secs(10);
-/// Redirects / scale-downs followed at once before the backoff applies.
-const MAX_IMMEDIATE_HOPS: u32 = 3;
-
-/// When to try again after the link went down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Retry {
-    /// At once (redirect, scale-down, token renewal).
-    Now,
-    /// After the backoff delay.
-    Backoff,
-}
-
 impl AgentProtocol {
     /// Starts a connect attempt: `Preparing`, with a `Connecting` event.
     pub(crate) fn begin_attempt(&mut self) {
-        self.link = Link::Preparing;
-        let attempt = self.backoff.attempt();
-        self.emit(AgentEvent::Connecting { attempt });
+        self.link.begin_attempt(&mut self.out);
     }
 
     /// Whether the configured bare token is a JWT whose `exp` has passed.
@@ -53,7 +40,7 @@ impl AgentProtocol {
 
     /// Takes the next step of a connect attempt, if one can be taken.
     pub(crate) fn drive_link(&mut self) {
-        if self.link != Link::Preparing {
+        if self.link.state != Link::Preparing {
             return;
         }
         if self.token.is_none() {
@@ -72,22 +59,8 @@ impl AgentProtocol {
             self.ensure_find();
             return;
         };
-        let socket = self.new_socket_id();
-        let mut headers = Vec::new();
-        if let Some(origin) = self.config.origin() {
-            headers.push(("Origin".to_owned(), origin.to_owned()));
-        }
-        self.out.push_back(Output::OpenSocket {
-            socket,
-            url: server.ws_url("/agent"),
-            headers,
-        });
-        self.socket_server = Some(server);
-        self.link = Link::Opening(socket);
-        self.timers.set(
-            AgentTimer::ConnectTimeout,
-            self.now + self.config.timers.request_timeout,
-        );
+        let origin = self.config.origin.as_deref();
+        self.link.open(link_io!(self), server, "/agent", origin);
     }
 
     /// Sends `Authorize` unless it is in flight (credentials only).
@@ -278,7 +251,7 @@ impl AgentProtocol {
     /// A step before the socket failed: without `connect`, waiting REST requests fail with it;
     /// during a connect attempt, the link goes down and retries after the backoff.
     fn step_failed(&mut self, step: &'static str, error: RestError) {
-        match self.link {
+        match self.link.state {
             Link::Preparing => {
                 let why = DisconnectReason::ConnectFailed {
                     step,
@@ -294,19 +267,14 @@ impl AgentProtocol {
 
     // ----- socket -----
 
-    pub(crate) fn accepts_frames_from(&self, socket: SocketId) -> bool {
-        matches!(self.link, Link::Handshaking(s) | Link::Up(s) if s == socket)
-    }
-
     pub(crate) fn on_socket_opened(&mut self, socket: SocketId) {
-        if self.link != Link::Opening(socket) {
+        if !self.link.opened(socket) {
             return;
         }
         let Some(token) = self.token.clone() else {
             self.link_down(DisconnectReason::TokenRefused, Retry::Now);
             return;
         };
-        self.link = Link::Handshaking(socket);
         let frame = ClientFrame::Connect(ConnectFrame {
             authorization: Some(token),
             group: self.config.group,
@@ -322,113 +290,48 @@ impl AgentProtocol {
     }
 
     pub(crate) fn on_socket_closed(&mut self, socket: SocketId, reason: CloseReason) {
-        if self.link.socket() != Some(socket) {
+        if !self.link.closed(socket) {
             return;
         }
-        // The socket is gone: nothing to close.
-        self.link = Link::Preparing;
-        let why = match reason {
-            CloseReason::HandshakeRefused { status: 401 | 403 } => {
-                self.token_refused_after_close();
-                return;
-            }
-            CloseReason::HandshakeRefused { status } => {
-                DisconnectReason::HandshakeRefused { status }
-            }
-            CloseReason::ClosedByPeer { code, reason } => {
-                DisconnectReason::ClosedByPeer { code, reason }
-            }
-            CloseReason::TransportError { detail } => DisconnectReason::TransportError { detail },
-            CloseReason::ClosedLocally => DisconnectReason::TransportError {
-                detail: "closed locally".to_owned(),
-            },
-        };
-        self.link_down(why, Retry::Backoff);
+        if let CloseReason::HandshakeRefused { status: 401 | 403 } = reason {
+            self.token_refused_after_close();
+            return;
+        }
+        self.link_down(reason.into(), Retry::Backoff);
     }
 
     /// Something came in on the current socket: the link is alive.
     pub(crate) fn on_inbound(&mut self) {
-        self.timers.stop(AgentTimer::PongDeadline);
-        if matches!(self.link, Link::Up(_)) {
-            self.timers.set(
-                AgentTimer::IdlePing,
-                self.now + self.config.timers.idle_ping_after,
-            );
-        }
+        self.link.on_inbound(link_io!(self));
     }
 
     /// `connected` arrived.
     pub(crate) fn on_connected(&mut self, keepalive: Option<u64>) {
-        let Link::Handshaking(socket) = self.link else {
+        if !self.link.connected(link_io!(self), keepalive) {
             return;
-        };
-        self.link = Link::Up(socket);
-        self.timers.stop(AgentTimer::ConnectTimeout);
-        self.backoff.reset();
-        self.auth_retry_used = false;
-        let keepalive = match keepalive {
-            Some(0) => None,
-            Some(secs) => Some(Duration::from_secs(secs.min(86_400))),
-            None => Some(self.config.timers.default_keepalive),
-        };
-        self.keepalive = keepalive;
-        if let Some(interval) = keepalive {
-            self.timers.set(AgentTimer::Keepalive, self.now + interval);
         }
-        self.on_inbound();
-        let server = self
-            .socket_server
-            .as_ref()
-            .map(|s| s.host_port().to_owned())
-            .unwrap_or_default();
-        self.emit(AgentEvent::Connected {
-            server,
-            keepalive_secs: keepalive.map_or(0, |k| k.as_secs()),
-        });
+        self.auth_retry_used = false;
         self.visitor.live_seen = false;
         self.start_snapshot();
     }
 
     /// `redirect {direct}`.
     pub(crate) fn on_redirect(&mut self, direct: String) {
-        let target = match self.presence_server.with_authority(&direct) {
-            Ok(server) if check_plain_text("redirect", &server).is_ok() => server,
-            _ => {
-                self.emit(AgentEvent::ProtocolViolation {
-                    detail: format!("redirect to an unusable server {direct:?} ignored"),
-                });
-                return;
-            }
-        };
-        if self.socket_server.as_ref() == Some(&target) {
-            return;
+        if let Some((target, why, retry)) =
+            self.link
+                .redirect(&mut self.out, &self.presence_server, &direct)
+        {
+            self.link_down(why, retry);
+            self.direct = Some(target);
         }
-        self.emit(AgentEvent::Redirected {
-            server: target.host_port().to_owned(),
-        });
-        let why = DisconnectReason::Redirect {
-            server: target.host_port().to_owned(),
-        };
-        let retry = self.hop();
-        self.link_down(why, retry);
-        self.direct = Some(target);
     }
 
     /// `scaledown`: reconnect and discover the server again.
     pub(crate) fn on_scaledown(&mut self) {
-        let retry = self.hop();
+        let retry = self.link.hop();
         self.link_down(DisconnectReason::ScaleDown, retry);
         if self.config.discovery {
             self.settings_known = false;
-        }
-    }
-
-    fn hop(&mut self) -> Retry {
-        self.hops = self.hops.saturating_add(1);
-        if self.hops <= MAX_IMMEDIATE_HOPS {
-            Retry::Now
-        } else {
-            Retry::Backoff
         }
     }
 
@@ -436,9 +339,9 @@ impl AgentProtocol {
     /// findvisitor). With credentials the token is renewed once and the agent reconnects at
     /// once; a bare token, or a renewed one refused again, is fatal.
     pub(crate) fn token_refused(&mut self) {
-        if let Some(socket) = self.link.socket() {
+        if let Some(socket) = self.link.state.socket() {
             self.out.push_back(Output::CloseSocket { socket });
-            self.link = Link::Preparing;
+            self.link.state = Link::Preparing;
         }
         self.token_refused_after_close();
     }
@@ -456,7 +359,7 @@ impl AgentProtocol {
 
     /// `connfail / authorization` once, then stop.
     pub(crate) fn fatal_authorization(&mut self) {
-        if self.link == Link::Stopped {
+        if self.link.state == Link::Stopped {
             return;
         }
         self.emit(AgentEvent::Error {
@@ -469,22 +372,10 @@ impl AgentProtocol {
     /// The link went down (or a connect step failed): close the socket if there is one,
     /// report it, and try again now or after the backoff.
     pub(crate) fn link_down(&mut self, why: DisconnectReason, retry: Retry) {
-        if matches!(self.link, Link::Idle | Link::Stopped) {
+        if matches!(self.link.state, Link::Idle | Link::Stopped) {
             return;
         }
-        if let Some(socket) = self.link.socket() {
-            self.out.push_back(Output::CloseSocket { socket });
-        }
-        for timer in [
-            AgentTimer::ConnectTimeout,
-            AgentTimer::Keepalive,
-            AgentTimer::IdlePing,
-            AgentTimer::PongDeadline,
-            AgentTimer::VisitorGrace,
-            AgentTimer::Reconnect,
-        ] {
-            self.timers.stop(timer);
-        }
+        self.timers.stop(AgentTimer::VisitorGrace);
         if let Some(find) = self.find_fetch.take() {
             self.forget_http(find);
         }
@@ -492,10 +383,7 @@ impl AgentProtocol {
             self.forget_http(snapshot.http);
         }
         self.direct = None;
-        self.socket_server = None;
-        self.keepalive = None;
-        self.link = Link::Preparing;
-        self.emit(AgentEvent::Disconnected { why });
+        self.link.down(link_io!(self), why, true);
         let unix_ms = self.unix_ms();
         if self
             .visitor
@@ -506,30 +394,15 @@ impl AgentProtocol {
                 since_unix_ms: self.visitor.since_unix_ms,
             });
         }
-        match retry {
-            Retry::Now => {
-                self.emit(AgentEvent::Connecting {
-                    attempt: self.backoff.attempt(),
-                });
-            }
-            Retry::Backoff => {
-                let (attempt, delay) = self.backoff.next_delay();
-                self.link = Link::Backoff;
-                self.timers.set(AgentTimer::Reconnect, self.now + delay);
-                self.emit(AgentEvent::Reconnecting {
-                    attempt,
-                    delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                });
-            }
-        }
+        self.link.retry(link_io!(self), retry);
     }
 
     /// Stops for good: close, cancel every request, `Stopped` last.
     pub(crate) fn stop(&mut self, why: StopReason) {
-        if self.link == Link::Stopped {
+        if self.link.state == Link::Stopped {
             return;
         }
-        if let Some(socket) = self.link.socket() {
+        if let Some(socket) = self.link.state.socket() {
             self.out.push_back(Output::CloseSocket { socket });
         }
         self.cancel_all_requests();
@@ -541,24 +414,14 @@ impl AgentProtocol {
         self.settings_fetch = None;
         self.find_fetch = None;
         self.emit(AgentEvent::Stopped { why });
-        self.link = Link::Stopped;
+        self.link.state = Link::Stopped;
     }
 
     // ----- timers -----
 
     pub(crate) fn on_timer(&mut self, timer: AgentTimer) {
-        match timer {
-            AgentTimer::PongDeadline => {
-                if matches!(self.link, Link::Up(_)) {
-                    self.link_down(DisconnectReason::DeadLink, Retry::Backoff);
-                }
-            }
-            AgentTimer::ConnectTimeout => {
-                if matches!(self.link, Link::Opening(_) | Link::Handshaking(_)) {
-                    self.link_down(DisconnectReason::ConnectTimeout, Retry::Backoff);
-                }
-            }
-            AgentTimer::Deadlines => self.expire_deadlines(),
+        let link_timer = match timer {
+            AgentTimer::Deadlines => return self.expire_deadlines(),
             AgentTimer::VisitorGrace => {
                 if self.visitor.state != VisitorPresence::Absent {
                     let unix_ms = self.unix_ms();
@@ -569,33 +432,17 @@ impl AgentProtocol {
                         });
                     }
                 }
+                return;
             }
-            AgentTimer::TokenRefresh => self.ensure_token_fetch(),
-            AgentTimer::Reconnect => {
-                if self.link == Link::Backoff {
-                    self.begin_attempt();
-                }
-            }
-            AgentTimer::Keepalive => {
-                if let (Link::Up(socket), Some(interval)) = (self.link, self.keepalive) {
-                    self.out.push_back(Output::SendFrame {
-                        socket,
-                        text: ClientFrame::Keepalive.encode(),
-                    });
-                    self.timers.set(AgentTimer::Keepalive, self.now + interval);
-                    // A keepalive interval on a live link: redirects may be followed at once again.
-                    self.hops = 0;
-                }
-            }
-            AgentTimer::IdlePing => {
-                if let Link::Up(socket) = self.link {
-                    self.out.push_back(Output::SendPing { socket });
-                    self.timers.set(
-                        AgentTimer::PongDeadline,
-                        self.now + self.config.timers.pong_timeout,
-                    );
-                }
-            }
+            AgentTimer::TokenRefresh => return self.ensure_token_fetch(),
+            AgentTimer::PongDeadline => LinkTimer::PongDeadline,
+            AgentTimer::ConnectTimeout => LinkTimer::ConnectTimeout,
+            AgentTimer::Reconnect => LinkTimer::Reconnect,
+            AgentTimer::Keepalive => LinkTimer::Keepalive,
+            AgentTimer::IdlePing => LinkTimer::IdlePing,
+        };
+        if let Some(why) = self.link.on_timer(link_io!(self), link_timer) {
+            self.link_down(why, Retry::Backoff);
         }
     }
 

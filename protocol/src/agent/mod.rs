@@ -22,12 +22,12 @@ mod token;
 mod visitor;
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::backoff::Backoff;
-use crate::io::{HttpRequestId, Output, SansIo, SocketId, TransportInput};
+use crate::io::{HttpRequestId, Output, SansIo, TransportInput};
+use crate::link::{Link, LinkInput, LinkTimer, LinkTimings, SocketLink};
 use crate::presence::PresenceData;
 use crate::rest::{ServerAddr, SignalBody};
 use crate::secret::AuthToken;
@@ -72,6 +72,18 @@ pub(crate) enum AgentTimer {
     IdlePing,
 }
 
+impl From<LinkTimer> for AgentTimer {
+    fn from(timer: LinkTimer) -> Self {
+        match timer {
+            LinkTimer::PongDeadline => AgentTimer::PongDeadline,
+            LinkTimer::ConnectTimeout => AgentTimer::ConnectTimeout,
+            LinkTimer::Reconnect => AgentTimer::Reconnect,
+            LinkTimer::Keepalive => AgentTimer::Keepalive,
+            LinkTimer::IdlePing => AgentTimer::IdlePing,
+        }
+    }
+}
+
 impl TimerKey for AgentTimer {
     const ALL: &'static [Self] = &[
         AgentTimer::PongDeadline,
@@ -86,34 +98,6 @@ impl TimerKey for AgentTimer {
 
     fn index(self) -> usize {
         self as usize
-    }
-}
-
-/// Where the link is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Link {
-    /// `connect` not called.
-    Idle,
-    /// Steps before the socket: token, discovery, findvisitor.
-    Preparing,
-    /// `OpenSocket` sent, waiting for `SocketOpened`.
-    Opening(SocketId),
-    /// Socket open, `connect` sent, waiting for `connected`.
-    Handshaking(SocketId),
-    /// `connected` received.
-    Up(SocketId),
-    /// Waiting for the backoff delay.
-    Backoff,
-    /// Stopped for good.
-    Stopped,
-}
-
-impl Link {
-    fn socket(self) -> Option<SocketId> {
-        match self {
-            Link::Opening(s) | Link::Handshaking(s) | Link::Up(s) => Some(s),
-            _ => None,
-        }
     }
 }
 
@@ -208,11 +192,9 @@ pub(crate) struct PendingSnapshot {
 pub struct AgentProtocol {
     config: AgentConfig,
     now: Instant,
-    link: Link,
-    backoff: Backoff,
+    link: SocketLink,
     timers: TimerTable<AgentTimer, 8>,
     out: VecDeque<Output<AgentEvent>>,
-    next_socket: u64,
     next_http: u64,
     next_request: u64,
     /// The token in use (`None` while one is being obtained).
@@ -229,11 +211,6 @@ pub struct AgentProtocol {
     /// The server for the socket, once found (findvisitor or redirect).
     direct: Option<ServerAddr>,
     find_fetch: Option<HttpRequestId>,
-    /// The server the current socket goes to.
-    socket_server: Option<ServerAddr>,
-    /// Redirects and scale-downs since the link was last stable for a keepalive interval.
-    hops: u32,
-    keepalive: Option<Duration>,
     http: Vec<HttpPending>,
     requests: Vec<Request>,
     visitor: VisitorTracker,
@@ -249,15 +226,22 @@ impl AgentProtocol {
             AgentAuth::Credentials { .. } => None,
         };
         AgentProtocol {
-            backoff: Backoff::new(config.reconnect, config.rng_seed),
+            link: SocketLink::new(
+                LinkTimings {
+                    connect_timeout: config.timers.request_timeout,
+                    idle_ping_after: config.timers.idle_ping_after,
+                    pong_timeout: config.timers.pong_timeout,
+                    default_keepalive: config.timers.default_keepalive,
+                },
+                config.reconnect,
+                config.rng_seed,
+            ),
             presence_server: config.presence_server.clone(),
             settings_known: !config.discovery,
             config,
             now,
-            link: Link::Idle,
             timers: TimerTable::new(),
             out: VecDeque::new(),
-            next_socket: 0,
             next_http: 0,
             next_request: 0,
             token,
@@ -267,9 +251,6 @@ impl AgentProtocol {
             load_balanced: false,
             direct: None,
             find_fetch: None,
-            socket_server: None,
-            hops: 0,
-            keepalive: None,
             http: Vec::new(),
             requests: Vec::new(),
             visitor: VisitorTracker::new(),
@@ -287,20 +268,21 @@ impl AgentProtocol {
 
     /// The link's state.
     pub fn connection_state(&self) -> ConnectionState {
-        match self.link {
+        match self.link.state {
             Link::Idle => ConnectionState::Idle,
             Link::Preparing | Link::Opening(_) | Link::Handshaking(_) => {
-                if self.backoff.attempt() == 0 {
+                if self.link.backoff.attempt() == 0 {
                     ConnectionState::Connecting
                 } else {
                     ConnectionState::Reconnecting {
-                        attempt: self.backoff.attempt(),
+                        attempt: self.link.backoff.attempt(),
                     }
                 }
             }
             Link::Up(_) => ConnectionState::Connected,
-            Link::Backoff => ConnectionState::Reconnecting {
-                attempt: self.backoff.attempt(),
+            // The agent never pauses.
+            Link::Backoff | Link::Paused => ConnectionState::Reconnecting {
+                attempt: self.link.backoff.attempt(),
             },
             Link::Stopped => ConnectionState::Stopped,
         }
@@ -308,7 +290,7 @@ impl AgentProtocol {
 
     /// Whether the agent has stopped for good.
     pub fn is_stopped(&self) -> bool {
-        self.link == Link::Stopped
+        self.link.state == Link::Stopped
     }
 
     /// Whether the visitor is present, absent, or unknown (agent offline).
@@ -329,7 +311,7 @@ impl AgentProtocol {
 
     /// The server the socket is (or is being) connected to.
     pub fn server(&self) -> Option<&ServerAddr> {
-        self.socket_server.as_ref()
+        self.link.socket_server.as_ref()
     }
 
     /// Requests not resolved yet.
@@ -344,10 +326,10 @@ impl AgentProtocol {
     /// connected does nothing.
     pub fn connect(&mut self, now: Instant) -> Result<(), CommandError> {
         self.tick(now);
-        if self.link == Link::Stopped {
+        if self.link.state == Link::Stopped {
             return Err(CommandError::Stopped);
         }
-        if self.link == Link::Idle {
+        if self.link.state == Link::Idle {
             if self.bare_token_expired() {
                 self.fatal_authorization();
                 return Ok(());
@@ -421,18 +403,13 @@ impl AgentProtocol {
     }
 
     fn emit(&mut self, event: AgentEvent) {
-        if self.link != Link::Stopped {
+        if self.link.state != Link::Stopped {
             self.out.push_back(Output::Event(event));
         }
     }
 
     fn unix_ms(&self) -> u64 {
         u64::try_from(self.config.clock.unix_time(self.now).as_millis()).unwrap_or(u64::MAX)
-    }
-
-    fn new_socket_id(&mut self) -> SocketId {
-        self.next_socket += 1;
-        SocketId(self.next_socket)
     }
 
     fn new_http_id(&mut self) -> HttpRequestId {
@@ -443,7 +420,7 @@ impl AgentProtocol {
     /// Runs whatever the new state allows: the next connect step, waiting requests, and the
     /// deadline timer.
     fn after_input(&mut self) {
-        if self.link == Link::Stopped {
+        if self.link.state == Link::Stopped {
             return;
         }
         self.drive_link();
@@ -457,49 +434,28 @@ impl SansIo for AgentProtocol {
 
     fn handle_input(&mut self, now: Instant, input: TransportInput) {
         self.tick(now);
-        if self.link == Link::Stopped {
+        if self.link.state == Link::Stopped {
             return;
         }
-        match input {
-            TransportInput::SocketOpened { socket } => self.on_socket_opened(socket),
-            TransportInput::Frame { socket, text } => {
-                if self.accepts_frames_from(socket) {
-                    let frame =
-                        crate::wire::ServerFrame::decode(&text, self.config.max_frame_bytes);
-                    self.on_frame(frame);
-                }
-            }
-            TransportInput::BinaryFrame { socket, data } => {
-                if self.accepts_frames_from(socket) {
-                    let frame =
-                        crate::wire::ServerFrame::decode_bytes(&data, self.config.max_frame_bytes);
-                    self.on_frame(frame);
-                }
-            }
-            TransportInput::Pong { socket } => {
-                if self.accepts_frames_from(socket) {
-                    self.on_inbound();
-                }
-            }
-            TransportInput::SocketClosed { socket, reason } => {
-                self.on_socket_closed(socket, reason)
-            }
-            TransportInput::HttpResponse { id, status, body } => {
-                self.on_http(id, Ok((status, body)))
-            }
-            TransportInput::HttpFailed { id, detail } => self.on_http(id, Err(detail)),
+        match self.link.sort_input(input, self.config.max_frame_bytes) {
+            LinkInput::Opened(socket) => self.on_socket_opened(socket),
+            LinkInput::Frame(frame) => self.on_frame(frame),
+            LinkInput::Pong => self.on_inbound(),
+            LinkInput::Closed(socket, reason) => self.on_socket_closed(socket, reason),
+            LinkInput::Http(id, result) => self.on_http(id, result),
+            LinkInput::Stale => {}
         }
         self.after_input();
     }
 
     fn handle_timeout(&mut self, now: Instant) {
         self.tick(now);
-        if self.link == Link::Stopped {
+        if self.link.state == Link::Stopped {
             return;
         }
         let expired = self.timers.take_expired(self.now);
         for timer in expired {
-            if self.link == Link::Stopped {
+            if self.link.state == Link::Stopped {
                 return;
             }
             self.on_timer(timer);
@@ -518,7 +474,7 @@ impl SansIo for AgentProtocol {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        if self.link == Link::Stopped {
+        if self.link.state == Link::Stopped {
             return None;
         }
         self.timers.next_timeout()

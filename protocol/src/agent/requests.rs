@@ -15,7 +15,6 @@ use crate::rest::{
 };
 use crate::wire::ClientFrame;
 
-use super::config::check_plain_text;
 use super::event::{
     AgentEvent, Delivery, PresenceSource, RequestFailure, RequestId, RequestKind, RequestValue,
     VisitorPresence, VisitorSnapshot, VisitorStatus,
@@ -23,6 +22,7 @@ use super::event::{
 use super::{
     AgentAuth, AgentProtocol, AgentTimer, CommandError, Link, PendingSnapshot, SignalRoute,
 };
+use crate::link::settings::check_plain_text;
 
 /// What a request does.
 #[derive(Debug, Clone)]
@@ -104,12 +104,12 @@ impl AgentProtocol {
         kind: RequestKind,
         op: RequestOp,
     ) -> Result<RequestId, CommandError> {
-        if self.link == Link::Stopped {
+        if self.link.state == Link::Stopped {
             return Err(CommandError::Stopped);
         }
         if matches!(op, RequestOp::Signal(_))
             && self.config.signal_route == SignalRoute::Socket
-            && self.link == Link::Idle
+            && self.link.state == Link::Idle
         {
             return Err(CommandError::NotConnected);
         }
@@ -143,7 +143,7 @@ impl AgentProtocol {
             return;
         }
         // While a connect attempt is under way, requests wait for `connected`.
-        if !matches!(self.link, Link::Idle | Link::Up(_)) {
+        if !matches!(self.link.state, Link::Idle | Link::Up(_)) {
             return;
         }
         let socket_route = self.config.signal_route == SignalRoute::Socket;
@@ -168,7 +168,7 @@ impl AgentProtocol {
             let id = request.id;
             match &request.op {
                 RequestOp::Signal(body) if socket_route => {
-                    if let Link::Up(socket) = self.link {
+                    if let Link::Up(socket) = self.link.state {
                         let frame = match body {
                             SignalBody::Signal(value) => ClientFrame::Signal(value.clone()),
                             SignalBody::Invoke(invoke) => ClientFrame::Invoke(invoke.clone()),

@@ -14,21 +14,18 @@
 
 use std::time::Duration;
 
-pub use crate::agent::config::DEFAULT_PRESENCE_SERVER;
-use crate::agent::config::{self as agent_config, is_origin, is_version, server};
 pub use crate::agent::ConfigError;
 use crate::backoff::ReconnectPolicy;
 use crate::ids::{GroupId, VisitorId};
+use crate::link::settings::{link_builder_setters, LinkSettings};
+pub use crate::link::settings::{DEFAULT_PRESENCE_SERVER, MIN_FRAME_BYTES};
 use crate::rest::ServerAddr;
-use crate::wire::DEFAULT_MAX_FRAME_BYTES;
 
 /// The Glance visitor script version whose wire format this crate follows; sent as `ver` /
 /// `version`.
 pub const DEFAULT_VISITOR_VERSION: &str = "6.33.0";
 /// Default bound of the queue of messages waiting for a socket.
 pub const DEFAULT_OUTGOING_QUEUE_BOUND: usize = 64;
-/// Smallest frame limit accepted by the builder.
-pub const MIN_FRAME_BYTES: usize = 256;
 
 /// Who the visitor is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,15 +96,10 @@ impl VisitorConfig {
             group,
             visitor: None,
             unique: false,
-            presence_server: None,
+            link: LinkSettings::default(),
             direct_server_lookup: false,
             timers: VisitorTimers::default(),
-            reconnect: ReconnectPolicy::default(),
-            rng_seed: None,
-            max_frame_bytes: None,
             outgoing_queue_bound: None,
-            client_version: None,
-            origin: None,
         }
     }
 
@@ -175,15 +167,10 @@ pub struct VisitorConfigBuilder {
     group: u64,
     visitor: Option<String>,
     unique: bool,
-    presence_server: Option<String>,
+    link: LinkSettings,
     direct_server_lookup: bool,
     timers: VisitorTimers,
-    reconnect: ReconnectPolicy,
-    rng_seed: Option<u64>,
-    max_frame_bytes: Option<usize>,
     outgoing_queue_bound: Option<usize>,
-    client_version: Option<String>,
-    origin: Option<String>,
 }
 
 impl VisitorConfigBuilder {
@@ -200,13 +187,6 @@ impl VisitorConfigBuilder {
         self
     }
 
-    /// The presence server: `https://host[:port]`, a bare `host[:port]` (https), or
-    /// `http://`/`ws://` for a loopback host. Default `presence.glance.net`.
-    pub fn presence_server(mut self, server: impl Into<String>) -> Self {
-        self.presence_server = Some(server.into());
-        self
-    }
-
     /// Ask `POST /presence` for a direct server before each connect attempt (Glance's
     /// non-load-balanced mode). Off by default: the socket goes to the presence server.
     pub fn direct_server_lookup(mut self, on: bool) -> Self {
@@ -220,48 +200,9 @@ impl VisitorConfigBuilder {
         self
     }
 
-    /// Inbound silence before a ping (default 15 s).
-    pub fn idle_ping_after(mut self, after: Duration) -> Self {
-        self.timers.idle_ping_after = after;
-        self
-    }
-
-    /// Silence after the ping before the link is declared dead (default 10 s).
-    pub fn pong_timeout(mut self, timeout: Duration) -> Self {
-        self.timers.pong_timeout = timeout;
-        self
-    }
-
     /// Time allowed to each connect step (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.timers.connect_timeout = timeout;
-        self
-    }
-
-    /// Keepalive interval when `connected` names none (default 30 s).
-    pub fn default_keepalive(mut self, interval: Duration) -> Self {
-        self.timers.default_keepalive = interval;
-        self
-    }
-
-    /// The reconnect policy (default: full jitter, 1 s base, 60 s cap, as the agent's).
-    pub fn reconnect_policy(mut self, policy: ReconnectPolicy) -> Self {
-        self.reconnect = policy;
-        self
-    }
-
-    /// Seed of the RNG that draws reconnect jitter. Default: derived from the group and the
-    /// visitor id (or the word `unique`); give each simulated visitor its own seed for
-    /// independent jitter.
-    pub fn rng_seed(mut self, seed: u64) -> Self {
-        self.rng_seed = Some(seed);
-        self
-    }
-
-    /// Largest frame accepted from the service, and largest message sent, in bytes (default
-    /// 64 KiB, at least 256).
-    pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
-        self.max_frame_bytes = Some(bytes);
         self
     }
 
@@ -273,18 +214,7 @@ impl VisitorConfigBuilder {
         self
     }
 
-    /// The client version sent as `ver` / `version` (default `6.33.0`).
-    pub fn client_version(mut self, version: impl Into<String>) -> Self {
-        self.client_version = Some(version.into());
-        self
-    }
-
-    /// An `Origin` header (e.g. `https://shop.example.com`) for the WebSocket upgrade and the
-    /// REST requests, as a browser would send.
-    pub fn origin(mut self, origin: impl Into<String>) -> Self {
-        self.origin = Some(origin.into());
-        self
-    }
+    link_builder_setters!();
 
     /// Checks every setting and returns the configuration, or the first problem found.
     pub fn build(self) -> Result<VisitorConfig, ConfigError> {
@@ -305,24 +235,9 @@ impl VisitorConfigBuilder {
             }
             (None, true) => VisitorIdentity::Unique,
         };
-        let presence_server = server(
-            "presence server",
-            self.presence_server
-                .as_deref()
-                .unwrap_or(DEFAULT_PRESENCE_SERVER),
-        )?;
+        let presence_server = self.link.presence_server()?;
         check_timers(&self.timers)?;
-        self.reconnect
-            .validate()
-            .map_err(ConfigError::InvalidReconnectPolicy)?;
-        let max_frame_bytes = self.max_frame_bytes.unwrap_or(DEFAULT_MAX_FRAME_BYTES);
-        if max_frame_bytes < MIN_FRAME_BYTES {
-            return Err(ConfigError::InvalidLimit {
-                field: "max frame bytes",
-                value: max_frame_bytes,
-                min: MIN_FRAME_BYTES,
-            });
-        }
+        let max_frame_bytes = self.link.reconnect_and_frame_limit()?;
         let outgoing_queue_bound = self
             .outgoing_queue_bound
             .unwrap_or(DEFAULT_OUTGOING_QUEUE_BOUND);
@@ -333,36 +248,24 @@ impl VisitorConfigBuilder {
                 min: 1,
             });
         }
-        let client_version = self
-            .client_version
-            .unwrap_or_else(|| DEFAULT_VISITOR_VERSION.to_owned());
-        if !is_version(&client_version) {
-            return Err(ConfigError::InvalidVersion {
-                value: client_version,
-            });
-        }
-        if let Some(origin) = &self.origin {
-            if !is_origin(origin) {
-                return Err(ConfigError::InvalidOrigin {
-                    value: origin.clone(),
-                });
-            }
-        }
-        let rng_seed = self
-            .rng_seed
-            .unwrap_or_else(|| default_seed(group, &identity));
+        let client_version = self.link.version_and_origin(DEFAULT_VISITOR_VERSION)?;
+        let name = match &identity {
+            VisitorIdentity::Visitor(visitor) => visitor.as_str(),
+            VisitorIdentity::Unique => "unique",
+        };
+        let rng_seed = self.link.rng_seed(group, name);
         Ok(VisitorConfig {
             group,
             identity,
             presence_server,
             direct_server_lookup: self.direct_server_lookup,
             timers: self.timers,
-            reconnect: self.reconnect,
+            reconnect: self.link.reconnect,
             rng_seed,
             max_frame_bytes,
             outgoing_queue_bound,
             client_version,
-            origin: self.origin,
+            origin: self.link.origin,
         })
     }
 }
@@ -383,15 +286,6 @@ fn check_timers(t: &VisitorTimers) -> Result<(), ConfigError> {
         }
     }
     Ok(())
-}
-
-/// The seed default: the shared rule over the group id and the visitor id (or `unique`).
-fn default_seed(group: GroupId, identity: &VisitorIdentity) -> u64 {
-    let name = match identity {
-        VisitorIdentity::Visitor(visitor) => visitor.as_str(),
-        VisitorIdentity::Unique => "unique",
-    };
-    agent_config::default_seed(group, name)
 }
 
 #[cfg(test)]

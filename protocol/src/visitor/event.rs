@@ -8,6 +8,9 @@
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+pub use crate::link::DisconnectReason;
+use crate::link::LinkEvent;
+
 use crate::ids::{UniqueId, VisitorId};
 
 /// The visitor's link to the service, as a getter reports it.
@@ -37,57 +40,6 @@ pub enum ConnectionState {
     },
     /// The visitor has stopped for good; nothing more will happen.
     Stopped,
-}
-
-/// Why the link went down.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum DisconnectReason {
-    /// The service closed the socket.
-    ClosedByPeer {
-        /// The close code, if any.
-        code: Option<u16>,
-        /// The close reason text.
-        reason: String,
-    },
-    /// The transport failed (could not connect, reset, TLS...).
-    TransportError {
-        /// What the transport said.
-        detail: String,
-    },
-    /// The WebSocket upgrade was refused with this HTTP status.
-    HandshakeRefused {
-        /// The status.
-        status: u16,
-    },
-    /// Nothing came in after the idle ping within the pong timeout.
-    DeadLink,
-    /// A connect step (request, socket, `connected`) took longer than the connect timeout.
-    ConnectTimeout,
-    /// A request before the socket failed.
-    ConnectFailed {
-        /// The step: `"uniquevisitor"` or `"presence"`.
-        step: &'static str,
-        /// Glance's reason string (`"connection"`, `"serviceunavailable"`, `"error"`...).
-        reason: &'static str,
-        /// Details.
-        detail: String,
-    },
-    /// The service told the visitor to move to another server.
-    Redirect {
-        /// The server named (`host[:port]`).
-        server: String,
-    },
-    /// The service is scaling down; the visitor reconnects at once.
-    ScaleDown,
-    /// The application reported a page load (`navigate`); a new socket opens at once.
-    Navigation,
-    /// The application reported the page hidden; the socket stays closed until it is shown.
-    Hidden,
-    /// Another socket with the same visitor id took over; the socket stays closed until
-    /// `focus`.
-    Blurred,
 }
 
 /// Why the visitor stopped for good.
@@ -203,6 +155,27 @@ pub enum VisitorEvent {
         /// Its payload.
         data: Option<Value>,
     },
+}
+
+impl From<LinkEvent> for VisitorEvent {
+    fn from(event: LinkEvent) -> Self {
+        match event {
+            LinkEvent::Connecting { attempt } => VisitorEvent::Connecting { attempt },
+            LinkEvent::Connected {
+                server,
+                keepalive_secs,
+            } => VisitorEvent::Connected {
+                server,
+                keepalive_secs,
+            },
+            LinkEvent::Disconnected { why } => VisitorEvent::Disconnected { why },
+            LinkEvent::Reconnecting { attempt, delay_ms } => {
+                VisitorEvent::Reconnecting { attempt, delay_ms }
+            }
+            LinkEvent::Redirected { server } => VisitorEvent::Redirected { server },
+            LinkEvent::ProtocolViolation { detail } => VisitorEvent::ProtocolViolation { detail },
+        }
+    }
 }
 
 #[cfg(test)]

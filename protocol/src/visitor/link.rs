@@ -2,43 +2,23 @@
 //! keepalives, dead-link detection, reconnects with backoff, redirects, scale-downs, pauses
 //! (hidden, blurred) and stopping.
 
-use std::time::Duration;
-
-use crate::agent::config::check_plain_text;
 use crate::io::{CloseReason, HttpRequestId, Output, SocketId};
+use crate::link::settings::check_plain_text;
+use crate::link::{link_io, Link, LinkTimer, Retry};
 use crate::rest::{self, RestError};
-use crate::wire::ClientFrame;
 
 use super::event::{DisconnectReason, StopReason, VisitorEvent};
-use super::{Fetch, Link, UniqueGrant, VisitorProtocol, VisitorTimer};
-
-/// Redirects / scale-downs followed at once before the backoff applies (as the agent).
-const MAX_IMMEDIATE_HOPS: u32 = 3;
-/// Longest keepalive interval honoured (a day).
-const MAX_KEEPALIVE_SECS: u64 = 86_400;
-
-/// What to do once the link is down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Retry {
-    /// Open a new socket at once (redirect, scale-down, page load).
-    Now,
-    /// Wait for the backoff delay.
-    Backoff,
-    /// Stay down until the page is shown / focused.
-    Pause,
-}
+use super::{Fetch, UniqueGrant, VisitorProtocol, VisitorTimer};
 
 impl VisitorProtocol {
     /// Starts a connect attempt: `Preparing`, with a `Connecting` event.
     pub(crate) fn begin_attempt(&mut self) {
-        self.link = Link::Preparing;
-        let attempt = self.backoff.attempt();
-        self.emit(VisitorEvent::Connecting { attempt });
+        self.link.begin_attempt(&mut self.out);
     }
 
     /// Takes the next step of a connect attempt, if one can be taken.
     pub(crate) fn drive_link(&mut self) {
-        if self.link != Link::Preparing {
+        if self.link.state != Link::Preparing {
             return;
         }
         if self.visitor.is_none() {
@@ -53,22 +33,8 @@ impl VisitorProtocol {
             .direct
             .clone()
             .unwrap_or_else(|| self.config.presence_server.clone());
-        let socket = self.new_socket_id();
-        let mut headers = Vec::new();
-        if let Some(origin) = self.config.origin() {
-            headers.push(("Origin".to_owned(), origin.to_owned()));
-        }
-        self.out.push_back(Output::OpenSocket {
-            socket,
-            url: server.ws_url("/visitorws"),
-            headers,
-        });
-        self.socket_server = Some(server);
-        self.link = Link::Opening(socket);
-        self.timers.set(
-            VisitorTimer::ConnectTimeout,
-            self.now + self.config.timers.connect_timeout,
-        );
+        let origin = self.config.origin.as_deref();
+        self.link.open(link_io!(self), server, "/visitorws", origin);
     }
 
     /// Sends the request before the socket unless one is in flight.
@@ -112,7 +78,7 @@ impl VisitorProtocol {
         let Some((pending, fetch)) = self.fetch else {
             return;
         };
-        if pending != id || self.link != Link::Preparing {
+        if pending != id || self.link.state != Link::Preparing {
             return;
         }
         self.fetch = None;
@@ -181,106 +147,42 @@ impl VisitorProtocol {
 
     // ----- socket -----
 
-    pub(crate) fn accepts_frames_from(&self, socket: SocketId) -> bool {
-        matches!(self.link, Link::Handshaking(s) | Link::Up(s) if s == socket)
-    }
-
     pub(crate) fn on_socket_opened(&mut self, socket: SocketId) {
-        if self.link != Link::Opening(socket) {
-            return;
+        if self.link.opened(socket) {
+            self.send_connect(socket);
         }
-        self.link = Link::Handshaking(socket);
-        self.send_connect(socket);
     }
 
     pub(crate) fn on_socket_closed(&mut self, socket: SocketId, reason: CloseReason) {
-        if self.link.socket() != Some(socket) {
-            return;
+        if self.link.closed(socket) {
+            self.link_down(reason.into(), Retry::Backoff);
         }
-        // The socket is gone: nothing to close.
-        self.link = Link::Preparing;
-        let why = match reason {
-            CloseReason::HandshakeRefused { status } => {
-                DisconnectReason::HandshakeRefused { status }
-            }
-            CloseReason::ClosedByPeer { code, reason } => {
-                DisconnectReason::ClosedByPeer { code, reason }
-            }
-            CloseReason::TransportError { detail } => DisconnectReason::TransportError { detail },
-            CloseReason::ClosedLocally => DisconnectReason::TransportError {
-                detail: "closed locally".to_owned(),
-            },
-        };
-        self.link_down(why, Retry::Backoff);
     }
 
     /// Something came in on the current socket: the link is alive.
     pub(crate) fn on_inbound(&mut self) {
-        self.timers.stop(VisitorTimer::PongDeadline);
-        if matches!(self.link, Link::Up(_)) {
-            self.timers.set(
-                VisitorTimer::IdlePing,
-                self.now + self.config.timers.idle_ping_after,
-            );
-        }
+        self.link.on_inbound(link_io!(self));
     }
 
     /// `connected` arrived: keepalives start, the backoff resets.
     pub(crate) fn on_connected(&mut self, keepalive: Option<u64>) {
-        let Link::Handshaking(socket) = self.link else {
-            return;
-        };
-        self.link = Link::Up(socket);
-        self.timers.stop(VisitorTimer::ConnectTimeout);
-        self.backoff.reset();
-        let keepalive = match keepalive {
-            Some(0) => None,
-            Some(secs) => Some(Duration::from_secs(secs.min(MAX_KEEPALIVE_SECS))),
-            None => Some(self.config.timers.default_keepalive),
-        };
-        self.keepalive = keepalive;
-        if let Some(interval) = keepalive {
-            self.timers
-                .set(VisitorTimer::Keepalive, self.now + interval);
-        }
-        self.on_inbound();
-        let server = self
-            .socket_server
-            .as_ref()
-            .map(|s| s.host_port().to_owned())
-            .unwrap_or_default();
-        self.emit(VisitorEvent::Connected {
-            server,
-            keepalive_secs: keepalive.map_or(0, |k| k.as_secs()),
-        });
+        self.link.connected(link_io!(self), keepalive);
     }
 
     /// `redirect {direct}`: reconnect there.
     pub(crate) fn on_redirect(&mut self, direct: String) {
-        let target = match self.config.presence_server.with_authority(&direct) {
-            Ok(server) if check_plain_text("redirect", &server).is_ok() => server,
-            _ => {
-                self.emit(VisitorEvent::ProtocolViolation {
-                    detail: format!("redirect to an unusable server {direct:?} ignored"),
-                });
-                return;
-            }
-        };
-        if self.socket_server.as_ref() == Some(&target) {
-            return;
+        if let Some((target, why, retry)) =
+            self.link
+                .redirect(&mut self.out, &self.config.presence_server, &direct)
+        {
+            self.link_down(why, retry);
+            self.direct = Some(target);
         }
-        let server = target.host_port().to_owned();
-        self.emit(VisitorEvent::Redirected {
-            server: server.clone(),
-        });
-        let retry = self.hop();
-        self.link_down(DisconnectReason::Redirect { server }, retry);
-        self.direct = Some(target);
     }
 
     /// `scaledown`: reconnect (to the presence server, or after a new `presence` lookup).
     pub(crate) fn on_scaledown(&mut self) {
-        let retry = self.hop();
+        let retry = self.link.hop();
         self.link_down(DisconnectReason::ScaleDown, retry);
     }
 
@@ -291,25 +193,16 @@ impl VisitorProtocol {
         self.pause(DisconnectReason::Blurred);
     }
 
-    fn hop(&mut self) -> Retry {
-        self.hops = self.hops.saturating_add(1);
-        if self.hops <= MAX_IMMEDIATE_HOPS {
-            Retry::Now
-        } else {
-            Retry::Backoff
-        }
-    }
-
     /// Hidden or blurred: close the socket (or give up the attempt, or the backoff wait) and
     /// stay down.
     pub(crate) fn pause(&mut self, why: DisconnectReason) {
-        match self.link {
+        match self.link.state {
             Link::Preparing | Link::Opening(_) | Link::Handshaking(_) | Link::Up(_) => {
                 self.link_down(why, Retry::Pause)
             }
             Link::Backoff => {
                 self.timers.stop(VisitorTimer::Reconnect);
-                self.link = Link::Paused;
+                self.link.state = Link::Paused;
             }
             Link::Idle | Link::Paused | Link::Stopped => {}
         }
@@ -317,7 +210,7 @@ impl VisitorProtocol {
 
     /// Shown or focused: reconnect at once if nothing else keeps the visitor paused.
     pub(crate) fn resume(&mut self) {
-        if self.link == Link::Paused && !self.hidden && !self.blurred {
+        if self.link.state == Link::Paused && !self.hidden && !self.blurred {
             self.begin_attempt();
         }
     }
@@ -325,28 +218,11 @@ impl VisitorProtocol {
     /// The link went down (or a connect step failed): close the socket if there is one,
     /// report it, and go on as `retry` says.
     pub(crate) fn link_down(&mut self, why: DisconnectReason, retry: Retry) {
-        let attempt_in_progress = matches!(
-            self.link,
-            Link::Preparing | Link::Opening(_) | Link::Handshaking(_) | Link::Up(_)
-        );
-        if !attempt_in_progress && self.link != Link::Backoff {
+        let attempt_in_progress = self.link.state.in_attempt();
+        if !attempt_in_progress && self.link.state != Link::Backoff {
             return;
         }
-        if let Some(socket) = self.link.socket() {
-            self.out.push_back(Output::CloseSocket { socket });
-        }
-        for timer in [
-            VisitorTimer::ConnectTimeout,
-            VisitorTimer::Keepalive,
-            VisitorTimer::IdlePing,
-            VisitorTimer::PongDeadline,
-            VisitorTimer::Reconnect,
-        ] {
-            self.timers.stop(timer);
-        }
         self.fetch = None;
-        self.socket_server = None;
-        self.keepalive = None;
         if !matches!(
             why,
             DisconnectReason::Navigation | DisconnectReason::Hidden | DisconnectReason::Blurred
@@ -354,31 +230,16 @@ impl VisitorProtocol {
             // Back to the presence server (or a new lookup) unless the server was fine.
             self.direct = None;
         }
-        self.link = Link::Preparing;
-        if attempt_in_progress {
-            self.emit(VisitorEvent::Disconnected { why });
-        }
-        match retry {
-            Retry::Now => self.begin_attempt(),
-            Retry::Backoff => {
-                let (attempt, delay) = self.backoff.next_delay();
-                self.link = Link::Backoff;
-                self.timers.set(VisitorTimer::Reconnect, self.now + delay);
-                self.emit(VisitorEvent::Reconnecting {
-                    attempt,
-                    delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                });
-            }
-            Retry::Pause => self.link = Link::Paused,
-        }
+        self.link.down(link_io!(self), why, attempt_in_progress);
+        self.link.retry(link_io!(self), retry);
     }
 
     /// Stops for good: close, drop the queue, `Stopped` last.
     pub(crate) fn stop(&mut self, why: StopReason) {
-        if self.link == Link::Stopped {
+        if self.link.state == Link::Stopped {
             return;
         }
-        if let Some(socket) = self.link.socket() {
+        if let Some(socket) = self.link.state.socket() {
             self.out.push_back(Output::CloseSocket { socket });
         }
         self.timers.stop_all();
@@ -386,49 +247,21 @@ impl VisitorProtocol {
         self.queue.clear();
         self.queue.shrink_to_fit();
         self.emit(VisitorEvent::Stopped { why });
-        self.link = Link::Stopped;
+        self.link.state = Link::Stopped;
     }
 
     // ----- timers -----
 
     pub(crate) fn on_timer(&mut self, timer: VisitorTimer) {
-        match timer {
-            VisitorTimer::PongDeadline => {
-                if matches!(self.link, Link::Up(_)) {
-                    self.link_down(DisconnectReason::DeadLink, Retry::Backoff);
-                }
-            }
-            VisitorTimer::ConnectTimeout => {
-                if matches!(
-                    self.link,
-                    Link::Preparing | Link::Opening(_) | Link::Handshaking(_)
-                ) {
-                    self.link_down(DisconnectReason::ConnectTimeout, Retry::Backoff);
-                }
-            }
-            VisitorTimer::Reconnect => {
-                if self.link == Link::Backoff {
-                    self.begin_attempt();
-                }
-            }
-            VisitorTimer::Keepalive => {
-                if let (Link::Up(socket), Some(interval)) = (self.link, self.keepalive) {
-                    self.send_now(socket, ClientFrame::Keepalive.encode());
-                    self.timers
-                        .set(VisitorTimer::Keepalive, self.now + interval);
-                    // A keepalive interval on a live link: redirects may be followed at once again.
-                    self.hops = 0;
-                }
-            }
-            VisitorTimer::IdlePing => {
-                if let Link::Up(socket) = self.link {
-                    self.out.push_back(Output::SendPing { socket });
-                    self.timers.set(
-                        VisitorTimer::PongDeadline,
-                        self.now + self.config.timers.pong_timeout,
-                    );
-                }
-            }
+        let link_timer = match timer {
+            VisitorTimer::PongDeadline => LinkTimer::PongDeadline,
+            VisitorTimer::ConnectTimeout => LinkTimer::ConnectTimeout,
+            VisitorTimer::Reconnect => LinkTimer::Reconnect,
+            VisitorTimer::Keepalive => LinkTimer::Keepalive,
+            VisitorTimer::IdlePing => LinkTimer::IdlePing,
+        };
+        if let Some(why) = self.link.on_timer(link_io!(self), link_timer) {
+            self.link_down(why, Retry::Backoff);
         }
     }
 }

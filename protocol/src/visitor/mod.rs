@@ -26,13 +26,13 @@ mod outbox;
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::backoff::Backoff;
 use crate::ids::{UniqueId, VisitorId};
-use crate::io::{HttpRequestId, Output, SansIo, SocketId, TransportInput};
+use crate::io::{HttpRequestId, Output, SansIo, TransportInput};
+use crate::link::{Link, LinkInput, LinkTimer, LinkTimings, Retry, SocketLink};
 use crate::presence::{PresenceData, TermsStatus, Visibility};
 use crate::rest::ServerAddr;
 use crate::timer::{TimerKey, TimerTable};
@@ -45,7 +45,6 @@ pub use config::{
 pub use error::CommandError;
 pub use event::{ConnectionState, DisconnectReason, StopReason, VisitorEvent};
 
-use link::Retry;
 use outbox::Queued;
 
 /// Longest type accepted by [`VisitorProtocol::fire`], in bytes.
@@ -66,6 +65,18 @@ pub(crate) enum VisitorTimer {
     IdlePing,
 }
 
+impl From<LinkTimer> for VisitorTimer {
+    fn from(timer: LinkTimer) -> Self {
+        match timer {
+            LinkTimer::PongDeadline => VisitorTimer::PongDeadline,
+            LinkTimer::ConnectTimeout => VisitorTimer::ConnectTimeout,
+            LinkTimer::Reconnect => VisitorTimer::Reconnect,
+            LinkTimer::Keepalive => VisitorTimer::Keepalive,
+            LinkTimer::IdlePing => VisitorTimer::IdlePing,
+        }
+    }
+}
+
 impl TimerKey for VisitorTimer {
     const ALL: &'static [Self] = &[
         VisitorTimer::PongDeadline,
@@ -77,36 +88,6 @@ impl TimerKey for VisitorTimer {
 
     fn index(self) -> usize {
         self as usize
-    }
-}
-
-/// Where the link is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Link {
-    /// `connect` not called.
-    Idle,
-    /// A request before the socket (`uniquevisitor`, `presence`), or about to open it.
-    Preparing,
-    /// `OpenSocket` sent, waiting for `SocketOpened`.
-    Opening(SocketId),
-    /// Socket open, `connect` sent (messages flow), waiting for `connected`.
-    Handshaking(SocketId),
-    /// `connected` received.
-    Up(SocketId),
-    /// Waiting for the backoff delay.
-    Backoff,
-    /// No socket on purpose: hidden and/or blurred.
-    Paused,
-    /// Stopped for good.
-    Stopped,
-}
-
-impl Link {
-    fn socket(self) -> Option<SocketId> {
-        match self {
-            Link::Opening(s) | Link::Handshaking(s) | Link::Up(s) => Some(s),
-            _ => None,
-        }
     }
 }
 
@@ -230,11 +211,9 @@ impl fmt::Debug for UniqueGrant {
 pub struct VisitorProtocol {
     config: VisitorConfig,
     now: Instant,
-    link: Link,
-    backoff: Backoff,
+    link: SocketLink,
     timers: TimerTable<VisitorTimer, 5>,
     out: VecDeque<Output<VisitorEvent>>,
-    next_socket: u64,
     next_http: u64,
     /// The visitor id in use: configured, or granted by `uniquevisitor`.
     visitor: Option<VisitorId>,
@@ -244,11 +223,6 @@ pub struct VisitorProtocol {
     /// The server for the next socket (from `presence` or `redirect`); else the presence
     /// server.
     direct: Option<ServerAddr>,
-    /// The server the current socket goes to.
-    socket_server: Option<ServerAddr>,
-    keepalive: Option<Duration>,
-    /// Redirects and scale-downs since the link was last stable for a keepalive interval.
-    hops: u32,
     /// The application reported the page hidden.
     hidden: bool,
     /// The service sent `blur` and the application has not called `focus` since.
@@ -271,21 +245,25 @@ impl VisitorProtocol {
             VisitorIdentity::Unique => None,
         };
         VisitorProtocol {
-            backoff: Backoff::new(config.reconnect, config.rng_seed),
+            link: SocketLink::new(
+                LinkTimings {
+                    connect_timeout: config.timers.connect_timeout,
+                    idle_ping_after: config.timers.idle_ping_after,
+                    pong_timeout: config.timers.pong_timeout,
+                    default_keepalive: config.timers.default_keepalive,
+                },
+                config.reconnect,
+                config.rng_seed,
+            ),
             config,
             now,
-            link: Link::Idle,
             timers: TimerTable::new(),
             out: VecDeque::new(),
-            next_socket: 0,
             next_http: 0,
             visitor,
             unique: None,
             fetch: None,
             direct: None,
-            socket_server: None,
-            keepalive: None,
-            hops: 0,
             hidden: false,
             blurred: false,
             announce_visible: false,
@@ -304,20 +282,20 @@ impl VisitorProtocol {
 
     /// The link's state.
     pub fn connection_state(&self) -> ConnectionState {
-        match self.link {
+        match self.link.state {
             Link::Idle => ConnectionState::Idle,
             Link::Preparing | Link::Opening(_) | Link::Handshaking(_) => {
-                if self.backoff.attempt() == 0 {
+                if self.link.backoff.attempt() == 0 {
                     ConnectionState::Connecting
                 } else {
                     ConnectionState::Reconnecting {
-                        attempt: self.backoff.attempt(),
+                        attempt: self.link.backoff.attempt(),
                     }
                 }
             }
             Link::Up(_) => ConnectionState::Connected,
             Link::Backoff => ConnectionState::Reconnecting {
-                attempt: self.backoff.attempt(),
+                attempt: self.link.backoff.attempt(),
             },
             Link::Paused => ConnectionState::Paused {
                 hidden: self.hidden,
@@ -329,7 +307,7 @@ impl VisitorProtocol {
 
     /// Whether the visitor has stopped for good.
     pub fn is_stopped(&self) -> bool {
-        self.link == Link::Stopped
+        self.link.state == Link::Stopped
     }
 
     /// The visitor id in use: the configured one, or `UNQ-<uniqueid>` once `uniquevisitor`
@@ -364,7 +342,7 @@ impl VisitorProtocol {
 
     /// The server the socket is (or is being) connected to.
     pub fn server(&self) -> Option<&ServerAddr> {
-        self.socket_server.as_ref()
+        self.link.socket_server.as_ref()
     }
 
     /// Messages waiting for a socket.
@@ -381,9 +359,9 @@ impl VisitorProtocol {
     pub fn connect(&mut self, now: Instant) -> Result<(), CommandError> {
         self.tick(now);
         self.check_running()?;
-        if self.link == Link::Idle {
+        if self.link.state == Link::Idle {
             if self.hidden {
-                self.link = Link::Paused;
+                self.link.state = Link::Paused;
             } else {
                 self.begin_attempt();
             }
@@ -443,7 +421,7 @@ impl VisitorProtocol {
                     return Ok(());
                 }
                 self.hidden = false;
-                if self.link != Link::Idle {
+                if self.link.state != Link::Idle {
                     self.announce_visible = true;
                 }
                 self.resume();
@@ -519,7 +497,7 @@ impl VisitorProtocol {
         self.resend_presence = true;
         self.queue.retain(|queued| !queued.presence);
         self.blurred = false;
-        match self.link {
+        match self.link.state {
             Link::Handshaking(_) | Link::Up(_) => {
                 self.link_down(DisconnectReason::Navigation, Retry::Now)
             }
@@ -564,7 +542,7 @@ impl VisitorProtocol {
     }
 
     fn check_running(&self) -> Result<(), CommandError> {
-        if self.link == Link::Stopped {
+        if self.link.state == Link::Stopped {
             Err(CommandError::Stopped)
         } else {
             Ok(())
@@ -590,14 +568,9 @@ impl VisitorProtocol {
     }
 
     fn emit(&mut self, event: VisitorEvent) {
-        if self.link != Link::Stopped {
+        if self.link.state != Link::Stopped {
             self.out.push_back(Output::Event(event));
         }
-    }
-
-    fn new_socket_id(&mut self) -> SocketId {
-        self.next_socket += 1;
-        SocketId(self.next_socket)
     }
 
     fn new_http_id(&mut self) -> HttpRequestId {
@@ -607,7 +580,7 @@ impl VisitorProtocol {
 
     /// Runs whatever the new state allows: the next connect step.
     fn after_input(&mut self) {
-        if self.link == Link::Stopped {
+        if self.link.state == Link::Stopped {
             return;
         }
         self.drive_link();
@@ -622,47 +595,28 @@ impl SansIo for VisitorProtocol {
 
     fn handle_input(&mut self, now: Instant, input: TransportInput) {
         self.tick(now);
-        if self.link == Link::Stopped {
+        if self.link.state == Link::Stopped {
             return;
         }
-        match input {
-            TransportInput::SocketOpened { socket } => self.on_socket_opened(socket),
-            TransportInput::Frame { socket, text } => {
-                if self.accepts_frames_from(socket) {
-                    let frame = ServerFrame::decode(&text, self.config.max_frame_bytes);
-                    self.on_frame(frame);
-                }
-            }
-            TransportInput::BinaryFrame { socket, data } => {
-                if self.accepts_frames_from(socket) {
-                    let frame = ServerFrame::decode_bytes(&data, self.config.max_frame_bytes);
-                    self.on_frame(frame);
-                }
-            }
-            TransportInput::Pong { socket } => {
-                if self.accepts_frames_from(socket) {
-                    self.on_inbound();
-                }
-            }
-            TransportInput::SocketClosed { socket, reason } => {
-                self.on_socket_closed(socket, reason)
-            }
-            TransportInput::HttpResponse { id, status, body } => {
-                self.on_http(id, Ok((status, body)))
-            }
-            TransportInput::HttpFailed { id, detail } => self.on_http(id, Err(detail)),
+        match self.link.sort_input(input, self.config.max_frame_bytes) {
+            LinkInput::Opened(socket) => self.on_socket_opened(socket),
+            LinkInput::Frame(frame) => self.on_frame(frame),
+            LinkInput::Pong => self.on_inbound(),
+            LinkInput::Closed(socket, reason) => self.on_socket_closed(socket, reason),
+            LinkInput::Http(id, result) => self.on_http(id, result),
+            LinkInput::Stale => {}
         }
         self.after_input();
     }
 
     fn handle_timeout(&mut self, now: Instant) {
         self.tick(now);
-        if self.link == Link::Stopped {
+        if self.link.state == Link::Stopped {
             return;
         }
         let expired = self.timers.take_expired(self.now);
         for timer in expired {
-            if self.link == Link::Stopped {
+            if self.link.state == Link::Stopped {
                 return;
             }
             self.on_timer(timer);
@@ -675,7 +629,7 @@ impl SansIo for VisitorProtocol {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        if self.link == Link::Stopped {
+        if self.link.state == Link::Stopped {
             return None;
         }
         self.timers.next_timeout()

@@ -19,7 +19,7 @@ pub(crate) struct Queued {
 impl VisitorProtocol {
     /// The socket messages go to now, if any: open and `connect` sent.
     pub(crate) fn sending_socket(&self) -> Option<SocketId> {
-        match self.link {
+        match self.link.state {
             Link::Handshaking(socket) | Link::Up(socket) => Some(socket),
             _ => None,
         }

@@ -1,0 +1,511 @@
+//! The socket link both cores share: one WebSocket to the Presence service at a time, its
+//! state machine, keepalives, dead-link detection, redirects, scale-down hops and reconnects
+//! with backoff.
+//!
+//! [`SocketLink`] is a component, not a protocol: the agent and the visitor each keep one as a
+//! field, next to their own [`TimerTable`] and output queue, and call its methods with them.
+//! The methods push the wire outputs (`OpenSocket`, `SendFrame`, `SendPing`, `CloseSocket`)
+//! and the link events ([`LinkEvent`], turned into the core's own event type) and return what
+//! happened, so each core decides what follows (the agent's visitor tracking and snapshot, the
+//! visitor's queue and pauses). What comes before the socket (authorize, findvisitor,
+//! uniquevisitor, ...) is not here.
+//!
+//! [`DisconnectReason`] is the one reason type of both cores; [`settings`] holds the
+//! configuration settings they share.
+
+pub mod reason;
+pub(crate) mod settings;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::backoff::{Backoff, ReconnectPolicy};
+use crate::io::{CloseReason, HttpRequestId, Output, SocketId, TransportInput};
+use crate::rest::ServerAddr;
+use crate::timer::{TimerKey, TimerTable};
+use crate::wire::{ClientFrame, DecodeError, ServerFrame};
+
+pub use reason::DisconnectReason;
+
+/// Redirects / scale-downs followed at once before the backoff applies.
+const MAX_IMMEDIATE_HOPS: u32 = 3;
+/// Longest keepalive interval honoured (a day).
+const MAX_KEEPALIVE_SECS: u64 = 86_400;
+
+/// Where the link is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Link {
+    /// `connect` not called.
+    Idle,
+    /// Steps before the socket (the core's requests), or about to open it.
+    Preparing,
+    /// `OpenSocket` sent, waiting for `SocketOpened`.
+    Opening(SocketId),
+    /// Socket open, `connect` sent, waiting for `connected`.
+    Handshaking(SocketId),
+    /// `connected` received.
+    Up(SocketId),
+    /// Waiting for the backoff delay.
+    Backoff,
+    /// No socket on purpose (the visitor only: hidden and/or blurred).
+    Paused,
+    /// Stopped for good.
+    Stopped,
+}
+
+impl Link {
+    /// The socket of this state, if it has one.
+    pub(crate) fn socket(self) -> Option<SocketId> {
+        match self {
+            Link::Opening(s) | Link::Handshaking(s) | Link::Up(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A connect attempt is under way, or the link is up.
+    pub(crate) fn in_attempt(self) -> bool {
+        matches!(
+            self,
+            Link::Preparing | Link::Opening(_) | Link::Handshaking(_) | Link::Up(_)
+        )
+    }
+}
+
+/// What to do once the link is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// Open a new socket at once (redirect, scale-down, token renewal, page load).
+    Now,
+    /// Wait for the backoff delay.
+    Backoff,
+    /// Stay down until the core resumes (the visitor only: hidden or blurred).
+    Pause,
+}
+
+/// The link's own timers; each core maps them onto keys of its timer table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkTimer {
+    /// Nothing inbound after the idle ping: the link is dead.
+    PongDeadline,
+    /// A connect step took too long.
+    ConnectTimeout,
+    /// The backoff delay is over: try again.
+    Reconnect,
+    /// Send `{"type":"k"}`.
+    Keepalive,
+    /// Inbound silence: send a ping.
+    IdlePing,
+}
+
+/// What the link tells the application, in the core's own event type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LinkEvent {
+    /// A connect attempt starts.
+    Connecting { attempt: u32 },
+    /// `connected` arrived.
+    Connected { server: String, keepalive_secs: u64 },
+    /// The link is down.
+    Disconnected { why: DisconnectReason },
+    /// The next attempt waits this long.
+    Reconnecting { attempt: u32, delay_ms: u64 },
+    /// The service moved the link to another server.
+    Redirected { server: String },
+    /// The service sent something unusable.
+    ProtocolViolation { detail: String },
+}
+
+/// The link's timings, taken from the core's configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LinkTimings {
+    /// Opening the socket up to `connected` (and, for the visitor, each request before it).
+    pub(crate) connect_timeout: Duration,
+    /// Inbound silence before a ping.
+    pub(crate) idle_ping_after: Duration,
+    /// Silence after the ping before the link is dead.
+    pub(crate) pong_timeout: Duration,
+    /// Keepalive interval when `connected` names none.
+    pub(crate) default_keepalive: Duration,
+}
+
+/// A transport input, sorted by the link.
+#[derive(Debug)]
+pub(crate) enum LinkInput {
+    /// The socket opened.
+    Opened(SocketId),
+    /// A frame on the current socket, decoded.
+    Frame(Result<ServerFrame, DecodeError>),
+    /// A pong on the current socket.
+    Pong,
+    /// A socket closed.
+    Closed(SocketId, CloseReason),
+    /// An HTTP answer (status and body) or failure.
+    Http(HttpRequestId, Result<(u16, Vec<u8>), String>),
+    /// Something about a socket the link has given up on.
+    Stale,
+}
+
+/// Lends a core's clock, timer table and output queue (fields `now`, `timers`, `out`) to one
+/// [`SocketLink`] call: `self.link.on_inbound(link_io!(self))`.
+macro_rules! link_io {
+    ($core:ident) => {
+        &mut $crate::link::Io {
+            now: $core.now,
+            timers: &mut $core.timers,
+            out: &mut $core.out,
+        }
+    };
+}
+pub(crate) use link_io;
+
+/// The output queue and the timer table a core lends the link for one call.
+pub(crate) struct Io<'a, K: TimerKey, E, const N: usize> {
+    /// The core's clock.
+    pub(crate) now: Instant,
+    /// The core's timers.
+    pub(crate) timers: &'a mut TimerTable<K, N>,
+    /// The core's output queue.
+    pub(crate) out: &'a mut VecDeque<Output<E>>,
+}
+
+impl<K, E, const N: usize> Io<'_, K, E, N>
+where
+    K: TimerKey + From<LinkTimer>,
+    E: From<LinkEvent>,
+{
+    fn set(&mut self, timer: LinkTimer, after: Duration) {
+        self.timers.set(K::from(timer), self.now + after);
+    }
+
+    fn stop(&mut self, timer: LinkTimer) {
+        self.timers.stop(K::from(timer));
+    }
+}
+
+/// One WebSocket link: state, socket ids, the server, keepalive, hops and backoff.
+#[derive(Debug, Clone)]
+pub(crate) struct SocketLink {
+    /// Where the link is.
+    pub(crate) state: Link,
+    /// The reconnect schedule.
+    pub(crate) backoff: Backoff,
+    timings: LinkTimings,
+    next_socket: u64,
+    /// The server the current socket goes to.
+    pub(crate) socket_server: Option<ServerAddr>,
+    /// The keepalive interval in use.
+    keepalive: Option<Duration>,
+    /// Redirects and scale-downs since the link was last stable for a keepalive interval.
+    hops: u32,
+}
+
+impl SocketLink {
+    /// An idle link.
+    pub(crate) fn new(timings: LinkTimings, reconnect: ReconnectPolicy, rng_seed: u64) -> Self {
+        SocketLink {
+            state: Link::Idle,
+            backoff: Backoff::new(reconnect, rng_seed),
+            timings,
+            next_socket: 0,
+            socket_server: None,
+            keepalive: None,
+            hops: 0,
+        }
+    }
+
+    /// Pushes a link event unless stopped.
+    fn emit<E: From<LinkEvent>>(&self, out: &mut VecDeque<Output<E>>, event: LinkEvent) {
+        if self.state != Link::Stopped {
+            out.push_back(Output::Event(E::from(event)));
+        }
+    }
+
+    /// Frames from `socket` are read (its `connect` is sent).
+    pub(crate) fn accepts_frames_from(&self, socket: SocketId) -> bool {
+        matches!(self.state, Link::Handshaking(s) | Link::Up(s) if s == socket)
+    }
+
+    /// Sorts a transport input: frames are decoded (up to `max_frame_bytes`) only when they
+    /// come from the current socket; frames and pongs from another socket are stale.
+    pub(crate) fn sort_input(&self, input: TransportInput, max_frame_bytes: usize) -> LinkInput {
+        match input {
+            TransportInput::SocketOpened { socket } => LinkInput::Opened(socket),
+            TransportInput::Frame { socket, text } if self.accepts_frames_from(socket) => {
+                LinkInput::Frame(ServerFrame::decode(&text, max_frame_bytes))
+            }
+            TransportInput::BinaryFrame { socket, data } if self.accepts_frames_from(socket) => {
+                LinkInput::Frame(ServerFrame::decode_bytes(&data, max_frame_bytes))
+            }
+            TransportInput::Pong { socket } if self.accepts_frames_from(socket) => LinkInput::Pong,
+            TransportInput::Frame { .. }
+            | TransportInput::BinaryFrame { .. }
+            | TransportInput::Pong { .. } => LinkInput::Stale,
+            TransportInput::SocketClosed { socket, reason } => LinkInput::Closed(socket, reason),
+            TransportInput::HttpResponse { id, status, body } => {
+                LinkInput::Http(id, Ok((status, body)))
+            }
+            TransportInput::HttpFailed { id, detail } => LinkInput::Http(id, Err(detail)),
+        }
+    }
+
+    /// Starts a connect attempt: `Preparing`, with a `Connecting` event.
+    pub(crate) fn begin_attempt<E: From<LinkEvent>>(&mut self, out: &mut VecDeque<Output<E>>) {
+        self.state = Link::Preparing;
+        let attempt = self.backoff.attempt();
+        self.emit(out, LinkEvent::Connecting { attempt });
+    }
+
+    /// Opens a socket to `server` at `path` (with an `Origin` header when given) and arms the
+    /// connect timeout.
+    pub(crate) fn open<K, E, const N: usize>(
+        &mut self,
+        io: &mut Io<'_, K, E, N>,
+        server: ServerAddr,
+        path: &str,
+        origin: Option<&str>,
+    ) where
+        K: TimerKey + From<LinkTimer>,
+        E: From<LinkEvent>,
+    {
+        self.next_socket += 1;
+        let socket = SocketId(self.next_socket);
+        let mut headers = Vec::new();
+        if let Some(origin) = origin {
+            headers.push(("Origin".to_owned(), origin.to_owned()));
+        }
+        io.out.push_back(Output::OpenSocket {
+            socket,
+            url: server.ws_url(path),
+            headers,
+        });
+        self.socket_server = Some(server);
+        self.state = Link::Opening(socket);
+        io.set(LinkTimer::ConnectTimeout, self.timings.connect_timeout);
+    }
+
+    /// The socket opened: `Handshaking`. False when it is not the socket being opened.
+    pub(crate) fn opened(&mut self, socket: SocketId) -> bool {
+        if self.state != Link::Opening(socket) {
+            return false;
+        }
+        self.state = Link::Handshaking(socket);
+        true
+    }
+
+    /// The current socket closed (so there is nothing to close): `Preparing`. False when it
+    /// is not the current socket.
+    pub(crate) fn closed(&mut self, socket: SocketId) -> bool {
+        if self.state.socket() != Some(socket) {
+            return false;
+        }
+        self.state = Link::Preparing;
+        true
+    }
+
+    /// Something came in on the current socket: the link is alive.
+    pub(crate) fn on_inbound<K, E, const N: usize>(&self, io: &mut Io<'_, K, E, N>)
+    where
+        K: TimerKey + From<LinkTimer>,
+        E: From<LinkEvent>,
+    {
+        io.stop(LinkTimer::PongDeadline);
+        if matches!(self.state, Link::Up(_)) {
+            io.set(LinkTimer::IdlePing, self.timings.idle_ping_after);
+        }
+    }
+
+    /// `connected` arrived: `Up`, the backoff resets, keepalives start (`keepalive` seconds,
+    /// 0 for none, absent for the default), `Connected` is told. False when not handshaking.
+    pub(crate) fn connected<K, E, const N: usize>(
+        &mut self,
+        io: &mut Io<'_, K, E, N>,
+        keepalive: Option<u64>,
+    ) -> bool
+    where
+        K: TimerKey + From<LinkTimer>,
+        E: From<LinkEvent>,
+    {
+        let Link::Handshaking(socket) = self.state else {
+            return false;
+        };
+        self.state = Link::Up(socket);
+        io.stop(LinkTimer::ConnectTimeout);
+        self.backoff.reset();
+        let keepalive = match keepalive {
+            Some(0) => None,
+            Some(secs) => Some(Duration::from_secs(secs.min(MAX_KEEPALIVE_SECS))),
+            None => Some(self.timings.default_keepalive),
+        };
+        self.keepalive = keepalive;
+        if let Some(interval) = keepalive {
+            io.set(LinkTimer::Keepalive, interval);
+        }
+        self.on_inbound(io);
+        let server = self
+            .socket_server
+            .as_ref()
+            .map(|s| s.host_port().to_owned())
+            .unwrap_or_default();
+        self.emit(
+            io.out,
+            LinkEvent::Connected {
+                server,
+                keepalive_secs: keepalive.map_or(0, |k| k.as_secs()),
+            },
+        );
+        true
+    }
+
+    /// `redirect {direct}`, resolved against `base`: the new server, after `Redirected`, and
+    /// how soon to reconnect (see [`SocketLink::hop`]). `None` (after a `ProtocolViolation`
+    /// for an unusable server) when the redirect is ignored, also when it names the server of
+    /// the current socket.
+    pub(crate) fn redirect<E: From<LinkEvent>>(
+        &mut self,
+        out: &mut VecDeque<Output<E>>,
+        base: &ServerAddr,
+        direct: &str,
+    ) -> Option<(ServerAddr, DisconnectReason, Retry)> {
+        let target = match base.with_authority(direct) {
+            Ok(server) if settings::check_plain_text("redirect", &server).is_ok() => server,
+            _ => {
+                self.emit(
+                    out,
+                    LinkEvent::ProtocolViolation {
+                        detail: format!("redirect to an unusable server {direct:?} ignored"),
+                    },
+                );
+                return None;
+            }
+        };
+        if self.socket_server.as_ref() == Some(&target) {
+            return None;
+        }
+        let server = target.host_port().to_owned();
+        self.emit(
+            out,
+            LinkEvent::Redirected {
+                server: server.clone(),
+            },
+        );
+        let retry = self.hop();
+        Some((target, DisconnectReason::Redirect { server }, retry))
+    }
+
+    /// Counts a redirect or scale-down: at once for the first few, then after the backoff.
+    pub(crate) fn hop(&mut self) -> Retry {
+        self.hops = self.hops.saturating_add(1);
+        if self.hops <= MAX_IMMEDIATE_HOPS {
+            Retry::Now
+        } else {
+            Retry::Backoff
+        }
+    }
+
+    /// Takes the link down: closes the socket if there is one, stops the link's timers,
+    /// forgets the server and keepalive, `Preparing`, and tells `Disconnected` when `tell`.
+    /// The core follows with its own clean-up and [`SocketLink::retry`].
+    pub(crate) fn down<K, E, const N: usize>(
+        &mut self,
+        io: &mut Io<'_, K, E, N>,
+        why: DisconnectReason,
+        tell: bool,
+    ) where
+        K: TimerKey + From<LinkTimer>,
+        E: From<LinkEvent>,
+    {
+        if let Some(socket) = self.state.socket() {
+            io.out.push_back(Output::CloseSocket { socket });
+        }
+        for timer in [
+            LinkTimer::ConnectTimeout,
+            LinkTimer::Keepalive,
+            LinkTimer::IdlePing,
+            LinkTimer::PongDeadline,
+            LinkTimer::Reconnect,
+        ] {
+            io.stop(timer);
+        }
+        self.socket_server = None;
+        self.keepalive = None;
+        self.state = Link::Preparing;
+        if tell {
+            self.emit(io.out, LinkEvent::Disconnected { why });
+        }
+    }
+
+    /// After [`SocketLink::down`]: a new attempt at once, the backoff wait (with
+    /// `Reconnecting`), or a pause.
+    pub(crate) fn retry<K, E, const N: usize>(&mut self, io: &mut Io<'_, K, E, N>, retry: Retry)
+    where
+        K: TimerKey + From<LinkTimer>,
+        E: From<LinkEvent>,
+    {
+        match retry {
+            Retry::Now => self.begin_attempt(io.out),
+            Retry::Backoff => {
+                let (attempt, delay) = self.backoff.next_delay();
+                self.state = Link::Backoff;
+                io.set(LinkTimer::Reconnect, delay);
+                self.emit(
+                    io.out,
+                    LinkEvent::Reconnecting {
+                        attempt,
+                        delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    },
+                );
+            }
+            Retry::Pause => self.state = Link::Paused,
+        }
+    }
+
+    /// A link timer fired. Returns why the link must go down (to retry after the backoff)
+    /// when the link is dead or a connect step timed out.
+    pub(crate) fn on_timer<K, E, const N: usize>(
+        &mut self,
+        io: &mut Io<'_, K, E, N>,
+        timer: LinkTimer,
+    ) -> Option<DisconnectReason>
+    where
+        K: TimerKey + From<LinkTimer>,
+        E: From<LinkEvent>,
+    {
+        match timer {
+            LinkTimer::PongDeadline => {
+                if matches!(self.state, Link::Up(_)) {
+                    return Some(DisconnectReason::DeadLink);
+                }
+            }
+            LinkTimer::ConnectTimeout => {
+                if matches!(
+                    self.state,
+                    Link::Preparing | Link::Opening(_) | Link::Handshaking(_)
+                ) {
+                    return Some(DisconnectReason::ConnectTimeout);
+                }
+            }
+            LinkTimer::Reconnect => {
+                if self.state == Link::Backoff {
+                    self.begin_attempt(io.out);
+                }
+            }
+            LinkTimer::Keepalive => {
+                if let (Link::Up(socket), Some(interval)) = (self.state, self.keepalive) {
+                    io.out.push_back(Output::SendFrame {
+                        socket,
+                        text: ClientFrame::Keepalive.encode(),
+                    });
+                    io.set(LinkTimer::Keepalive, interval);
+                    // A keepalive interval on a live link: redirects may be followed at once again.
+                    self.hops = 0;
+                }
+            }
+            LinkTimer::IdlePing => {
+                if let Link::Up(socket) = self.state {
+                    io.out.push_back(Output::SendPing { socket });
+                    io.set(LinkTimer::PongDeadline, self.timings.pong_timeout);
+                }
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,112 @@
+//! Why a link went down: [`DisconnectReason`], shared by the agent and the visitor (both
+//! re-export it from their `event` modules). It says nothing about what happens next; the
+//! core that reports it decides that.
+
+use serde::Serialize;
+
+use crate::io::CloseReason;
+
+/// Why the link went down.
+///
+/// Serialized as one JSON object tagged by `"kind"` (snake_case), e.g.
+/// `{"kind":"redirect","server":"p2.example.com"}`. Some reasons belong to one core only:
+/// [`TokenRefused`](DisconnectReason::TokenRefused) to the agent;
+/// [`Navigation`](DisconnectReason::Navigation), [`Hidden`](DisconnectReason::Hidden) and
+/// [`Blurred`](DisconnectReason::Blurred) to the visitor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The service closed the socket.
+    ClosedByPeer {
+        /// The close code, if any.
+        code: Option<u16>,
+        /// The close reason text.
+        reason: String,
+    },
+    /// The transport failed (could not connect, reset, TLS...).
+    TransportError {
+        /// What the transport said.
+        detail: String,
+    },
+    /// The WebSocket upgrade was refused with this HTTP status.
+    HandshakeRefused {
+        /// The status.
+        status: u16,
+    },
+    /// Nothing came in after the idle ping within the pong timeout.
+    DeadLink,
+    /// A connect step (a request before the socket, opening the socket, waiting for
+    /// `connected`) took longer than its timeout.
+    ConnectTimeout,
+    /// A step before the socket failed.
+    ConnectFailed {
+        /// The step: `"authorize"`, `"discovery"` or `"findvisitor"` (agent);
+        /// `"uniquevisitor"` or `"presence"` (visitor).
+        step: &'static str,
+        /// Glance's reason string (`"connection"`, `"serviceunavailable"`, `"error"`,
+        /// `"timedout"`...).
+        reason: &'static str,
+        /// Details, never holding a secret.
+        detail: String,
+    },
+    /// The service told the client to move to another server.
+    Redirect {
+        /// The server named (`host[:port]`).
+        server: String,
+    },
+    /// The service is scaling down; the client reconnects (the agent discovers its server
+    /// again).
+    ScaleDown,
+    /// Agent: the token was refused and the agent is renewing it before it reconnects.
+    TokenRefused,
+    /// Visitor: the application reported a page load (`navigate`); a new socket opens at
+    /// once.
+    Navigation,
+    /// Visitor: the application reported the page hidden; the socket stays closed until it
+    /// is shown.
+    Hidden,
+    /// Visitor: another socket with the same visitor id took over; the socket stays closed
+    /// until `focus`.
+    Blurred,
+}
+
+impl From<CloseReason> for DisconnectReason {
+    /// How a socket close reads as a reason (a close the core asked for reads as a transport
+    /// error, `"closed locally"`).
+    fn from(reason: CloseReason) -> Self {
+        match reason {
+            CloseReason::HandshakeRefused { status } => {
+                DisconnectReason::HandshakeRefused { status }
+            }
+            CloseReason::ClosedByPeer { code, reason } => {
+                DisconnectReason::ClosedByPeer { code, reason }
+            }
+            CloseReason::TransportError { detail } => DisconnectReason::TransportError { detail },
+            CloseReason::ClosedLocally => DisconnectReason::TransportError {
+                detail: "closed locally".to_owned(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_tagged_by_kind() {
+        let json = |why: DisconnectReason| serde_json::to_string(&why).unwrap();
+        assert_eq!(json(DisconnectReason::DeadLink), r#"{"kind":"dead_link"}"#);
+        assert_eq!(
+            json(DisconnectReason::Redirect {
+                server: "p2".to_owned()
+            }),
+            r#"{"kind":"redirect","server":"p2"}"#
+        );
+        assert_eq!(
+            json(CloseReason::ClosedLocally.into()),
+            r#"{"kind":"transport_error","detail":"closed locally"}"#
+        );
+    }
+}

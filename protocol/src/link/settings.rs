@@ -1,0 +1,204 @@
+//! The configuration settings of the link that the agent's and the visitor's builders share:
+//! the presence server, the reconnect policy, the RNG seed, the frame limit, the client
+//! version and the `Origin` header, with their checks, and the link timers' setters.
+//!
+//! Each builder keeps a [`LinkSettings`] and gets its public setters from
+//! [`link_builder_setters!`], so they are written once; the configurations themselves and
+//! their getters stay in the cores' `config` modules.
+
+use crate::agent::ConfigError;
+use crate::backoff::ReconnectPolicy;
+use crate::ids::GroupId;
+use crate::rest::{Scheme, ServerAddr};
+use crate::wire::DEFAULT_MAX_FRAME_BYTES;
+
+/// Glance's presence load balancer.
+pub const DEFAULT_PRESENCE_SERVER: &str = "presence.glance.net";
+/// Smallest frame limit accepted by the builders.
+pub const MIN_FRAME_BYTES: usize = 256;
+
+/// The raw link settings a builder collects (checked by its `build`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LinkSettings {
+    pub(crate) presence_server: Option<String>,
+    pub(crate) reconnect: ReconnectPolicy,
+    pub(crate) rng_seed: Option<u64>,
+    pub(crate) max_frame_bytes: Option<usize>,
+    pub(crate) client_version: Option<String>,
+    pub(crate) origin: Option<String>,
+}
+
+impl LinkSettings {
+    /// The presence server, default [`DEFAULT_PRESENCE_SERVER`].
+    pub(crate) fn presence_server(&self) -> Result<ServerAddr, ConfigError> {
+        server(
+            "presence server",
+            self.presence_server
+                .as_deref()
+                .unwrap_or(DEFAULT_PRESENCE_SERVER),
+        )
+    }
+
+    /// Checks the reconnect policy, then returns the frame limit (default 64 KiB).
+    pub(crate) fn reconnect_and_frame_limit(&self) -> Result<usize, ConfigError> {
+        self.reconnect
+            .validate()
+            .map_err(ConfigError::InvalidReconnectPolicy)?;
+        let max_frame_bytes = self.max_frame_bytes.unwrap_or(DEFAULT_MAX_FRAME_BYTES);
+        if max_frame_bytes < MIN_FRAME_BYTES {
+            return Err(ConfigError::InvalidLimit {
+                field: "max frame bytes",
+                value: max_frame_bytes,
+                min: MIN_FRAME_BYTES,
+            });
+        }
+        Ok(max_frame_bytes)
+    }
+
+    /// Checks the client version (default `default_version`) and the origin; returns the
+    /// version.
+    pub(crate) fn version_and_origin(&self, default_version: &str) -> Result<String, ConfigError> {
+        let client_version = self
+            .client_version
+            .clone()
+            .unwrap_or_else(|| default_version.to_owned());
+        if !is_version(&client_version) {
+            return Err(ConfigError::InvalidVersion {
+                value: client_version,
+            });
+        }
+        if let Some(origin) = &self.origin {
+            if !is_origin(origin) {
+                return Err(ConfigError::InvalidOrigin {
+                    value: origin.clone(),
+                });
+            }
+        }
+        Ok(client_version)
+    }
+
+    /// The RNG seed, default derived from the group and `name` (see [`default_seed`]).
+    pub(crate) fn rng_seed(&self, group: GroupId, name: &str) -> u64 {
+        self.rng_seed.unwrap_or_else(|| default_seed(group, name))
+    }
+}
+
+/// The public setters of the link settings, for a builder with a `link: LinkSettings` field
+/// and a `timers` field that has `idle_ping_after`, `pong_timeout` and `default_keepalive`.
+macro_rules! link_builder_setters {
+    () => {
+        /// The presence server: `host[:port]` (https), `https://host[:port]`, `wss://…`, or
+        /// for a loopback host `http://…` / `ws://…`. Default `presence.glance.net`.
+        pub fn presence_server(mut self, server: impl Into<String>) -> Self {
+            self.link.presence_server = Some(server.into());
+            self
+        }
+
+        /// Inbound silence before a ping (default 15 s).
+        pub fn idle_ping_after(mut self, after: ::std::time::Duration) -> Self {
+            self.timers.idle_ping_after = after;
+            self
+        }
+
+        /// Silence after the ping before the link is declared dead (default 10 s).
+        pub fn pong_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self.timers.pong_timeout = timeout;
+            self
+        }
+
+        /// Keepalive interval when `connected` names none (default 30 s).
+        pub fn default_keepalive(mut self, interval: ::std::time::Duration) -> Self {
+            self.timers.default_keepalive = interval;
+            self
+        }
+
+        /// The reconnect policy (default full jitter, 1 s base, 60 s cap).
+        pub fn reconnect_policy(mut self, policy: $crate::backoff::ReconnectPolicy) -> Self {
+            self.link.reconnect = policy;
+            self
+        }
+
+        /// Seed of the RNG that draws reconnect jitter. Default: derived from the group and
+        /// the visitor id (or the word `unique` for a unique-mode visitor), so clients for
+        /// different visitors spread out; give each its own seed (e.g. from the operating
+        /// system) for independent jitter.
+        pub fn rng_seed(mut self, seed: u64) -> Self {
+            self.link.rng_seed = Some(seed);
+            self
+        }
+
+        /// Largest frame accepted from the service (and, for the visitor, largest message
+        /// sent), in bytes (default 64 KiB, at least 256).
+        pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
+            self.link.max_frame_bytes = Some(bytes);
+            self
+        }
+
+        /// The client version sent as `ver` / `version`, `major.minor.patch` (default: the
+        /// Glance version whose wire format this crate follows, `6.25.0` for the agent,
+        /// `6.33.0` for the visitor).
+        pub fn client_version(mut self, version: impl Into<String>) -> Self {
+            self.link.client_version = Some(version.into());
+            self
+        }
+
+        /// An `Origin` header (e.g. `https://console.example.com`) for the WebSocket upgrade
+        /// (and, for the visitor, the REST requests, as a browser would send).
+        pub fn origin(mut self, origin: impl Into<String>) -> Self {
+            self.link.origin = Some(origin.into());
+            self
+        }
+    };
+}
+pub(crate) use link_builder_setters;
+
+/// Parses a server setting and applies the loopback rule to plain-text schemes.
+pub(crate) fn server(field: &'static str, text: &str) -> Result<ServerAddr, ConfigError> {
+    let addr =
+        ServerAddr::parse(text).map_err(|source| ConfigError::InvalidServer { field, source })?;
+    check_plain_text(field, &addr)?;
+    Ok(addr)
+}
+
+/// `http`/`ws` only for loopback hosts.
+pub(crate) fn check_plain_text(field: &'static str, addr: &ServerAddr) -> Result<(), ConfigError> {
+    if addr.scheme() == Scheme::Http && !addr.is_loopback() {
+        return Err(ConfigError::PlainTextNotLoopback {
+            field,
+            host: addr.host().to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// `major.minor.patch`, digits only.
+pub(crate) fn is_version(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `scheme://host[:port]`.
+pub(crate) fn is_origin(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return false;
+    };
+    !scheme.is_empty()
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
+        && ServerAddr::new(Scheme::Https, rest).is_ok()
+}
+
+/// FNV-1a over the group id and a name (the visitor id), so that two cores watching
+/// different visitors draw different jitter by default.
+pub(crate) fn default_seed(group: GroupId, name: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in group.get().to_le_bytes().iter().chain(name.as_bytes()) {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}

@@ -10,8 +10,8 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+use crate::link::link_event_into;
 pub use crate::link::DisconnectReason;
-use crate::link::LinkEvent;
 
 use crate::presence::{PresenceData, TermsStatus, Visibility};
 use crate::rest::RestError;
@@ -396,26 +396,7 @@ pub enum AgentEvent {
     },
 }
 
-impl From<LinkEvent> for AgentEvent {
-    fn from(event: LinkEvent) -> Self {
-        match event {
-            LinkEvent::Connecting { attempt } => AgentEvent::Connecting { attempt },
-            LinkEvent::Connected {
-                server,
-                keepalive_secs,
-            } => AgentEvent::Connected {
-                server,
-                keepalive_secs,
-            },
-            LinkEvent::Disconnected { why } => AgentEvent::Disconnected { why },
-            LinkEvent::Reconnecting { attempt, delay_ms } => {
-                AgentEvent::Reconnecting { attempt, delay_ms }
-            }
-            LinkEvent::Redirected { server } => AgentEvent::Redirected { server },
-            LinkEvent::ProtocolViolation { detail } => AgentEvent::ProtocolViolation { detail },
-        }
-    }
-}
+link_event_into!(AgentEvent);
 
 #[cfg(test)]
 mod tests {

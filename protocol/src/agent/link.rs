@@ -402,9 +402,7 @@ impl AgentProtocol {
         if self.link.state == Link::Stopped {
             return;
         }
-        if let Some(socket) = self.link.state.socket() {
-            self.out.push_back(Output::CloseSocket { socket });
-        }
+        self.link.close_socket(&mut self.out);
         self.cancel_all_requests();
         self.http.clear();
         self.http.shrink_to_fit();

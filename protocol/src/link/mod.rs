@@ -114,6 +114,35 @@ pub(crate) enum LinkEvent {
     ProtocolViolation { detail: String },
 }
 
+/// `impl From<LinkEvent>` for a core's event type, whose variants carry the same names and
+/// fields as [`LinkEvent`]'s.
+macro_rules! link_event_into {
+    ($event:ident) => {
+        impl From<$crate::link::LinkEvent> for $event {
+            fn from(event: $crate::link::LinkEvent) -> Self {
+                use $crate::link::LinkEvent as L;
+                match event {
+                    L::Connecting { attempt } => $event::Connecting { attempt },
+                    L::Connected {
+                        server,
+                        keepalive_secs,
+                    } => $event::Connected {
+                        server,
+                        keepalive_secs,
+                    },
+                    L::Disconnected { why } => $event::Disconnected { why },
+                    L::Reconnecting { attempt, delay_ms } => {
+                        $event::Reconnecting { attempt, delay_ms }
+                    }
+                    L::Redirected { server } => $event::Redirected { server },
+                    L::ProtocolViolation { detail } => $event::ProtocolViolation { detail },
+                }
+            }
+        }
+    };
+}
+pub(crate) use link_event_into;
+
 /// The link's timings, taken from the core's configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LinkTimings {
@@ -216,6 +245,13 @@ impl SocketLink {
     fn emit<E: From<LinkEvent>>(&self, out: &mut VecDeque<Output<E>>, event: LinkEvent) {
         if self.state != Link::Stopped {
             out.push_back(Output::Event(E::from(event)));
+        }
+    }
+
+    /// Closes the current socket, if there is one (the state is left to the caller).
+    pub(crate) fn close_socket<E>(&self, out: &mut VecDeque<Output<E>>) {
+        if let Some(socket) = self.state.socket() {
+            out.push_back(Output::CloseSocket { socket });
         }
     }
 
@@ -413,9 +449,7 @@ impl SocketLink {
         K: TimerKey + From<LinkTimer>,
         E: From<LinkEvent>,
     {
-        if let Some(socket) = self.state.socket() {
-            io.out.push_back(Output::CloseSocket { socket });
-        }
+        self.close_socket(io.out);
         for timer in [
             LinkTimer::ConnectTimeout,
             LinkTimer::Keepalive,

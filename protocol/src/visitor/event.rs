@@ -8,8 +8,8 @@
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+use crate::link::link_event_into;
 pub use crate::link::DisconnectReason;
-use crate::link::LinkEvent;
 
 use crate::ids::{UniqueId, VisitorId};
 
@@ -157,26 +157,7 @@ pub enum VisitorEvent {
     },
 }
 
-impl From<LinkEvent> for VisitorEvent {
-    fn from(event: LinkEvent) -> Self {
-        match event {
-            LinkEvent::Connecting { attempt } => VisitorEvent::Connecting { attempt },
-            LinkEvent::Connected {
-                server,
-                keepalive_secs,
-            } => VisitorEvent::Connected {
-                server,
-                keepalive_secs,
-            },
-            LinkEvent::Disconnected { why } => VisitorEvent::Disconnected { why },
-            LinkEvent::Reconnecting { attempt, delay_ms } => {
-                VisitorEvent::Reconnecting { attempt, delay_ms }
-            }
-            LinkEvent::Redirected { server } => VisitorEvent::Redirected { server },
-            LinkEvent::ProtocolViolation { detail } => VisitorEvent::ProtocolViolation { detail },
-        }
-    }
-}
+link_event_into!(VisitorEvent);
 
 #[cfg(test)]
 mod tests {

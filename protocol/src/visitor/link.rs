@@ -239,9 +239,7 @@ impl VisitorProtocol {
         if self.link.state == Link::Stopped {
             return;
         }
-        if let Some(socket) = self.link.state.socket() {
-            self.out.push_back(Output::CloseSocket { socket });
-        }
+        self.link.close_socket(&mut self.out);
         self.timers.stop_all();
         self.fetch = None;
         self.queue.clear();

@@ -47,15 +47,73 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GLANCE_PRESENCE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+/// Libraries whose trace logs show frames and HTTP exchanges, tokens included: their trace
+/// level is never printed, whatever `GLANCE_PRESENCE_LOG` asks.
+const NO_TRACE_FROM: [&str; 4] = ["tungstenite", "ureq", "ureq_proto", "rustls"];
+
+fn init_logs() {
+    use tracing_subscriber::filter::{filter_fn, FilterExt};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
+    let env = tracing_subscriber::EnvFilter::try_from_env("GLANCE_PRESENCE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let no_wire_traces = filter_fn(|meta| {
+        *meta.level() != tracing::Level::TRACE
+            || !NO_TRACE_FROM
+                .iter()
+                .any(|crate_name| meta.target().split("::").next() == Some(*crate_name))
+    });
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(env.and(no_wire_traces)),
         )
-        .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()) {
+}
+
+/// Parses the flags; a usage error is one line on stderr (exit 2), help and version print as
+/// clap formats them (exit 0).
+fn parse() -> Result<Cli, ExitCode> {
+    Cli::try_parse().map_err(|error| match error.kind() {
+        clap::error::ErrorKind::DisplayHelp
+        | clap::error::ErrorKind::DisplayVersion
+        | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            if error.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        _ => {
+            let text = error.render().to_string();
+            let line = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| {
+                    !l.is_empty()
+                        && !l.starts_with("Usage:")
+                        && !l.starts_with("For more information")
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            let line = line.strip_prefix("error: ").unwrap_or(&line).to_owned();
+            eprintln!("{}", Failure::usage(format_args!("{line} (see --help)")));
+            ExitCode::from(2)
+        }
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    init_logs();
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("{failure}");

@@ -319,7 +319,10 @@ impl<P: SansIo> Driver<P> {
             Err(tungstenite::Error::Io(e))
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    // A timeout, or a signal (Ctrl-C) interrupting the read: not a lost link.
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
                 ) =>
             {
                 return;

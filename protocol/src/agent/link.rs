@@ -11,7 +11,7 @@ use crate::rest::{
 };
 use crate::wire::{ClientFrame, ConnectFrame};
 
-use super::event::{AgentEvent, DisconnectReason, StopReason, VisitorPresence};
+use super::event::{AgentEvent, DisconnectReason, RequestFailure, StopReason, VisitorPresence};
 use super::requests::{HttpPending, HttpPurpose};
 use super::token::jwt_expiry;
 use super::{AgentAuth, AgentProtocol, AgentTimer};
@@ -366,6 +366,8 @@ impl AgentProtocol {
             error: "connfail".to_owned(),
             detail: "authorization".to_owned(),
         });
+        // Pending requests fail for the reason the agent stops, not as cancelled.
+        self.fail_all_requests(RequestFailure::Authorization { status: None });
         self.stop(StopReason::Authorization);
     }
 

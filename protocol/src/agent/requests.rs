@@ -265,9 +265,14 @@ impl AgentProtocol {
 
     /// Every request fails as cancelled (the agent stops).
     pub(crate) fn cancel_all_requests(&mut self) {
+        self.fail_all_requests(RequestFailure::Cancelled);
+    }
+
+    /// Every request fails with `failure`.
+    pub(crate) fn fail_all_requests(&mut self, failure: RequestFailure) {
         let ids: Vec<RequestId> = self.requests.iter().map(|r| r.id).collect();
         for id in ids {
-            self.resolve(id, Err(RequestFailure::Cancelled));
+            self.resolve(id, Err(failure.clone()));
         }
     }
 

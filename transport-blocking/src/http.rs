@@ -39,7 +39,14 @@ impl HttpClient {
         let config = ureq::Agent::config_builder()
             .tls_config(tls)
             .http_status_as_error(false)
-            .timeout_global(Some(timeout))
+            // Per-phase bounds rather than `timeout_global`: with a global timeout ureq runs
+            // every host lookup (even of an IP literal) on a new thread. The core's own request
+            // timeout bounds the whole exchange.
+            .timeout_connect(Some(timeout))
+            .timeout_send_request(Some(timeout))
+            .timeout_send_body(Some(timeout))
+            .timeout_recv_response(Some(timeout))
+            .timeout_recv_body(Some(timeout))
             .max_redirects(0)
             .build();
         HttpClient {

@@ -547,40 +547,34 @@ fn presence_data(data: Option<Value>) -> Result<PresenceData, DecodeError> {
     }
 }
 
-fn visibility(data: Option<Value>) -> Result<Visibility, DecodeError> {
+/// A word of `data` (`data.visibility`, `data.status`) parsed case-insensitively.
+fn status_word<T>(data: Option<Value>, key: &str, field: &'static str) -> Result<T, DecodeError>
+where
+    T: std::str::FromStr<Err = crate::presence::ParseStatusError>,
+{
     let map = data_object(data)?;
-    match map.get("visibility") {
+    match map.get(key) {
         Some(Value::String(s)) => {
             s.parse().map_err(
                 |e: crate::presence::ParseStatusError| DecodeError::InvalidValue {
-                    field: "data.visibility",
+                    field,
                     detail: e.to_string(),
                 },
             )
         }
         _ => Err(DecodeError::WrongType {
-            field: "data.visibility",
+            field,
             expected: A_STRING,
         }),
     }
 }
 
+fn visibility(data: Option<Value>) -> Result<Visibility, DecodeError> {
+    status_word(data, "visibility", "data.visibility")
+}
+
 fn terms(data: Option<Value>) -> Result<TermsStatus, DecodeError> {
-    let map = data_object(data)?;
-    match map.get("status") {
-        Some(Value::String(s)) => {
-            s.parse().map_err(
-                |e: crate::presence::ParseStatusError| DecodeError::InvalidValue {
-                    field: "data.status",
-                    detail: e.to_string(),
-                },
-            )
-        }
-        _ => Err(DecodeError::WrongType {
-            field: "data.status",
-            expected: A_STRING,
-        }),
-    }
+    status_word(data, "status", "data.status")
 }
 
 fn invoke(data: Option<Value>) -> Result<InvokeRequest, DecodeError> {

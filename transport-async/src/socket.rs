@@ -5,15 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use glance_presence_blocking::{websocket_config, websocket_target, WebSocketTarget};
 use glance_presence_protocol::io::CloseReason;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::WebSocketStream;
 
 /// A byte stream the WebSocket runs over: plain TCP or TLS over TCP.
@@ -23,17 +21,6 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// An open WebSocket.
 pub(crate) type Ws = WebSocketStream<Box<dyn Io>>;
-
-/// WebSocket buffer settings, the same as the blocking transport's: tungstenite's defaults
-/// hold 128 KiB per socket; these hold a few.
-pub(crate) fn websocket_config(max_frame_bytes: usize) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
-        .max_write_buffer_size(max_frame_bytes.saturating_mul(2).max(64 * 1024))
-        .max_message_size(Some(max_frame_bytes))
-        .max_frame_size(Some(max_frame_bytes))
-}
 
 fn transport_error(detail: impl std::fmt::Display) -> CloseReason {
     CloseReason::TransportError {
@@ -66,29 +53,12 @@ async fn open_unbounded(
     tls: Arc<ClientConfig>,
     max_frame_bytes: usize,
 ) -> Result<Ws, CloseReason> {
-    let mut request = url.into_client_request().map_err(transport_error)?;
-    for (name, value) in headers {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(transport_error)?;
-        let value = HeaderValue::from_str(value).map_err(transport_error)?;
-        request.headers_mut().append(name, value);
-    }
-    let uri = request.uri().clone();
-    let secure = match uri.scheme_str() {
-        Some("wss") => true,
-        Some("ws") => false,
-        other => {
-            return Err(transport_error(format_args!(
-                "unsupported WebSocket scheme {other:?}"
-            )))
-        }
-    };
-    let host = uri
-        .host()
-        .ok_or_else(|| transport_error("the WebSocket URL has no host"))?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    let WebSocketTarget {
+        request,
+        host,
+        port,
+        secure,
+    } = websocket_target(url, headers)?;
     let tcp = TcpStream::connect((host.as_str(), port))
         .await
         .map_err(|e| transport_error(format_args!("cannot connect to {host}:{port}: {e}")))?;

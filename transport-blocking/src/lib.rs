@@ -24,5 +24,6 @@ mod visitor;
 pub use agent::{AgentError, BlockingAgent, Events};
 pub use driver::{Driver, TransportConfig, TransportError, Turn};
 pub use http::HttpClient;
+pub use socket::{websocket_config, websocket_target, WebSocketTarget};
 pub use tls::TlsRoots;
 pub use visitor::BlockingVisitor;

@@ -57,8 +57,10 @@ impl Write for Stream {
     }
 }
 
-/// WebSocket buffer settings: tungstenite's defaults hold 128 KiB per socket; these hold a few.
-pub(crate) fn websocket_config(max_frame_bytes: usize) -> WebSocketConfig {
+/// WebSocket buffer settings for a client socket (shared by the blocking and async
+/// transports): tungstenite's defaults hold 128 KiB per socket; these hold a few KiB, and no
+/// message over `max_frame_bytes` is accepted.
+pub fn websocket_config(max_frame_bytes: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0)
@@ -90,15 +92,26 @@ fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, Cl
     })
 }
 
-/// Opens a WebSocket to `url` with extra handshake `headers`. Failures come back as the
-/// [`CloseReason`] the core expects.
-pub(crate) fn open(
+/// Where a WebSocket goes, read from the URL the core asked for (shared by the blocking and
+/// async transports).
+#[derive(Debug)]
+pub struct WebSocketTarget {
+    /// The handshake request, with the core's extra headers.
+    pub request: tungstenite::handshake::client::Request,
+    /// The host to connect to (brackets of an IPv6 literal removed).
+    pub host: String,
+    /// The port (443 for `wss`, 80 for `ws` when the URL names none).
+    pub port: u16,
+    /// `wss://`: TLS over the TCP stream.
+    pub secure: bool,
+}
+
+/// Reads `url` and `headers` into a [`WebSocketTarget`]; failures are the [`CloseReason`] the
+/// core expects.
+pub fn websocket_target(
     url: &str,
     headers: &[(String, String)],
-    tls: &Arc<ClientConfig>,
-    connect_timeout: Duration,
-    max_frame_bytes: usize,
-) -> Result<WebSocket<Stream>, CloseReason> {
+) -> Result<WebSocketTarget, CloseReason> {
     let mut request = url.into_client_request().map_err(transport_error)?;
     for (name, value) in headers {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(transport_error)?;
@@ -122,6 +135,29 @@ pub(crate) fn open(
         .trim_end_matches(']')
         .to_owned();
     let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    Ok(WebSocketTarget {
+        request,
+        host,
+        port,
+        secure,
+    })
+}
+
+/// Opens a WebSocket to `url` with extra handshake `headers`. Failures come back as the
+/// [`CloseReason`] the core expects.
+pub(crate) fn open(
+    url: &str,
+    headers: &[(String, String)],
+    tls: &Arc<ClientConfig>,
+    connect_timeout: Duration,
+    max_frame_bytes: usize,
+) -> Result<WebSocket<Stream>, CloseReason> {
+    let WebSocketTarget {
+        request,
+        host,
+        port,
+        secure,
+    } = websocket_target(url, headers)?;
     let tcp = connect_tcp(&host, port, connect_timeout)?;
     tcp.set_nodelay(true).map_err(transport_error)?;
     // The handshake must not hang: bound it by the connect timeout.

@@ -99,7 +99,7 @@ pub enum Command {
 /// Where the presence service is and which visitor to watch, and how to authenticate.
 #[derive(Debug, Args)]
 pub struct AgentArgs {
-    /// The presence server: a host[:port], or a URL (https://…, or http:// for loopback).
+    /// The presence server: a host or host:port, or a URL (https://…, or http:// for loopback).
     #[arg(
         long,
         env = "GLANCE_PRESENCE_SERVER",
@@ -186,7 +186,7 @@ pub struct ServeArgs {
 /// The simulated visitor's flags.
 #[derive(Debug, Args)]
 pub struct VisitorArgs {
-    /// The presence server: a host[:port], or a URL (https://…, or http:// for loopback).
+    /// The presence server: a host or host:port, or a URL (https://…, or http:// for loopback).
     #[arg(
         long,
         env = "GLANCE_PRESENCE_SERVER",

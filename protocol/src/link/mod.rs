@@ -2,15 +2,15 @@
 //! state machine, keepalives, dead-link detection, redirects, scale-down hops and reconnects
 //! with backoff.
 //!
-//! [`SocketLink`] is a component, not a protocol: the agent and the visitor each keep one as a
+//! `SocketLink` is a component, not a protocol: the agent and the visitor each keep one as a
 //! field, next to their own [`TimerTable`] and output queue, and call its methods with them.
 //! The methods push the wire outputs (`OpenSocket`, `SendFrame`, `SendPing`, `CloseSocket`)
-//! and the link events ([`LinkEvent`], turned into the core's own event type) and return what
+//! and the link events (`LinkEvent`, turned into the core's own event type) and return what
 //! happened, so each core decides what follows (the agent's visitor tracking and snapshot, the
 //! visitor's queue and pauses). What comes before the socket (authorize, findvisitor,
 //! uniquevisitor, ...) is not here.
 //!
-//! [`DisconnectReason`] is the one reason type of both cores; [`settings`] holds the
+//! [`DisconnectReason`] is the one reason type of both cores; `settings` holds the
 //! configuration settings they share.
 
 pub mod reason;

@@ -339,3 +339,73 @@ async fn two_hundred_agents_each_see_their_own_visitor() {
     );
     drop(visitors);
 }
+
+/// `wss://` and `https://` for real: a service with a certificate made here, an agent and a
+/// visitor that trust only that certificate, and an agent that trusts the public roots and so
+/// cannot connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_and_https_work_with_a_test_certificate() {
+    use glance_presence_async::TlsRoots;
+    use glance_presence_service::TlsConfig;
+
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    let tls = TlsConfig::from_pem(certified.cert.pem(), certified.signing_key.serialize_pem());
+    let config = ServiceConfig::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .tls(tls)
+        .build()
+        .unwrap();
+    let svc = Service::start(config).await.unwrap();
+    assert!(svc.http_base().starts_with("https://127.0.0.1:"));
+    let trusting = TransportConfig {
+        tls_roots: TlsRoots::only([certified.cert.der().clone()]),
+        ..TransportConfig::default()
+    };
+
+    let visitor_config = VisitorConfig::builder(DEMO_GROUP_ID)
+        .visitor_id("secure")
+        .presence_server(svc.http_base())
+        .build()
+        .unwrap();
+    let mut visitor = AsyncVisitor::start(visitor_config, trusting.clone()).unwrap();
+    visitor.connect().await.unwrap();
+    wait_visitor(&mut visitor, "the visitor connected over wss", |e| {
+        matches!(e, VisitorEvent::Connected { .. }).then_some(())
+    })
+    .await;
+
+    let agent_config = |transport: TransportConfig| {
+        let config = AgentConfig::builder()
+            .group_id(DEMO_GROUP_ID)
+            .visitor_id("secure")
+            .presence_server(svc.http_base())
+            .web_server(svc.http_base())
+            .credentials("agent1", DEMO_API_KEY)
+            .build()
+            .unwrap();
+        AsyncAgent::start(config, transport).unwrap()
+    };
+    // Authorize and findvisitor over https, the socket over wss.
+    let mut agent = agent_config(trusting);
+    agent.connect().await.unwrap();
+    wait_agent(&mut agent, "connected over wss", |e| {
+        matches!(e, AgentEvent::Connected { .. })
+    })
+    .await;
+    let delivery = agent.signal(json!({"over": "tls"})).await.unwrap();
+    assert_eq!(delivery, Delivery::Delivered);
+    let data = wait_visitor(&mut visitor, "the signal over wss", |e| match e {
+        VisitorEvent::Signal { data } => Some(data.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(data, json!({"over": "tls"}));
+
+    // The public roots do not trust the test certificate: the request fails as a connection
+    // failure, never as a success.
+    let mut doubting = agent_config(TransportConfig::default());
+    let err = doubting.lookup().await.unwrap_err();
+    assert_eq!(err.reason(), "connection", "{err:?}");
+}

@@ -405,7 +405,7 @@ async fn wss_and_https_work_with_a_test_certificate() {
 
     // The public roots do not trust the test certificate: the request fails as a connection
     // failure, never as a success.
-    let mut doubting = agent_config(TransportConfig::default());
+    let doubting = agent_config(TransportConfig::default());
     let err = doubting.lookup().await.unwrap_err();
     assert_eq!(err.reason(), "connection", "{err:?}");
 }

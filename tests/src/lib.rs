@@ -1,1 +1,2 @@
-//! Shared helpers for the workspace-level tests (end-to-end, simulation, conformance).
+//! Workspace-level tests: the reference service and the blocking agent end to end over real
+//! loopback sockets (the test files live in `tests/`; this library holds nothing yet).

@@ -476,24 +476,101 @@ fn query_reads_the_state() {
         QueryResult::Present(state)
     );
 
-    assert_eq!(parse_query(200, b"{}").unwrap(), QueryResult::Absent);
-    let QueryResult::Present(minimal) = parse_query(200, br#"{"sockets":"2"}"#).unwrap() else {
+    let QueryResult::Present(minimal) =
+        parse_query(200, br#"{"present":true,"sockets":"2"}"#).unwrap()
+    else {
         panic!("absent")
     };
     assert!(minimal.present && minimal.sockets == 2 && minimal.since == 0.0);
     assert!(minimal.presence.is_empty() && minimal.visibility.is_none() && minimal.terms.is_none());
     for (body, field) in [
         (r#"{"present":"yes"}"#, "`present`"),
-        (r#"{"sockets":-1}"#, "`sockets`"),
-        (r#"{"since":[]}"#, "`since`"),
-        (r#"{"presence":"x"}"#, "`presence`"),
-        (r#"{"visibility":"prerender"}"#, "`visibility`"),
-        (r#"{"visibility":1}"#, "`visibility`"),
-        (r#"{"terms":"maybe"}"#, "`terms`"),
-        (r#"{"insession":1}"#, "`insession`"),
+        (r#"{"connected":"no"}"#, "`connected`"),
+        (r#"{"present":true,"sockets":-1}"#, "`sockets`"),
+        (r#"{"present":true,"since":[]}"#, "`since`"),
+        (r#"{"present":true,"presence":"x"}"#, "`presence`"),
+        (r#"{"present":true,"visibility":"prerender"}"#, "`visibility`"),
+        (r#"{"present":true,"visibility":1}"#, "`visibility`"),
+        (r#"{"present":true,"terms":"maybe"}"#, "`terms`"),
+        (r#"{"present":true,"insession":1}"#, "`insession`"),
+        // Checked whatever the answer says.
+        (r#"{"present":false,"sockets":"many"}"#, "`sockets`"),
     ] {
         let detail = error_detail(parse_query(200, body.as_bytes()).err());
         assert!(detail.contains(field), "{body}: {detail}");
+    }
+}
+
+/// Every answer shape a Glance-like service may send for `query`, and what it reads as.
+#[test]
+fn query_reads_presence_only_from_what_the_answer_says() {
+    // `{}` (and whitespace around it): absent, as the reference service answers.
+    assert_eq!(parse_query(200, b"{}").unwrap(), QueryResult::Absent);
+    assert_eq!(parse_query(200, b" { } ").unwrap(), QueryResult::Absent);
+    // The `visitorconn`-like shape: `connected:false` is absent, never present.
+    assert_eq!(
+        parse_query(200, br#"{"visitorid":"v1","connected":false}"#).unwrap(),
+        QueryResult::Absent
+    );
+    assert_eq!(
+        parse_query(200, br#"{"visitorid":"v1","connected":null,"present":false}"#).unwrap(),
+        QueryResult::Absent
+    );
+    // `connected:true`: present, the other fields at their defaults.
+    let QueryResult::Present(connected) =
+        parse_query(200, br#"{"visitorid":"v1","connected":true}"#).unwrap()
+    else {
+        panic!("absent")
+    };
+    assert!(connected.present);
+    assert_eq!(connected.sockets, 0);
+    // The reference service's shape, present and (if it ever said so) not present.
+    let reference = br#"{"present":true,"sockets":2,"since":"1583953702.0","presence":{"url":"u"},"visibility":"hidden","terms":null,"insession":true}"#;
+    let QueryResult::Present(state) = parse_query(200, reference).unwrap() else {
+        panic!("absent")
+    };
+    assert!(state.present && state.sockets == 2 && state.in_session);
+    assert_eq!(state.visibility, Some(Visibility::Hidden));
+    assert_eq!(
+        parse_query(
+            200,
+            br#"{"present":false,"sockets":0,"since":"1583953702.0","presence":{},"insession":false}"#
+        )
+        .unwrap(),
+        QueryResult::Absent
+    );
+    // Both fields, agreeing: fine.
+    assert!(matches!(
+        parse_query(200, br#"{"present":true,"connected":true}"#).unwrap(),
+        QueryResult::Present(_)
+    ));
+
+    // Shapes the agent cannot read are errors, not guesses.
+    for body in [
+        r#"{"visitorid":"v1"}"#,
+        r#"{"sockets":2}"#,
+        r#"{"visitorid":"v1","visitorpresent":"1583953702.0"}"#,
+        r#"{"present":null}"#,
+    ] {
+        let err = parse_query(200, body.as_bytes()).unwrap_err();
+        assert!(
+            matches!(&err, RestError::Error { status: 200, detail } if detail.contains("neither `present` nor `connected`")),
+            "{body}: {err:?}"
+        );
+    }
+    let err = parse_query(200, br#"{"present":true,"connected":false}"#).unwrap_err();
+    assert!(
+        matches!(&err, RestError::Error { detail, .. } if detail.contains("disagree")),
+        "{err:?}"
+    );
+    for body in [r#"{"present":1}"#, r#"{"connected":"false"}"#, "[]", "true", ""] {
+        assert!(
+            matches!(
+                parse_query(200, body.as_bytes()),
+                Err(RestError::Error { .. })
+            ),
+            "{body}"
+        );
     }
 }
 

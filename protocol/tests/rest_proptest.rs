@@ -241,7 +241,8 @@ proptest! {
     ) {
         let state = VisitorState { present, sockets, since, presence, visibility, terms, in_session };
         let body = state.to_json().to_string();
-        prop_assert_eq!(parse_query(200, body.as_bytes()).unwrap(), QueryResult::Present(state));
+        let expected = if present { QueryResult::Present(state) } else { QueryResult::Absent };
+        prop_assert_eq!(parse_query(200, body.as_bytes()).unwrap(), expected);
     }
 
     #[test]

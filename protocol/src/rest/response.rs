@@ -550,7 +550,8 @@ pub fn parse_signal(status: u16, body: &[u8]) -> Result<SignalOutcome, RestError
 /// undocumented).
 #[derive(Debug, Clone, PartialEq)]
 pub struct VisitorState {
-    /// `present` (missing: `true`, since an absent visitor is answered `{}`).
+    /// `present`: always `true` in a parsed answer (an answer that says the visitor is not
+    /// present is [`QueryResult::Absent`]); written as is by [`VisitorState::to_json`].
     pub present: bool,
     /// `sockets`: open visitor sockets (missing: 0).
     pub sockets: u32,
@@ -596,15 +597,27 @@ impl VisitorState {
 /// The answer of `query`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueryResult {
-    /// `{}`: the visitor is not present.
+    /// The visitor is not present: `{}`, `"present":false` or `"connected":false`.
     Absent,
-    /// The visitor's state.
+    /// The visitor is present (`"present":true` or `"connected":true`), with its state.
     Present(VisitorState),
 }
 
-/// Parses a `query` reply: `{}` is [`QueryResult::Absent`], another object a [`VisitorState`].
-/// `visibility` and `terms` are read case-insensitively; an unknown word is an error naming the
-/// field.
+/// Parses a `query` reply.
+///
+/// Presence is read only from what the answer says, never from a missing field:
+///
+/// - `{}` is [`QueryResult::Absent`];
+/// - otherwise the boolean `present` (the reference service's shape) or, when it is missing,
+///   the boolean `connected` (the shape of Glance's `visitorconn` frames, e.g.
+///   `{"visitorid":"v1","connected":false}`) decides: `true` is [`QueryResult::Present`],
+///   `false` [`QueryResult::Absent`];
+/// - a non-empty answer with neither, or with both disagreeing, is a [`RestError::Error`]:
+///   the agent does not guess.
+///
+/// The other fields (`sockets`, `since`, `presence`, `visibility`, `terms`, `insession`) are
+/// optional and checked whatever the answer says; `visibility` and `terms` are read
+/// case-insensitively, and an unknown word is an error naming the field.
 pub fn parse_query(status: u16, body: &[u8]) -> Result<QueryResult, RestError> {
     let map = require_object(
         status,
@@ -637,15 +650,38 @@ pub fn parse_query(status: u16, body: &[u8]) -> Result<QueryResult, RestError> {
         .uint("sockets", u64::from(u32::MAX), "a socket count")?
         .and_then(|n| u32::try_from(n).ok())
         .unwrap_or(0);
-    Ok(QueryResult::Present(VisitorState {
-        present: f.bool("present")?.unwrap_or(true),
+    let present = match (f.bool("present")?, f.bool("connected")?) {
+        (Some(present), None) => present,
+        (None, Some(connected)) => connected,
+        (Some(present), Some(connected)) if present == connected => present,
+        (Some(_), Some(_)) => {
+            return Err(body_error(
+                status,
+                "fields `present` and `connected` disagree about the visitor",
+            ))
+        }
+        (None, None) => {
+            return Err(body_error(
+                status,
+                "the answer has neither `present` nor `connected`: whether the visitor is \
+                 present cannot be read",
+            ))
+        }
+    };
+    let state = VisitorState {
+        present,
         sockets,
         since: f.epoch("since")?.unwrap_or(0.0),
         presence,
         visibility,
         terms,
         in_session: f.bool("insession")?.unwrap_or(false),
-    }))
+    };
+    Ok(if present {
+        QueryResult::Present(state)
+    } else {
+        QueryResult::Absent
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

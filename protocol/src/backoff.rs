@@ -5,7 +5,8 @@
 //! uniformly drawn delay in `[0, min(cap, base × 2^(n-1))]`, 1 s base, 60 s cap. The
 //! [`ReconnectPolicy::glance`] preset reproduces Glance's own clients: 5 s for the first three
 //! attempts, then 60 s, without jitter. The attempt counter is reset by the caller once the
-//! link is confirmed (`connected`).
+//! link has stayed up for a stable time after `connected` (not on `connected` itself: a server
+//! that accepts and then drops the socket must meet a growing delay).
 //!
 //! Randomness comes from a ChaCha8 generator seeded from the configuration: the same seed gives
 //! the same delays. No global RNG, no clock.

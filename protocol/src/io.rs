@@ -64,6 +64,20 @@ pub enum CloseReason {
         /// The close reason text.
         reason: String,
     },
+    /// The peer sent a close frame it must not send (see [`CloseReason::from_close_payload`]):
+    /// a code that never goes on the wire (1005, 1006, 1015), a code RFC 6455 does not allow
+    /// (below 1000, 1004, 1016–2999, 5000 and up), a one-byte payload, a payload over 125
+    /// bytes, or a reason that is not UTF-8. `code` and `reason` are what the frame held (no
+    /// code for a one-byte payload; the reason decoded lossily). The transport's own reaction
+    /// (it answers such a frame as a protocol error, 1002) is not reported here.
+    ClosedByPeerInvalid {
+        /// The close code as sent, when the frame held one.
+        code: Option<u16>,
+        /// The close reason text as sent (invalid UTF-8 replaced).
+        reason: String,
+        /// What is wrong with the frame.
+        detail: String,
+    },
     /// The WebSocket upgrade was answered with a non-101 HTTP status (401/403 mean the
     /// service refused the credentials).
     HandshakeRefused {
@@ -95,11 +109,81 @@ impl fmt::Display for CloseReason {
                 write!(f, "closed by the peer ({code})")
             }
             CloseReason::ClosedByPeer { code: None, .. } => f.write_str("closed by the peer"),
+            CloseReason::ClosedByPeerInvalid { detail, .. } => {
+                write!(
+                    f,
+                    "closed by the peer with an invalid close frame ({detail})"
+                )
+            }
             CloseReason::HandshakeRefused { status } => {
                 write!(f, "WebSocket upgrade refused with HTTP {status}")
             }
             CloseReason::TransportError { detail } => write!(f, "transport error: {detail}"),
             CloseReason::ClosedLocally => f.write_str("closed locally"),
+        }
+    }
+}
+
+/// Largest payload of a WebSocket control frame, a close frame included (RFC 6455 §5.5).
+pub const MAX_CLOSE_PAYLOAD: usize = 125;
+
+/// Whether a peer may send close code `code` on the wire (RFC 6455 §7.4 and the IANA
+/// registry): 1000–1003, 1007–1014 and 3000–4999. 1004 is reserved; 1005, 1006 and 1015 only
+/// name situations locally and must never be sent; 1016–2999 are reserved for the protocol;
+/// anything below 1000 or from 5000 up is not a close code.
+pub fn close_code_allowed(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+impl CloseReason {
+    /// How the payload of a close frame the peer sent reads: an empty payload is
+    /// [`CloseReason::ClosedByPeer`] without a code; a payload with an allowed code
+    /// ([`close_code_allowed`]) and a UTF-8 reason of at most 123 bytes is
+    /// [`CloseReason::ClosedByPeer`] with them; anything else is
+    /// [`CloseReason::ClosedByPeerInvalid`], keeping what the frame held.
+    pub fn from_close_payload(payload: &[u8]) -> CloseReason {
+        let (code, rest) = match payload {
+            [] => {
+                return CloseReason::ClosedByPeer {
+                    code: None,
+                    reason: String::new(),
+                }
+            }
+            [_] => {
+                return CloseReason::ClosedByPeerInvalid {
+                    code: None,
+                    reason: String::new(),
+                    detail: "a close payload of one byte (a code needs two)".to_owned(),
+                }
+            }
+            [high, low, rest @ ..] => (u16::from_be_bytes([*high, *low]), rest),
+        };
+        let text = std::str::from_utf8(rest);
+        let reason = match text {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(rest).into_owned(),
+        };
+        let detail = if payload.len() > MAX_CLOSE_PAYLOAD {
+            format!(
+                "a close payload of {} bytes (at most {MAX_CLOSE_PAYLOAD} allowed)",
+                payload.len()
+            )
+        } else if matches!(code, 1005 | 1006 | 1015) {
+            format!("close code {code} must not be sent on the wire")
+        } else if !close_code_allowed(code) {
+            format!("close code {code} is not allowed on the wire")
+        } else if text.is_err() {
+            "the close reason is not UTF-8".to_owned()
+        } else {
+            return CloseReason::ClosedByPeer {
+                code: Some(code),
+                reason,
+            };
+        };
+        CloseReason::ClosedByPeerInvalid {
+            code: Some(code),
+            reason,
+            detail,
         }
     }
 }
@@ -241,4 +325,78 @@ pub trait SansIo {
 
     /// When to call [`SansIo::handle_timeout`] next, if ever.
     fn poll_timeout(&self) -> Option<Instant>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(code: u16, reason: &[u8]) -> Vec<u8> {
+        let mut bytes = code.to_be_bytes().to_vec();
+        bytes.extend_from_slice(reason);
+        bytes
+    }
+
+    #[test]
+    fn a_valid_close_keeps_the_code_and_reason_sent() {
+        assert_eq!(
+            CloseReason::from_close_payload(&payload(4001, b"bye")),
+            CloseReason::ClosedByPeer {
+                code: Some(4001),
+                reason: "bye".to_owned()
+            }
+        );
+        for code in [1000, 1001, 1002, 1003, 1007, 1011, 1014, 3000, 4999] {
+            assert!(
+                matches!(
+                    CloseReason::from_close_payload(&payload(code, b"")),
+                    CloseReason::ClosedByPeer { code: Some(c), .. } if c == code
+                ),
+                "{code}"
+            );
+        }
+        assert_eq!(
+            CloseReason::from_close_payload(&[]),
+            CloseReason::ClosedByPeer {
+                code: None,
+                reason: String::new()
+            }
+        );
+    }
+
+    #[test]
+    fn an_invalid_close_says_so_and_keeps_what_was_sent() {
+        for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, u16::MAX] {
+            let reason = CloseReason::from_close_payload(&payload(code, b"why"));
+            let CloseReason::ClosedByPeerInvalid {
+                code: Some(sent),
+                reason: text,
+                detail,
+            } = &reason
+            else {
+                panic!("{code}: {reason:?}")
+            };
+            assert_eq!((*sent, text.as_str()), (code, "why"));
+            assert!(detail.contains(&code.to_string()), "{detail}");
+        }
+        assert!(matches!(
+            CloseReason::from_close_payload(&[3]),
+            CloseReason::ClosedByPeerInvalid { code: None, .. }
+        ));
+        let bad_utf8 = CloseReason::from_close_payload(&payload(1000, b"a\xffb"));
+        assert!(
+            matches!(&bad_utf8, CloseReason::ClosedByPeerInvalid { code: Some(1000), reason, detail }
+                if reason == "a\u{fffd}b" && detail.contains("UTF-8")),
+            "{bad_utf8:?}"
+        );
+        let long = CloseReason::from_close_payload(&payload(1000, &[b'x'; 124]));
+        assert!(
+            matches!(&long, CloseReason::ClosedByPeerInvalid { detail, .. } if detail.contains("126 bytes")),
+            "{long:?}"
+        );
+        assert_eq!(
+            CloseReason::from_close_payload(&payload(1006, b"")).to_string(),
+            "closed by the peer with an invalid close frame (close code 1006 must not be sent on the wire)"
+        );
+    }
 }

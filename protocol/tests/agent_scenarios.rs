@@ -129,7 +129,7 @@ fn visitor_leaves_after_the_grace_period() {
     let mut h = Harness::new(|b| b);
     h.connect_happy(LOOKUP_PRESENT);
     h.frame(r#"{"type":"visitorsock","data":{"connected":false}}"#);
-    h.advance(Duration::from_millis(4999));
+    h.advance(Duration::from_millis(5999));
     assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
     h.advance(Duration::from_millis(1));
     assert_eq!(h.agent.visitor_presence(), VisitorPresence::Absent);
@@ -150,7 +150,7 @@ fn visitor_leaves_after_the_grace_period() {
         })
         .map(|(t, _)| *t)
         .collect();
-    assert_eq!(absent_at, vec![secs(5)]);
+    assert_eq!(absent_at, vec![secs(6)]);
 }
 
 #[test]
@@ -163,12 +163,16 @@ fn link_drops_and_comes_back_with_backoff() {
         code: Some(1001),
         reason: "going away".to_owned(),
     });
-    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Unknown);
+    // The last known state is kept for the leave grace while the link is down...
+    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
     h.note("first reconnect attempt fails at findvisitor");
     h.advance(secs(5));
     h.fail_http("/findvisitor", "connection refused");
+    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
     h.note("second attempt: the socket cannot be opened");
     h.advance(secs(5));
+    // ...then (6 s after the drop) it is no longer vouched for.
+    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Unknown);
     h.respond("/findvisitor", 200, FIND_FOUND);
     h.close_socket(CloseReason::TransportError {
         detail: "connection refused".to_owned(),
@@ -179,7 +183,20 @@ fn link_drops_and_comes_back_with_backoff() {
     h.open_socket();
     h.frame(r#"{"type":"connected","keepalive":30}"#);
     h.respond("/lookupvisitor", 200, LOOKUP_PRESENT);
-    h.note("the backoff was reset by connected: the next drop waits 5 s again");
+    h.note(
+        "a drop right after connected does not reset the backoff: the fourth attempt waits 60 s",
+    );
+    h.close_socket(CloseReason::ClosedByPeer {
+        code: None,
+        reason: String::new(),
+    });
+    h.advance(secs(60));
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.open_socket();
+    h.frame(r#"{"type":"connected","keepalive":30}"#);
+    h.respond("/lookupvisitor", 200, LOOKUP_PRESENT);
+    h.note("the link stays up for the stable time (30 s): the next drop waits 5 s again");
+    h.advance(secs(30));
     h.close_socket(CloseReason::ClosedByPeer {
         code: None,
         reason: String::new(),
@@ -193,7 +210,10 @@ fn link_drops_and_comes_back_with_backoff() {
             _ => None,
         })
         .collect();
-    assert_eq!(delays, vec![(1, 5000), (2, 5000), (3, 5000), (1, 5000)]);
+    assert_eq!(
+        delays,
+        vec![(1, 5000), (2, 5000), (3, 5000), (4, 60000), (1, 5000)]
+    );
     assert_eq!(h.max_open_sockets, 1);
 }
 
@@ -255,12 +275,16 @@ fn token_refresh_with_credentials() {
     h.open_socket();
     h.frame(r#"{"type":"connected","keepalive":240}"#);
     h.respond("/lookupvisitor", 200, "{}");
-    h.note("80% of the 600 s life: renewed in the background, the socket stays");
+    h.note("80% of the 600 s life: renewed, and the socket moves to the new token before the old one lapses");
     h.advance(secs(479));
     assert!(h.find_http("Authorize").is_none());
     h.advance(secs(1));
     assert!(h.find_http("Authorize").is_some());
     h.respond("Authorize", 200, r#""renewed-token""#);
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.open_socket();
+    h.frame(r#"{"type":"connected","keepalive":240}"#);
+    h.respond("/lookupvisitor", 200, "{}");
     h.note("a 401 on a request: the token is renewed and the request retried once");
     let id = h.lookup().unwrap();
     h.respond(
@@ -269,6 +293,10 @@ fn token_refresh_with_credentials() {
         r#"{"err":"authorization","msg":"expired"}"#,
     );
     h.respond("Authorize", 200, r#""third-token""#);
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.open_socket();
+    h.frame(r#"{"type":"connected","keepalive":240}"#);
+    h.respond("/lookupvisitor", 200, "{}");
     h.respond("/lookupvisitor", 200, "{}");
     h.note("the service refuses the token on the socket: renew and reconnect at once");
     h.frame(r#"{"type":"error","data":{"error":"connfail","detail":"authorization"}}"#);
@@ -658,4 +686,318 @@ fn spurious_timeouts_do_nothing() {
     }
     assert_eq!(h.outputs.len(), before);
     assert!(h.agent.poll_timeout().unwrap() > h.now);
+}
+
+/// The states the agent reported, in order.
+fn presence_states(h: &Harness) -> Vec<VisitorPresence> {
+    h.event_list()
+        .into_iter()
+        .filter_map(|e| match e {
+            AgentEvent::VisitorPresence { state, .. } => Some(state),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Reconnects after a service crash: findvisitor, socket, `connected`, and the snapshot.
+fn reconnect_with_snapshot(h: &mut Harness, lookup_body: &str) {
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.open_socket();
+    h.frame(r#"{"type":"connected","keepalive":30}"#);
+    h.respond("/lookupvisitor", 200, lookup_body);
+}
+
+#[test]
+fn restarted_service_with_an_empty_lookup_does_not_report_a_present_visitor_absent() {
+    let mut h = Harness::new(|b| b.reconnect_policy(ReconnectPolicy::glance()));
+    h.connect_happy(LOOKUP_PRESENT);
+    h.frame(r#"{"type":"visitorsock","data":{"connected":true}}"#);
+    h.note("the service is killed and restarted: it knows nobody yet");
+    h.close_socket(CloseReason::TransportError {
+        detail: "connection reset".into(),
+    });
+    h.advance(secs(5));
+    reconnect_with_snapshot(&mut h, "{}");
+    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
+    h.note("the visitor reconnects to the restarted service 3 s later");
+    h.advance(secs(3));
+    h.frame(r#"{"type":"visitorsock","data":{"connected":true}}"#);
+    h.advance(secs(30));
+    insta::assert_snapshot!(h.transcript());
+    assert_eq!(presence_states(&h), vec![VisitorPresence::Present]);
+    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
+}
+
+#[test]
+fn restarted_service_reports_a_visitor_that_never_comes_back_absent_after_the_grace() {
+    let mut h = Harness::new(|b| b.reconnect_policy(ReconnectPolicy::glance()));
+    h.connect_happy(LOOKUP_PRESENT);
+    h.close_socket(CloseReason::TransportError {
+        detail: "connection reset".into(),
+    });
+    h.advance(secs(5));
+    reconnect_with_snapshot(&mut h, "{}");
+    h.advance(Duration::from_millis(5999));
+    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Absent);
+    assert_eq!(
+        presence_states(&h),
+        vec![VisitorPresence::Present, VisitorPresence::Absent]
+    );
+}
+
+#[test]
+fn visitorconn_before_connected_then_an_empty_lookup_keeps_the_visitor_present() {
+    // The six steps the fuzzer found: open, visitorconn true before connected, connected,
+    // the snapshot answers {} — no present-then-absent at the same instant.
+    let mut h = Harness::new(|b| b);
+    h.connect().unwrap();
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.open_socket();
+    h.frame(r#"{"type":"visitorconn","data":{"connected":true}}"#);
+    h.frame(r#"{"type":"connected","keepalive":30}"#);
+    h.respond("/lookupvisitor", 200, "{}");
+    h.advance(secs(20));
+    assert_eq!(presence_states(&h), vec![VisitorPresence::Present]);
+    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
+}
+
+#[test]
+fn repeated_token_refusals_back_off_and_stop_with_authorization() {
+    let mut h = Harness::with_credentials(|b| b);
+    h.connect().unwrap();
+    let mut authorize_calls = 0;
+    for _ in 0..10 {
+        if h.agent.is_stopped() {
+            break;
+        }
+        // Wait for whatever the agent waits for (the backoff), then answer its steps.
+        while h.find_http("Authorize").is_none() {
+            let Some(deadline) = h.agent.poll_timeout() else {
+                break;
+            };
+            h.advance(deadline - h.now);
+        }
+        if h.find_http("Authorize").is_none() {
+            break;
+        }
+        authorize_calls += 1;
+        h.respond("Authorize", 200, r#""a-token""#);
+        h.respond("/findvisitor", 200, FIND_FOUND);
+        h.open_socket();
+        h.frame(r#"{"type":"connected","keepalive":30}"#);
+        h.frame(r#"{"type":"error","data":{"error":"connfail","detail":"authorization"}}"#);
+    }
+    insta::assert_snapshot!(h.transcript());
+    assert!(h.agent.is_stopped());
+    assert_eq!(authorize_calls, 4, "the first token and three renewals");
+    let stops: Vec<_> = h
+        .event_list()
+        .into_iter()
+        .filter(|e| matches!(e, AgentEvent::Stopped { .. }))
+        .collect();
+    assert_eq!(
+        stops,
+        vec![AgentEvent::Stopped {
+            why: StopReason::Authorization
+        }]
+    );
+    // The first renewal is at once, the next ones wait for the backoff.
+    let reconnecting = count(&h, |e| matches!(e, AgentEvent::Reconnecting { .. }));
+    assert_eq!(reconnecting, 2);
+}
+
+#[test]
+fn token_refusals_are_forgotten_once_the_link_is_stable() {
+    let mut h = Harness::with_credentials(|b| b.idle_ping_after(secs(600)));
+    h.connect().unwrap();
+    for round in 0..6 {
+        h.respond("Authorize", 200, r#""a-token""#);
+        h.respond("/findvisitor", 200, FIND_FOUND);
+        h.open_socket();
+        h.frame(r#"{"type":"connected","keepalive":300}"#);
+        h.respond("/lookupvisitor", 200, "{}");
+        h.note("the link stays up for the stable time, then the token is refused");
+        h.advance(secs(31));
+        h.frame(r#"{"type":"error","data":{"error":"connfail","detail":"authorization"}}"#);
+        assert!(!h.agent.is_stopped(), "stopped in round {round}");
+    }
+}
+
+/// How many sockets the agent asked for so far.
+fn sockets_asked(h: &Harness) -> usize {
+    h.outputs
+        .iter()
+        .filter(|(_, o)| matches!(o, Output::OpenSocket { .. }))
+        .count()
+}
+
+/// Plays a server that accepts the socket, says `connected`, and drops it at once, for
+/// `window`; returns how many sockets the agent opened.
+fn accept_then_drop(h: &mut Harness, window: Duration) -> usize {
+    let start = h.elapsed();
+    let first = sockets_asked(h);
+    let mut served = first;
+    while h.elapsed() - start < window {
+        if h.find_http("/findvisitor").is_some() {
+            h.respond("/findvisitor", 200, FIND_FOUND);
+        }
+        if sockets_asked(h) > served {
+            served += 1;
+            h.open_socket();
+            h.frame(r#"{"type":"connected","keepalive":30}"#);
+            if h.find_http("/lookupvisitor").is_some() {
+                h.respond("/lookupvisitor", 200, LOOKUP_PRESENT);
+            }
+            h.close_socket(CloseReason::ClosedByPeer {
+                code: Some(1000),
+                reason: String::new(),
+            });
+            continue;
+        }
+        match h.agent.poll_timeout() {
+            Some(deadline) => h.advance(deadline.saturating_duration_since(h.now)),
+            None => break,
+        }
+    }
+    served - first
+}
+
+/// The agent never reported the visitor absent, and it read `unknown` only while its own
+/// link stayed down longer than the leave grace (6 s): no flip per reconnect.
+fn assert_no_flip_per_reconnect(h: &Harness) {
+    let states = presence_states(h);
+    assert!(!states.contains(&VisitorPresence::Absent), "{states:?}");
+    let unknown = states
+        .iter()
+        .filter(|s| **s == VisitorPresence::Unknown)
+        .count();
+    let long_waits = h
+        .event_list()
+        .into_iter()
+        .filter(|e| matches!(e, AgentEvent::Reconnecting { delay_ms, .. } if *delay_ms >= 6000))
+        .count();
+    assert!(
+        unknown <= long_waits,
+        "{unknown} unknown for {long_waits} long waits"
+    );
+}
+
+#[test]
+fn accept_then_drop_server_meets_a_growing_backoff_and_the_state_does_not_flip() {
+    let mut h = Harness::new(|b| b).quiet();
+    h.connect_happy(LOOKUP_PRESENT);
+    h.close_socket(CloseReason::ClosedByPeer {
+        code: Some(1000),
+        reason: String::new(),
+    });
+    let sockets = accept_then_drop(&mut h, secs(600));
+    // Full jitter, 1 s base, 60 s cap, never reset: attempt n waits at most min(60, 2^(n-1)) s,
+    // so 10 minutes hold at least 6 + 540/60 = 15 attempts... and on average far fewer than
+    // a reset-every-time loop (which would make ~1,200 at a 0.5 s mean).
+    eprintln!("accept-then-drop server: {sockets} sockets in 10 virtual minutes");
+    assert!(sockets <= 60, "{sockets} sockets in 10 minutes");
+    let delays: Vec<(u32, u64)> = h
+        .event_list()
+        .into_iter()
+        .filter_map(|e| match e {
+            AgentEvent::Reconnecting { attempt, delay_ms } => Some((attempt, delay_ms)),
+            _ => None,
+        })
+        .collect();
+    let attempts: Vec<u32> = delays.iter().map(|(a, _)| *a).collect();
+    assert_eq!(attempts, (1..=attempts.len() as u32).collect::<Vec<_>>());
+    assert_no_flip_per_reconnect(&h);
+}
+
+#[test]
+fn redirect_loop_slows_to_the_backoff() {
+    let mut h = Harness::new(|b| b).quiet();
+    h.connect_happy(LOOKUP_PRESENT);
+    let mut served = sockets_asked(&h);
+    let mut target = 9000;
+    let start = h.elapsed();
+    while h.elapsed() - start < secs(120) {
+        if matches!(h.agent.connection_state(), ConnectionState::Connected) {
+            target += 1;
+            h.frame(&format!(
+                r#"{{"type":"redirect","data":{{"direct":"127.0.0.1:{target}"}}}}"#
+            ));
+        }
+        if h.find_http("/findvisitor").is_some() {
+            h.respond("/findvisitor", 200, FIND_FOUND);
+        }
+        if sockets_asked(&h) > served {
+            served += 1;
+            h.open_socket();
+            h.frame(r#"{"type":"connected","keepalive":30}"#);
+            if h.find_http("/lookupvisitor").is_some() {
+                h.respond("/lookupvisitor", 200, LOOKUP_PRESENT);
+            }
+            continue;
+        }
+        match h.agent.poll_timeout() {
+            Some(deadline) => h.advance(deadline.saturating_duration_since(h.now)),
+            None => break,
+        }
+    }
+    let sockets = served;
+    // Three hops at once, then the backoff (never reset: the link is never stable).
+    eprintln!("redirect loop: {sockets} sockets in 2 virtual minutes");
+    assert!(sockets < 20, "{sockets} sockets in 2 minutes");
+    assert_no_flip_per_reconnect(&h);
+}
+
+#[test]
+fn serverclose_with_the_reconnect_policy_comes_back_after_a_jittered_delay() {
+    use glance_presence_protocol::link::AfterServerClose;
+    let mut h = Harness::new(|b| b.after_server_close(AfterServerClose::Reconnect));
+    h.connect_happy(LOOKUP_PRESENT);
+    h.frame(r#"{"type":"serverclose"}"#);
+    assert!(!h.agent.is_stopped());
+    let delays: Vec<u64> = h
+        .event_list()
+        .into_iter()
+        .filter_map(|e| match e {
+            AgentEvent::Reconnecting { delay_ms, .. } => Some(delay_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delays.len(), 1);
+    assert!(delays[0] <= 1000, "{delays:?}");
+    assert!(h.event_list().contains(&AgentEvent::Disconnected {
+        why: DisconnectReason::ServerClose
+    }));
+    h.advance(secs(1));
+    reconnect_with_snapshot(&mut h, LOOKUP_PRESENT);
+    assert_eq!(h.agent.connection_state(), ConnectionState::Connected);
+    assert_eq!(presence_states(&h), vec![VisitorPresence::Present]);
+}
+
+#[test]
+fn entropy_reseeds_the_jitter_unless_the_application_chose_a_seed() {
+    use glance_presence_protocol::agent::AgentConfig;
+    let build = |seed: Option<u64>| {
+        let b = AgentConfig::builder()
+            .group_id(12345)
+            .visitor_id("v1")
+            .token("t");
+        match seed {
+            Some(seed) => b.rng_seed(seed),
+            None => b,
+        }
+        .build()
+        .unwrap()
+    };
+    let default = build(None);
+    assert!(!default.has_chosen_seed());
+    assert_eq!(default.clone().with_entropy(7).rng_seed(), 7);
+    assert_ne!(
+        default.clone().with_entropy(7).rng_seed(),
+        default.with_entropy(8).rng_seed()
+    );
+    let chosen = build(Some(42));
+    assert!(chosen.has_chosen_seed());
+    assert_eq!(chosen.with_entropy(7).rng_seed(), 42);
 }

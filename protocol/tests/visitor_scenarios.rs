@@ -480,14 +480,33 @@ fn drop_and_backoff_reconnect_resends_presence() {
         ]
     );
     assert_eq!(h.v.connection_state(), ConnectionState::Connected);
-    h.note("connected resets the backoff");
+    h.note("a drop right after connected does not reset the backoff");
     h.close_socket(CloseReason::TransportError {
         detail: "reset".into(),
     });
     assert!(matches!(
         h.v.connection_state(),
-        ConnectionState::Reconnecting { attempt: 1 }
+        ConnectionState::Reconnecting { attempt: 3 }
     ));
+    h.advance(secs(60));
+    h.accept();
+    assert_eq!(h.v.connection_state(), ConnectionState::Connected);
+    h.note("a link that stayed up for the stable time resets the backoff");
+    for _ in 0..3 {
+        h.advance(secs(10));
+        h.frame(r#"{"type":"k"}"#);
+    }
+    h.close_socket(CloseReason::TransportError {
+        detail: "reset".into(),
+    });
+    assert!(
+        matches!(
+            h.v.connection_state(),
+            ConnectionState::Reconnecting { attempt: 1 }
+        ),
+        "{:?}",
+        h.v.connection_state()
+    );
 }
 
 #[test]

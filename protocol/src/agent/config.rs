@@ -17,7 +17,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::backoff::ReconnectPolicy;
 use crate::ids::{GroupId, IdError, PartnerUserId, UniqueId, VisitorId};
-use crate::link::settings::{link_builder_setters, server, LinkSettings};
+use crate::link::settings::{link_builder_setters, server, LinkSettings, Seed};
+use crate::link::AfterServerClose;
 use crate::rest::{ServerAddr, ServerAddrError};
 use crate::secret::{ApiKey, AuthToken};
 
@@ -140,7 +141,12 @@ pub enum SignalRoute {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AgentTimers {
     /// A visitor socket that closes is reported as the visitor leaving only if no socket
-    /// comes back within this grace. Default 5 s.
+    /// comes back within this grace. It also bounds how long the last known state is kept
+    /// while the agent's own link is down (then it reads `unknown`), and how long an empty
+    /// lookup after a reconnect waits for a visitor that was present before. Default 6 s:
+    /// Glance's visitor script reopens a hidden tab's socket exactly 5 s after hiding it, and
+    /// the reference service keeps a visitor present 6 s, so the agent never reports a
+    /// leave earlier than the service would.
     pub visitor_leave_grace: Duration,
     /// After this long without anything inbound, send a WebSocket ping. Default 15 s.
     pub idle_ping_after: Duration,
@@ -151,6 +157,9 @@ pub struct AgentTimers {
     pub request_timeout: Duration,
     /// Keepalive interval used when `connected` names none. Default 30 s.
     pub default_keepalive: Duration,
+    /// How long the link must stay up after `connected` before the reconnect backoff, the
+    /// redirect count and the token-refusal count start over. Default 30 s.
+    pub link_stable_after: Duration,
     /// How long ahead a LoginKey made for `Authorize` expires. Default 5 min (at most a day).
     pub login_key_validity: Duration,
 }
@@ -158,11 +167,12 @@ pub struct AgentTimers {
 impl Default for AgentTimers {
     fn default() -> Self {
         AgentTimers {
-            visitor_leave_grace: Duration::from_secs(5),
+            visitor_leave_grace: Duration::from_secs(6),
             idle_ping_after: Duration::from_secs(15),
             pong_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
             default_keepalive: Duration::from_secs(30),
+            link_stable_after: Duration::from_secs(30),
             login_key_validity: Duration::from_secs(300),
         }
     }
@@ -280,7 +290,8 @@ pub struct AgentConfig {
     pub(crate) signal_route: SignalRoute,
     pub(crate) timers: AgentTimers,
     pub(crate) reconnect: ReconnectPolicy,
-    pub(crate) rng_seed: u64,
+    pub(crate) rng_seed: Seed,
+    pub(crate) after_server_close: AfterServerClose,
     pub(crate) max_frame_bytes: usize,
     pub(crate) command_queue_bound: usize,
     pub(crate) client_version: String,
@@ -303,6 +314,7 @@ impl fmt::Debug for AgentConfig {
             .field("timers", &self.timers)
             .field("reconnect", &self.reconnect)
             .field("rng_seed", &self.rng_seed)
+            .field("after_server_close", &self.after_server_close)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("command_queue_bound", &self.command_queue_bound)
             .field("client_version", &self.client_version)
@@ -387,9 +399,27 @@ impl AgentConfig {
         &self.reconnect
     }
 
-    /// The RNG seed.
+    /// The RNG seed in use.
     pub fn rng_seed(&self) -> u64 {
-        self.rng_seed
+        self.rng_seed.value
+    }
+
+    /// Whether the application chose the RNG seed ([`AgentConfigBuilder::rng_seed`]).
+    pub fn has_chosen_seed(&self) -> bool {
+        self.rng_seed.explicit
+    }
+
+    /// This configuration with its reconnect jitter seeded from `entropy`, unless the
+    /// application chose a seed. Drivers call it with a value from the operating system, so
+    /// that two agents (or an agent and its visitor) never draw the same delays.
+    pub fn with_entropy(mut self, entropy: u64) -> Self {
+        self.rng_seed = self.rng_seed.or_entropy(entropy);
+        self
+    }
+
+    /// What the agent does on `serverclose`.
+    pub fn after_server_close(&self) -> AfterServerClose {
+        self.after_server_close
     }
 
     /// The largest frame accepted.
@@ -649,6 +679,7 @@ impl AgentConfigBuilder {
             timers: self.timers,
             reconnect: self.link.reconnect,
             rng_seed,
+            after_server_close: self.link.after_server_close,
             max_frame_bytes,
             command_queue_bound,
             client_version,
@@ -675,6 +706,7 @@ fn check_timers(t: &AgentTimers) -> Result<(), ConfigError> {
     positive("pong timeout", t.pong_timeout)?;
     positive("request timeout", t.request_timeout)?;
     positive("default keepalive", t.default_keepalive)?;
+    positive("link stable delay", t.link_stable_after)?;
     if t.login_key_validity < Duration::from_secs(10)
         || t.login_key_validity.as_secs() > crate::loginkey::MAX_VALIDITY_SECS
     {
@@ -707,7 +739,7 @@ mod tests {
             "wss://presence.glance.net/agent"
         );
         assert_eq!(c.web_server().http_base(), "https://www.glance.net");
-        assert_eq!(c.timers().visitor_leave_grace, Duration::from_secs(5));
+        assert_eq!(c.timers().visitor_leave_grace, Duration::from_secs(6));
         assert_eq!(c.max_frame_bytes(), 64 * 1024);
         assert_eq!(c.signal_route(), SignalRoute::Rest);
     }

@@ -8,9 +8,8 @@ use serde_json::{Map, Value};
 
 use crate::wire::{DecodeError, ServerFrame};
 
-use super::event::{AgentEvent, StopReason};
-use super::visitor::GraceAction;
-use super::{AgentProtocol, AgentTimer};
+use super::event::AgentEvent;
+use super::AgentProtocol;
 
 impl AgentProtocol {
     /// One frame from the current socket.
@@ -39,7 +38,7 @@ impl AgentProtocol {
             ServerFrame::VisitorSessionEnd(data) => self.emit(AgentEvent::SessionEnd { data }),
             ServerFrame::VisitorError(data) => self.emit(AgentEvent::VisitorError { data }),
             ServerFrame::Redirect { direct } => self.on_redirect(direct),
-            ServerFrame::ServerClose => self.stop(StopReason::ServerClose),
+            ServerFrame::ServerClose => self.on_server_close(),
             ServerFrame::ScaleDown => self.on_scaledown(),
             ServerFrame::Error { error, detail } => {
                 if error == "connfail" && detail.as_deref() == Some("authorization") {
@@ -69,40 +68,6 @@ impl AgentProtocol {
                 });
             }
             ServerFrame::Other { kind, data } => self.emit(AgentEvent::Other { kind, data }),
-        }
-    }
-
-    /// `visitorsock` / `visitorconn`: up cancels the leave grace and makes the visitor
-    /// present; down starts the grace.
-    fn visitor_signal(&mut self, up: bool) {
-        let action = if up {
-            self.visitor.up()
-        } else {
-            self.visitor.down()
-        };
-        match action {
-            GraceAction::Cancel => {
-                self.timers.stop(AgentTimer::VisitorGrace);
-                let unix_ms = self.unix_ms();
-                if self
-                    .visitor
-                    .set(super::VisitorPresence::Present, self.now, unix_ms)
-                {
-                    self.emit(AgentEvent::VisitorPresence {
-                        state: super::VisitorPresence::Present,
-                        since_unix_ms: unix_ms,
-                    });
-                }
-            }
-            GraceAction::Start => {
-                if !self.timers.is_set(AgentTimer::VisitorGrace) {
-                    self.timers.set(
-                        AgentTimer::VisitorGrace,
-                        self.now + self.config.timers.visitor_leave_grace,
-                    );
-                }
-            }
-            GraceAction::None => {}
         }
     }
 }

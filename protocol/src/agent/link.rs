@@ -11,17 +11,21 @@ use crate::rest::{
 };
 use crate::wire::{ClientFrame, ConnectFrame};
 
-use super::event::{AgentEvent, DisconnectReason, RequestFailure, StopReason, VisitorPresence};
+use super::event::{AgentEvent, DisconnectReason, RequestFailure, StopReason};
 use super::requests::{HttpPending, HttpPurpose};
 use super::token::jwt_expiry;
 use super::{AgentAuth, AgentProtocol, AgentTimer};
 use crate::link::settings::check_plain_text;
-use crate::link::{link_io, Link, LinkTimer, Retry};
+use crate::link::{link_io, AfterServerClose, Link, LinkTimer, Retry};
 
 /// How soon to try again after a failed token renewal.
 const REFRESH_RETRY: Duration = Duration::from_secs(30);
 /// Never renew a token more often than this (a token already expired by the local clock).
 const MIN_REFRESH_IN: Duration = Duration::from_secs(10);
+/// Token refusals (each followed by a renewal) tolerated without a stable link in between;
+/// the next one stops the agent. At most this many + 1 `Authorize` calls follow refusals
+/// before the agent stops.
+pub(crate) const MAX_TOKEN_REFUSALS: u32 = 3;
 impl AgentProtocol {
     /// Starts a connect attempt: `Preparing`, with a `Connecting` event.
     pub(crate) fn begin_attempt(&mut self) {
@@ -162,6 +166,11 @@ impl AgentProtocol {
                 self.token = Some(answer.token);
                 self.timers
                     .set(AgentTimer::TokenRefresh, self.now + refresh_in);
+                if matches!(self.link.state, Link::Handshaking(_) | Link::Up(_)) {
+                    // The socket was opened with the old token, which the service enforces
+                    // until its expiry: move to the new one now, before the old one lapses.
+                    self.link_down(DisconnectReason::TokenRenewed, Retry::Now);
+                }
             }
             Err(RestError::Authorization { .. }) => self.fatal_authorization(),
             Err(error) => {
@@ -271,6 +280,7 @@ impl AgentProtocol {
         if !self.link.opened(socket) {
             return;
         }
+        self.visitor_socket_opened();
         let Some(token) = self.token.clone() else {
             self.link_down(DisconnectReason::TokenRefused, Retry::Now);
             return;
@@ -310,8 +320,6 @@ impl AgentProtocol {
         if !self.link.connected(link_io!(self), keepalive) {
             return;
         }
-        self.auth_retry_used = false;
-        self.visitor.live_seen = false;
         self.start_snapshot();
     }
 
@@ -336,8 +344,10 @@ impl AgentProtocol {
     }
 
     /// The service refused the token on the link (error frame, 401/403 on the upgrade or on
-    /// findvisitor). With credentials the token is renewed once and the agent reconnects at
-    /// once; a bare token, or a renewed one refused again, is fatal.
+    /// findvisitor). With credentials the token is renewed and the agent reconnects: at once
+    /// the first time, after the backoff the next times; after [`MAX_TOKEN_REFUSALS`]
+    /// refusals without a stable link in between, or with a bare token, it stops with
+    /// `Stopped { authorization }`.
     pub(crate) fn token_refused(&mut self) {
         if let Some(socket) = self.link.state.socket() {
             self.out.push_back(Output::CloseSocket { socket });
@@ -348,13 +358,28 @@ impl AgentProtocol {
 
     fn token_refused_after_close(&mut self) {
         let renewable = matches!(self.config.auth(), AgentAuth::Credentials { .. });
-        if !renewable || self.auth_retry_used {
+        self.token_refusals = self.token_refusals.saturating_add(1);
+        if !renewable || self.token_refusals > MAX_TOKEN_REFUSALS {
             self.fatal_authorization();
             return;
         }
-        self.auth_retry_used = true;
         self.token = None;
-        self.link_down(DisconnectReason::TokenRefused, Retry::Now);
+        let retry = if self.token_refusals == 1 {
+            Retry::Now
+        } else {
+            Retry::Backoff
+        };
+        self.link_down(DisconnectReason::TokenRefused, retry);
+    }
+
+    /// `serverclose`: stop, or come back after the backoff, as configured.
+    pub(crate) fn on_server_close(&mut self) {
+        match self.config.after_server_close {
+            AfterServerClose::Stop => self.stop(StopReason::ServerClose),
+            AfterServerClose::Reconnect => {
+                self.link_down(DisconnectReason::ServerClose, Retry::Backoff)
+            }
+        }
     }
 
     /// `connfail / authorization` once, then stop.
@@ -377,7 +402,6 @@ impl AgentProtocol {
         if matches!(self.link.state, Link::Idle | Link::Stopped) {
             return;
         }
-        self.timers.stop(AgentTimer::VisitorGrace);
         if let Some(find) = self.find_fetch.take() {
             self.forget_http(find);
         }
@@ -386,16 +410,7 @@ impl AgentProtocol {
         }
         self.direct = None;
         self.link.down(link_io!(self), why, true);
-        let unix_ms = self.unix_ms();
-        if self
-            .visitor
-            .set(VisitorPresence::Unknown, self.now, unix_ms)
-        {
-            self.emit(AgentEvent::VisitorPresence {
-                state: VisitorPresence::Unknown,
-                since_unix_ms: self.visitor.since_unix_ms,
-            });
-        }
+        self.visitor_link_down();
         self.link.retry(link_io!(self), retry);
     }
 
@@ -422,19 +437,13 @@ impl AgentProtocol {
     pub(crate) fn on_timer(&mut self, timer: AgentTimer) {
         let link_timer = match timer {
             AgentTimer::Deadlines => return self.expire_deadlines(),
-            AgentTimer::VisitorGrace => {
-                if self.visitor.state != VisitorPresence::Absent {
-                    let unix_ms = self.unix_ms();
-                    if self.visitor.set(VisitorPresence::Absent, self.now, unix_ms) {
-                        self.emit(AgentEvent::VisitorPresence {
-                            state: VisitorPresence::Absent,
-                            since_unix_ms: unix_ms,
-                        });
-                    }
-                }
-                return;
-            }
+            AgentTimer::VisitorGrace => return self.on_leave_grace_over(),
+            AgentTimer::VisitorUnknown => return self.on_visitor_unknown(),
             AgentTimer::TokenRefresh => return self.ensure_token_fetch(),
+            AgentTimer::Stable => {
+                self.token_refusals = 0;
+                LinkTimer::Stable
+            }
             AgentTimer::PongDeadline => LinkTimer::PongDeadline,
             AgentTimer::ConnectTimeout => LinkTimer::ConnectTimeout,
             AgentTimer::Reconnect => LinkTimer::Reconnect,

@@ -70,6 +70,11 @@ pub(crate) enum AgentTimer {
     Keepalive,
     /// Inbound silence: send a ping.
     IdlePing,
+    /// The link has stayed up long enough: backoff, hops and token refusals start over.
+    Stable,
+    /// The agent's own link has been down for the leave grace: the visitor's last known
+    /// state is no longer vouched for.
+    VisitorUnknown,
 }
 
 impl From<LinkTimer> for AgentTimer {
@@ -80,6 +85,7 @@ impl From<LinkTimer> for AgentTimer {
             LinkTimer::Reconnect => AgentTimer::Reconnect,
             LinkTimer::Keepalive => AgentTimer::Keepalive,
             LinkTimer::IdlePing => AgentTimer::IdlePing,
+            LinkTimer::Stable => AgentTimer::Stable,
         }
     }
 }
@@ -94,6 +100,8 @@ impl TimerKey for AgentTimer {
         AgentTimer::Reconnect,
         AgentTimer::Keepalive,
         AgentTimer::IdlePing,
+        AgentTimer::Stable,
+        AgentTimer::VisitorUnknown,
     ];
 
     fn index(self) -> usize {
@@ -193,7 +201,7 @@ pub struct AgentProtocol {
     config: AgentConfig,
     now: Instant,
     link: SocketLink,
-    timers: TimerTable<AgentTimer, 8>,
+    timers: TimerTable<AgentTimer, 10>,
     out: VecDeque<Output<AgentEvent>>,
     next_http: u64,
     next_request: u64,
@@ -201,8 +209,9 @@ pub struct AgentProtocol {
     token: Option<AuthToken>,
     /// The `Authorize` request in flight.
     token_fetch: Option<HttpRequestId>,
-    /// A refused token was renewed once since the link was last up.
-    auth_retry_used: bool,
+    /// Token refusals since the link was last stable (each renews the token; past
+    /// `MAX_TOKEN_REFUSALS` the agent stops).
+    token_refusals: u32,
     /// Whether the presence server is known (always, unless discovery is on).
     settings_known: bool,
     settings_fetch: Option<HttpRequestId>,
@@ -232,9 +241,10 @@ impl AgentProtocol {
                     idle_ping_after: config.timers.idle_ping_after,
                     pong_timeout: config.timers.pong_timeout,
                     default_keepalive: config.timers.default_keepalive,
+                    stable_after: config.timers.link_stable_after,
                 },
                 config.reconnect,
-                config.rng_seed,
+                config.rng_seed.value,
             ),
             presence_server: config.presence_server.clone(),
             settings_known: !config.discovery,
@@ -246,7 +256,7 @@ impl AgentProtocol {
             next_request: 0,
             token,
             token_fetch: None,
-            auth_retry_used: false,
+            token_refusals: 0,
             settings_fetch: None,
             load_balanced: false,
             direct: None,

@@ -17,7 +17,7 @@ use crate::wire::ClientFrame;
 
 use super::event::{
     AgentEvent, Delivery, PresenceSource, RequestFailure, RequestId, RequestKind, RequestValue,
-    VisitorPresence, VisitorSnapshot, VisitorStatus,
+    VisitorSnapshot, VisitorStatus,
 };
 use super::{
     AgentAuth, AgentProtocol, AgentTimer, CommandError, Link, PendingSnapshot, SignalRoute,
@@ -476,22 +476,12 @@ impl AgentProtocol {
                 changed,
             });
         }
-        if let (Some(present), false) = (present, self.visitor.live_seen) {
-            let state = if present {
-                VisitorPresence::Present
-            } else {
-                VisitorPresence::Absent
+        if let Some(present) = present {
+            let since_unix_ms = match since {
+                Some(secs) if secs.is_finite() && secs > 0.0 => Some((secs * 1000.0) as u64),
+                _ => None,
             };
-            let unix_ms = match since {
-                Some(secs) if secs.is_finite() && secs > 0.0 => (secs * 1000.0) as u64,
-                _ => self.unix_ms(),
-            };
-            if self.visitor.set(state, self.now, unix_ms) {
-                self.emit(AgentEvent::VisitorPresence {
-                    state,
-                    since_unix_ms: unix_ms,
-                });
-            }
+            self.visitor_snapshot(present, since_unix_ms);
         }
     }
 

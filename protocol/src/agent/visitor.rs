@@ -1,37 +1,44 @@
 //! What the agent knows about its visitor: present / absent / unknown, with the time of the
-//! last confirmed change and the leave grace.
+//! last confirmed change, the leave grace, and how that knowledge survives the agent's own
+//! reconnects.
 //!
-//! A visitor socket that closes starts the grace period; a socket that comes back within it
-//! cancels it, so page navigation never shows as the visitor leaving. Only when the grace runs
-//! out is the visitor reported absent. While the agent itself is offline the state is
-//! `Unknown` (the last confirmed time is kept).
+//! Rules (all with the leave grace `G`, [`AgentTimers::visitor_leave_grace`]):
+//!
+//! * A live "up" (`visitorsock`/`visitorconn` true) makes the visitor present at once and
+//!   cancels any pending leave.
+//! * A live "down" starts the grace; only when it runs out with no "up" is the visitor
+//!   reported absent, so page navigation never shows as a leave.
+//! * When the agent's own link goes down, the last known state is kept; only if the link is
+//!   not back (with the service's word on the visitor) within `G` does the state read
+//!   `unknown`. A brief drop or a reconnect loop therefore does not make the state flip.
+//! * The lookup made after `connected` (the snapshot) sets the state unless a live frame
+//!   already spoke since the socket opened, whatever the order in which they arrive. An empty
+//!   snapshot for a visitor last known present starts the grace instead of reporting absent:
+//!   a restarted service knows nobody until the visitors reconnect, and a visitor that stayed
+//!   connected through the restart is never reported absent.
+//!
+//! [`AgentTimers::visitor_leave_grace`]: super::AgentTimers::visitor_leave_grace
 
 use std::time::Instant;
 
-use super::event::VisitorPresence;
+use super::event::{AgentEvent, VisitorPresence};
+use super::{AgentProtocol, AgentTimer};
 
 /// The visitor's presence as tracked by the agent.
 #[derive(Debug, Clone)]
 pub(crate) struct VisitorTracker {
+    /// The state last reported.
     pub(crate) state: VisitorPresence,
     /// When the state was last confirmed (monotonic).
     pub(crate) since: Option<Instant>,
     /// The same, in Unix milliseconds (for events).
     pub(crate) since_unix_ms: u64,
-    /// Whether a live `visitorsock`/`visitorconn` arrived since the link came up (the
-    /// snapshot then does not override the state).
-    pub(crate) live_seen: bool,
-}
-
-/// What the caller must do after a tracker update.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum GraceAction {
-    /// Nothing.
-    None,
-    /// Arm the grace timer (if it is not armed already).
-    Start,
-    /// Disarm the grace timer.
-    Cancel,
+    /// The last state the service confirmed (present or absent), kept while `state` reads
+    /// unknown; `Unknown` before the first confirmation.
+    last_known: VisitorPresence,
+    /// Whether a live `visitorsock`/`visitorconn` arrived since the current socket opened
+    /// (the snapshot then does not override the state).
+    live_seen: bool,
 }
 
 impl VisitorTracker {
@@ -40,12 +47,16 @@ impl VisitorTracker {
             state: VisitorPresence::Unknown,
             since: None,
             since_unix_ms: 0,
+            last_known: VisitorPresence::Unknown,
             live_seen: false,
         }
     }
 
     /// Sets the state; returns whether it changed (the caller emits the event).
-    pub(crate) fn set(&mut self, state: VisitorPresence, now: Instant, unix_ms: u64) -> bool {
+    fn set(&mut self, state: VisitorPresence, now: Instant, unix_ms: u64) -> bool {
+        if state != VisitorPresence::Unknown {
+            self.last_known = state;
+        }
         if self.state == state {
             return false;
         }
@@ -56,21 +67,89 @@ impl VisitorTracker {
         }
         true
     }
+}
 
-    /// A live signal that the visitor is up (`visitorsock`/`visitorconn` true).
-    pub(crate) fn up(&mut self) -> GraceAction {
-        self.live_seen = true;
-        GraceAction::Cancel
+impl AgentProtocol {
+    /// Sets the visitor's state and reports a change.
+    fn set_visitor(&mut self, state: VisitorPresence, unix_ms: u64) {
+        if self.visitor.set(state, self.now, unix_ms) {
+            self.emit(AgentEvent::VisitorPresence {
+                state,
+                since_unix_ms: self.visitor.since_unix_ms,
+            });
+        }
     }
 
-    /// A live signal that the visitor's socket is down (`visitorsock` false, or `visitorconn`
-    /// false).
-    pub(crate) fn down(&mut self) -> GraceAction {
-        self.live_seen = true;
-        if self.state != VisitorPresence::Absent {
-            GraceAction::Start
+    /// A new socket opened: live frames on it speak afresh.
+    pub(crate) fn visitor_socket_opened(&mut self) {
+        self.visitor.live_seen = false;
+    }
+
+    /// `visitorsock` / `visitorconn`: up makes the visitor present and cancels the leave
+    /// grace; down starts the grace.
+    pub(crate) fn visitor_signal(&mut self, up: bool) {
+        self.visitor.live_seen = true;
+        self.timers.stop(AgentTimer::VisitorUnknown);
+        if up {
+            self.timers.stop(AgentTimer::VisitorGrace);
+            let unix_ms = self.unix_ms();
+            self.set_visitor(VisitorPresence::Present, unix_ms);
+        } else if self.visitor.state != VisitorPresence::Absent {
+            self.start_leave_grace();
+        }
+    }
+
+    /// The snapshot lookup answered: `Some(present)` with the service's word, and the time
+    /// the visitor became present when the service gave it.
+    pub(crate) fn visitor_snapshot(&mut self, present: bool, since_unix_ms: Option<u64>) {
+        self.timers.stop(AgentTimer::VisitorUnknown);
+        if self.visitor.live_seen {
+            return;
+        }
+        if present {
+            self.timers.stop(AgentTimer::VisitorGrace);
+            let unix_ms = since_unix_ms.unwrap_or_else(|| self.unix_ms());
+            self.set_visitor(VisitorPresence::Present, unix_ms);
+        } else if self.visitor.last_known == VisitorPresence::Present {
+            // Maybe a restarted service that has not seen the visitor again yet.
+            self.start_leave_grace();
         } else {
-            GraceAction::None
+            let unix_ms = self.unix_ms();
+            self.set_visitor(VisitorPresence::Absent, unix_ms);
+        }
+    }
+
+    /// The agent's own link went down: keep the last known state for the grace.
+    pub(crate) fn visitor_link_down(&mut self) {
+        self.timers.stop(AgentTimer::VisitorGrace);
+        if self.visitor.state != VisitorPresence::Unknown
+            && !self.timers.is_set(AgentTimer::VisitorUnknown)
+        {
+            self.timers.set(
+                AgentTimer::VisitorUnknown,
+                self.now + self.config.timers.visitor_leave_grace,
+            );
+        }
+    }
+
+    /// The leave grace ran out with no sign of the visitor: absent.
+    pub(crate) fn on_leave_grace_over(&mut self) {
+        let unix_ms = self.unix_ms();
+        self.set_visitor(VisitorPresence::Absent, unix_ms);
+    }
+
+    /// The link stayed down for the grace: the last known state is no longer vouched for.
+    pub(crate) fn on_visitor_unknown(&mut self) {
+        let unix_ms = self.unix_ms();
+        self.set_visitor(VisitorPresence::Unknown, unix_ms);
+    }
+
+    fn start_leave_grace(&mut self) {
+        if !self.timers.is_set(AgentTimer::VisitorGrace) {
+            self.timers.set(
+                AgentTimer::VisitorGrace,
+                self.now + self.config.timers.visitor_leave_grace,
+            );
         }
     }
 }

@@ -27,7 +27,8 @@ use crate::wire::{ClientFrame, DecodeError, ServerFrame};
 
 pub use reason::DisconnectReason;
 
-/// Redirects / scale-downs followed at once before the backoff applies.
+/// Redirects / scale-downs followed at once before the backoff applies (counted since the
+/// link was last stable).
 const MAX_IMMEDIATE_HOPS: u32 = 3;
 /// Longest keepalive interval honoured (a day).
 const MAX_KEEPALIVE_SECS: u64 = 86_400;
@@ -71,6 +72,18 @@ impl Link {
     }
 }
 
+/// What a client does when the service sends `serverclose`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AfterServerClose {
+    /// Stop for good (`Stopped { server_close }`), as Glance's own clients do. The default.
+    #[default]
+    Stop,
+    /// Report the disconnect and come back after the reconnect policy's next (jittered)
+    /// delay, so that the clients of a restarted service do not return in lockstep.
+    Reconnect,
+}
+
 /// What to do once the link is down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Retry {
@@ -95,6 +108,9 @@ pub(crate) enum LinkTimer {
     Keepalive,
     /// Inbound silence: send a ping.
     IdlePing,
+    /// The link has stayed up for [`LinkTimings::stable_after`]: the backoff and the hop
+    /// count start over.
+    Stable,
 }
 
 /// What the link tells the application, in the core's own event type.
@@ -154,6 +170,10 @@ pub(crate) struct LinkTimings {
     pub(crate) pong_timeout: Duration,
     /// Keepalive interval when `connected` names none.
     pub(crate) default_keepalive: Duration,
+    /// How long the link must stay up after `connected` before the backoff resets (a server
+    /// that accepts and drops, or redirects in a loop, does not get a fresh short delay each
+    /// time).
+    pub(crate) stable_after: Duration,
 }
 
 /// A transport input, sorted by the link.
@@ -223,7 +243,7 @@ pub(crate) struct SocketLink {
     pub(crate) socket_server: Option<ServerAddr>,
     /// The keepalive interval in use.
     keepalive: Option<Duration>,
-    /// Redirects and scale-downs since the link was last stable for a keepalive interval.
+    /// Redirects and scale-downs since the link was last stable.
     hops: u32,
 }
 
@@ -349,8 +369,9 @@ impl SocketLink {
         }
     }
 
-    /// `connected` arrived: `Up`, the backoff resets, keepalives start (`keepalive` seconds,
-    /// 0 for none, absent for the default), `Connected` is told. False when not handshaking.
+    /// `connected` arrived: `Up`, keepalives start (`keepalive` seconds, 0 for none, absent
+    /// for the default), the stability timer starts (the backoff resets only when it fires),
+    /// `Connected` is told. False when not handshaking.
     pub(crate) fn connected<K, E, const N: usize>(
         &mut self,
         io: &mut Io<'_, K, E, N>,
@@ -365,7 +386,7 @@ impl SocketLink {
         };
         self.state = Link::Up(socket);
         io.stop(LinkTimer::ConnectTimeout);
-        self.backoff.reset();
+        io.set(LinkTimer::Stable, self.timings.stable_after);
         let keepalive = match keepalive {
             Some(0) => None,
             Some(secs) => Some(Duration::from_secs(secs.min(MAX_KEEPALIVE_SECS))),
@@ -456,6 +477,7 @@ impl SocketLink {
             LinkTimer::IdlePing,
             LinkTimer::PongDeadline,
             LinkTimer::Reconnect,
+            LinkTimer::Stable,
         ] {
             io.stop(timer);
         }
@@ -529,14 +551,18 @@ impl SocketLink {
                         text: ClientFrame::Keepalive.encode(),
                     });
                     io.set(LinkTimer::Keepalive, interval);
-                    // A keepalive interval on a live link: redirects may be followed at once again.
-                    self.hops = 0;
                 }
             }
             LinkTimer::IdlePing => {
                 if let Link::Up(socket) = self.state {
                     io.out.push_back(Output::SendPing { socket });
                     io.set(LinkTimer::PongDeadline, self.timings.pong_timeout);
+                }
+            }
+            LinkTimer::Stable => {
+                if matches!(self.state, Link::Up(_)) {
+                    self.backoff.reset();
+                    self.hops = 0;
                 }
             }
         }

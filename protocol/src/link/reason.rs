@@ -24,6 +24,17 @@ pub enum DisconnectReason {
         /// The close reason text.
         reason: String,
     },
+    /// The service sent a close frame it must not send (a code such as 1006 that never goes
+    /// on the wire, a code outside the allowed ranges, a malformed payload); `code` and
+    /// `reason` are what it sent, `detail` what is wrong with it.
+    ClosedByPeerInvalid {
+        /// The close code as sent, if the frame held one.
+        code: Option<u16>,
+        /// The close reason text as sent.
+        reason: String,
+        /// What is wrong with the frame.
+        detail: String,
+    },
     /// The transport failed (could not connect, reset, TLS...).
     TransportError {
         /// What the transport said.
@@ -60,6 +71,13 @@ pub enum DisconnectReason {
     ScaleDown,
     /// Agent: the token was refused and the agent is renewing it before it reconnects.
     TokenRefused,
+    /// Agent: the token was renewed before it expired; the agent reconnects with the new
+    /// one (the service closes a socket at its token's expiry).
+    TokenRenewed,
+    /// The service sent `serverclose` and the client is configured to come back
+    /// ([`AfterServerClose::Reconnect`](crate::link::AfterServerClose::Reconnect)) after the
+    /// reconnect policy's delay.
+    ServerClose,
     /// Visitor: the application reported a page load (`navigate`); a new socket opens at
     /// once.
     Navigation,
@@ -82,6 +100,15 @@ impl From<CloseReason> for DisconnectReason {
             CloseReason::ClosedByPeer { code, reason } => {
                 DisconnectReason::ClosedByPeer { code, reason }
             }
+            CloseReason::ClosedByPeerInvalid {
+                code,
+                reason,
+                detail,
+            } => DisconnectReason::ClosedByPeerInvalid {
+                code,
+                reason,
+                detail,
+            },
             CloseReason::TransportError { detail } => DisconnectReason::TransportError { detail },
             CloseReason::ClosedLocally => DisconnectReason::TransportError {
                 detail: "closed locally".to_owned(),
@@ -103,6 +130,14 @@ mod tests {
                 server: "p2".to_owned()
             }),
             r#"{"kind":"redirect","server":"p2"}"#
+        );
+        assert_eq!(
+            json(CloseReason::from_close_payload(&[0x03, 0xEE]).into()),
+            r#"{"kind":"closed_by_peer_invalid","code":1006,"reason":"","detail":"close code 1006 must not be sent on the wire"}"#
+        );
+        assert_eq!(
+            json(CloseReason::from_close_payload(b"\x0f\xa1bye").into()),
+            r#"{"kind":"closed_by_peer","code":4001,"reason":"bye"}"#
         );
         assert_eq!(
             json(CloseReason::ClosedLocally.into()),

@@ -9,6 +9,7 @@
 use crate::agent::ConfigError;
 use crate::backoff::ReconnectPolicy;
 use crate::ids::GroupId;
+use crate::link::AfterServerClose;
 use crate::rest::{Scheme, ServerAddr};
 use crate::wire::DEFAULT_MAX_FRAME_BYTES;
 
@@ -26,6 +27,7 @@ pub(crate) struct LinkSettings {
     pub(crate) max_frame_bytes: Option<usize>,
     pub(crate) client_version: Option<String>,
     pub(crate) origin: Option<String>,
+    pub(crate) after_server_close: AfterServerClose,
 }
 
 impl LinkSettings {
@@ -77,9 +79,35 @@ impl LinkSettings {
         Ok(client_version)
     }
 
-    /// The RNG seed, default derived from the group and `name` (see [`default_seed`]).
-    pub(crate) fn rng_seed(&self, group: GroupId, name: &str) -> u64 {
-        self.rng_seed.unwrap_or_else(|| default_seed(group, name))
+    /// The RNG seed, default derived from the group and `name` (see [`default_seed`]), and
+    /// whether the application set it.
+    pub(crate) fn rng_seed(&self, group: GroupId, name: &str) -> Seed {
+        Seed {
+            value: self.rng_seed.unwrap_or_else(|| default_seed(group, name)),
+            explicit: self.rng_seed.is_some(),
+        }
+    }
+}
+
+/// The seed of a core's reconnect jitter, and whether the application chose it (a transport
+/// replaces a seed the application did not choose with one from the operating system).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seed {
+    pub(crate) value: u64,
+    pub(crate) explicit: bool,
+}
+
+impl Seed {
+    /// `entropy` unless the application chose the seed.
+    pub(crate) fn or_entropy(self, entropy: u64) -> Self {
+        if self.explicit {
+            self
+        } else {
+            Seed {
+                value: entropy,
+                explicit: false,
+            }
+        }
     }
 }
 
@@ -118,12 +146,29 @@ macro_rules! link_builder_setters {
             self
         }
 
-        /// Seed of the RNG that draws reconnect jitter. Default: derived from the group and
-        /// the visitor id (or the word `unique` for a unique-mode visitor), so clients for
-        /// different visitors spread out; give each its own seed (e.g. from the operating
-        /// system) for independent jitter.
+        /// Seed of the RNG that draws reconnect jitter, for a reproducible schedule (tests,
+        /// simulations). Without it the transports of this project draw a seed from the
+        /// operating system for every client, so that clients never reconnect in lockstep;
+        /// a core driven directly falls back to a seed derived from the group and the visitor
+        /// id unless its driver calls `with_entropy`.
         pub fn rng_seed(mut self, seed: u64) -> Self {
             self.link.rng_seed = Some(seed);
+            self
+        }
+
+        /// What the client does when the service sends `serverclose` (default
+        /// [`AfterServerClose::Stop`](crate::link::AfterServerClose::Stop), as Glance's
+        /// clients do).
+        pub fn after_server_close(mut self, policy: $crate::link::AfterServerClose) -> Self {
+            self.link.after_server_close = policy;
+            self
+        }
+
+        /// How long the link must stay up after `connected` before the reconnect backoff
+        /// starts over (default 30 s): a server that accepts and then drops the socket, or
+        /// redirects in a loop, meets a growing delay instead of a fresh short one.
+        pub fn link_stable_after(mut self, after: ::std::time::Duration) -> Self {
+            self.timers.link_stable_after = after;
             self
         }
 

@@ -17,8 +17,9 @@ use std::time::Duration;
 pub use crate::agent::ConfigError;
 use crate::backoff::ReconnectPolicy;
 use crate::ids::{GroupId, VisitorId};
-use crate::link::settings::{link_builder_setters, LinkSettings};
+use crate::link::settings::{link_builder_setters, LinkSettings, Seed};
 pub use crate::link::settings::{DEFAULT_PRESENCE_SERVER, MIN_FRAME_BYTES};
+use crate::link::AfterServerClose;
 use crate::rest::ServerAddr;
 
 /// The Glance visitor script version whose wire format this crate follows; sent as `ver` /
@@ -50,6 +51,9 @@ pub struct VisitorTimers {
     pub connect_timeout: Duration,
     /// Keepalive interval used when `connected` names none. Default 30 s.
     pub default_keepalive: Duration,
+    /// How long the link must stay up after `connected` before the reconnect backoff and the
+    /// redirect count start over. Default 30 s.
+    pub link_stable_after: Duration,
 }
 
 impl Default for VisitorTimers {
@@ -59,6 +63,7 @@ impl Default for VisitorTimers {
             pong_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
             default_keepalive: Duration::from_secs(30),
+            link_stable_after: Duration::from_secs(30),
         }
     }
 }
@@ -72,7 +77,8 @@ pub struct VisitorConfig {
     pub(crate) direct_server_lookup: bool,
     pub(crate) timers: VisitorTimers,
     pub(crate) reconnect: ReconnectPolicy,
-    pub(crate) rng_seed: u64,
+    pub(crate) rng_seed: Seed,
+    pub(crate) after_server_close: AfterServerClose,
     pub(crate) max_frame_bytes: usize,
     pub(crate) outgoing_queue_bound: usize,
     pub(crate) client_version: String,
@@ -134,9 +140,26 @@ impl VisitorConfig {
         &self.reconnect
     }
 
-    /// The RNG seed.
+    /// The RNG seed in use.
     pub fn rng_seed(&self) -> u64 {
-        self.rng_seed
+        self.rng_seed.value
+    }
+
+    /// Whether the application chose the RNG seed ([`VisitorConfigBuilder::rng_seed`]).
+    pub fn has_chosen_seed(&self) -> bool {
+        self.rng_seed.explicit
+    }
+
+    /// This configuration with its reconnect jitter seeded from `entropy`, unless the
+    /// application chose a seed. Drivers call it with a value from the operating system.
+    pub fn with_entropy(mut self, entropy: u64) -> Self {
+        self.rng_seed = self.rng_seed.or_entropy(entropy);
+        self
+    }
+
+    /// What the visitor does on `serverclose`.
+    pub fn after_server_close(&self) -> AfterServerClose {
+        self.after_server_close
     }
 
     /// The largest frame accepted or sent, in bytes.
@@ -262,6 +285,7 @@ impl VisitorConfigBuilder {
             timers: self.timers,
             reconnect: self.link.reconnect,
             rng_seed,
+            after_server_close: self.link.after_server_close,
             max_frame_bytes,
             outgoing_queue_bound,
             client_version,
@@ -276,6 +300,7 @@ fn check_timers(t: &VisitorTimers) -> Result<(), ConfigError> {
         ("pong timeout", t.pong_timeout),
         ("connect timeout", t.connect_timeout),
         ("default keepalive", t.default_keepalive),
+        ("link stable delay", t.link_stable_after),
     ] {
         if value.is_zero() {
             return Err(ConfigError::InvalidTimer {

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::wire::{invoke_func_allowed, DecodeError, ServerFrame};
 
-use super::event::{StopReason, VisitorEvent};
+use super::event::VisitorEvent;
 use super::VisitorProtocol;
 
 impl VisitorProtocol {
@@ -41,7 +41,7 @@ impl VisitorProtocol {
             ServerFrame::Blur => self.on_blur(),
             ServerFrame::Redirect { direct } => self.on_redirect(direct),
             ServerFrame::ScaleDown => self.on_scaledown(),
-            ServerFrame::ServerClose => self.stop(StopReason::ServerClose),
+            ServerFrame::ServerClose => self.on_server_close(),
             ServerFrame::Error { error, detail } => self.emit(VisitorEvent::Error {
                 error,
                 detail: detail.unwrap_or_default(),

@@ -4,7 +4,7 @@
 
 use crate::io::{CloseReason, HttpRequestId, Output, SocketId};
 use crate::link::settings::check_plain_text;
-use crate::link::{link_io, Link, LinkTimer, Retry};
+use crate::link::{link_io, AfterServerClose, Link, LinkTimer, Retry};
 use crate::rest::{self, RestError};
 
 use super::event::{DisconnectReason, StopReason, VisitorEvent};
@@ -186,6 +186,16 @@ impl VisitorProtocol {
         self.link_down(DisconnectReason::ScaleDown, retry);
     }
 
+    /// `serverclose`: stop, or come back after the backoff, as configured.
+    pub(crate) fn on_server_close(&mut self) {
+        match self.config.after_server_close {
+            AfterServerClose::Stop => self.stop(StopReason::ServerClose),
+            AfterServerClose::Reconnect => {
+                self.link_down(DisconnectReason::ServerClose, Retry::Backoff)
+            }
+        }
+    }
+
     /// `blur`: another socket with this visitor id took over.
     pub(crate) fn on_blur(&mut self) {
         self.emit(VisitorEvent::Blurred);
@@ -257,6 +267,7 @@ impl VisitorProtocol {
             VisitorTimer::Reconnect => LinkTimer::Reconnect,
             VisitorTimer::Keepalive => LinkTimer::Keepalive,
             VisitorTimer::IdlePing => LinkTimer::IdlePing,
+            VisitorTimer::Stable => LinkTimer::Stable,
         };
         if let Some(why) = self.link.on_timer(link_io!(self), link_timer) {
             self.link_down(why, Retry::Backoff);

@@ -63,6 +63,8 @@ pub(crate) enum VisitorTimer {
     Keepalive,
     /// Inbound silence: send a ping.
     IdlePing,
+    /// The link has stayed up long enough: the backoff and the hop count start over.
+    Stable,
 }
 
 impl From<LinkTimer> for VisitorTimer {
@@ -73,6 +75,7 @@ impl From<LinkTimer> for VisitorTimer {
             LinkTimer::Reconnect => VisitorTimer::Reconnect,
             LinkTimer::Keepalive => VisitorTimer::Keepalive,
             LinkTimer::IdlePing => VisitorTimer::IdlePing,
+            LinkTimer::Stable => VisitorTimer::Stable,
         }
     }
 }
@@ -84,6 +87,7 @@ impl TimerKey for VisitorTimer {
         VisitorTimer::Reconnect,
         VisitorTimer::Keepalive,
         VisitorTimer::IdlePing,
+        VisitorTimer::Stable,
     ];
 
     fn index(self) -> usize {
@@ -212,7 +216,7 @@ pub struct VisitorProtocol {
     config: VisitorConfig,
     now: Instant,
     link: SocketLink,
-    timers: TimerTable<VisitorTimer, 5>,
+    timers: TimerTable<VisitorTimer, 6>,
     out: VecDeque<Output<VisitorEvent>>,
     next_http: u64,
     /// The visitor id in use: configured, or granted by `uniquevisitor`.
@@ -251,9 +255,10 @@ impl VisitorProtocol {
                     idle_ping_after: config.timers.idle_ping_after,
                     pong_timeout: config.timers.pong_timeout,
                     default_keepalive: config.timers.default_keepalive,
+                    stable_after: config.timers.link_stable_after,
                 },
                 config.reconnect,
-                config.rng_seed,
+                config.rng_seed.value,
             ),
             config,
             now,

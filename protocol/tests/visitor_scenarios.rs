@@ -776,3 +776,31 @@ fn glance_reconnect_preset() {
         .collect();
     assert_eq!(delays, [5000, 5000, 5000, 60000]);
 }
+
+#[test]
+fn serverclose_stops_by_default_and_reconnects_after_the_backoff_when_asked() {
+    let mut h = Harness::new(|b| b);
+    connected_with_page(&mut h);
+    h.frame(r#"{"type":"serverclose"}"#);
+    assert!(h.v.is_stopped(), "Glance's clients stop on serverclose");
+
+    let mut h = Harness::new(|b| {
+        b.after_server_close(glance_presence_protocol::link::AfterServerClose::Reconnect)
+    });
+    connected_with_page(&mut h);
+    h.frame(r#"{"type":"serverclose"}"#);
+    assert!(!h.v.is_stopped());
+    let delays: Vec<u64> = h
+        .event_list()
+        .into_iter()
+        .filter_map(|e| match e {
+            VisitorEvent::Reconnecting { delay_ms, .. } => Some(delay_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delays.len(), 1);
+    assert!(delays[0] <= 1000, "full jitter, first attempt: {delays:?}");
+    h.advance(secs(1));
+    h.accept();
+    assert_eq!(h.v.connection_state(), ConnectionState::Connected);
+}

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use glance_presence_blocking::{AgentError, TransportConfig, TransportError};
+use glance_presence_blocking::{entropy_seed, AgentError, TransportConfig, TransportError};
 use glance_presence_protocol::agent::{
     AgentConfig, AgentEvent, AgentProtocol, CommandError, Delivery, RequestFailure, RequestId,
     RequestValue, VisitorSnapshot, VisitorStatus,
@@ -107,7 +107,7 @@ impl AsyncAgent {
     ///
     /// When called outside a tokio runtime (as `tokio::spawn`).
     pub fn start(config: AgentConfig, transport: TransportConfig) -> Result<Self, TransportError> {
-        let core = AgentProtocol::new(config, Instant::now());
+        let core = AgentProtocol::new(config.with_entropy(entropy_seed()), Instant::now());
         Ok(AsyncAgent {
             handle: Handle::spawn(core, Waiters::default(), transport)?,
         })

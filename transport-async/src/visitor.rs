@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use glance_presence_blocking::{TransportConfig, TransportError};
+use glance_presence_blocking::{entropy_seed, TransportConfig, TransportError};
 use glance_presence_protocol::visitor::{
     CommandError, VisitorConfig, VisitorEvent, VisitorProtocol,
 };
@@ -52,7 +52,7 @@ impl AsyncVisitor {
         config: VisitorConfig,
         transport: TransportConfig,
     ) -> Result<Self, TransportError> {
-        let core = VisitorProtocol::new(config, Instant::now());
+        let core = VisitorProtocol::new(config.with_entropy(entropy_seed()), Instant::now());
         Ok(AsyncVisitor {
             handle: Handle::spawn(core, (), transport)?,
         })

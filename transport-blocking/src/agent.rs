@@ -11,6 +11,7 @@ use glance_presence_protocol::agent::{
 use serde_json::Value;
 
 use crate::driver::{Driver, TransportConfig, TransportError};
+use crate::entropy::entropy_seed;
 
 /// A blocking call did not succeed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -66,7 +67,7 @@ pub struct BlockingAgent {
 impl BlockingAgent {
     /// An agent for one visitor. Nothing is sent until a command asks for it.
     pub fn new(config: AgentConfig, transport: TransportConfig) -> Result<Self, TransportError> {
-        let core = AgentProtocol::new(config, Instant::now());
+        let core = AgentProtocol::new(config.with_entropy(entropy_seed()), Instant::now());
         Ok(BlockingAgent {
             driver: Driver::new(core, transport)?,
         })

@@ -16,6 +16,7 @@
 
 mod agent;
 mod driver;
+mod entropy;
 mod http;
 mod socket;
 mod tls;
@@ -23,7 +24,11 @@ mod visitor;
 
 pub use agent::{AgentError, BlockingAgent, Events};
 pub use driver::{Driver, TransportConfig, TransportError, Turn};
+pub use entropy::entropy_seed;
 pub use http::HttpClient;
-pub use socket::{websocket_config, websocket_target, WebSocketTarget};
+pub use socket::{
+    websocket_config, websocket_target, CloseSniffer, WebSocketTarget, CAPTURED_CLOSE_BYTES,
+    DEFAULT_MAX_MESSAGE_BYTES,
+};
 pub use tls::TlsRoots;
 pub use visitor::BlockingVisitor;

@@ -9,6 +9,7 @@ use glance_presence_protocol::visitor::{
 };
 
 use crate::driver::{Driver, TransportConfig, TransportError};
+use crate::entropy::entropy_seed;
 
 /// A simulated Glance Presence visitor over blocking sockets.
 ///
@@ -39,7 +40,7 @@ pub struct BlockingVisitor {
 impl BlockingVisitor {
     /// A visitor. Nothing is sent until a command asks for it.
     pub fn new(config: VisitorConfig, transport: TransportConfig) -> Result<Self, TransportError> {
-        let core = VisitorProtocol::new(config, Instant::now());
+        let core = VisitorProtocol::new(config.with_entropy(entropy_seed()), Instant::now());
         Ok(BlockingVisitor {
             driver: Driver::new(core, transport)?,
         })

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use glance_presence_blocking::{TlsRoots, TransportConfig};
-use glance_presence_protocol::agent::{AgentConfig, SignalRoute};
+use glance_presence_protocol::agent::{AgentConfig, AgentConfigBuilder, SignalRoute};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
@@ -37,6 +37,12 @@ pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Fa
 
 /// The agent configuration for these flags.
 pub fn agent_config(args: &AgentArgs) -> Result<AgentConfig, Failure> {
+    agent_builder(args)?.build().map_err(Failure::usage)
+}
+
+/// The agent configuration builder the command-line arguments describe (for commands that
+/// set more before building).
+pub fn agent_builder(args: &AgentArgs) -> Result<AgentConfigBuilder, Failure> {
     let mut builder = AgentConfig::builder()
         .group_id(args.group)
         .presence_server(args.server.as_str())
@@ -69,5 +75,5 @@ pub fn agent_config(args: &AgentArgs) -> Result<AgentConfig, Failure> {
             ))
         }
     };
-    builder.build().map_err(Failure::usage)
+    Ok(builder)
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use glance_presence_blocking::BlockingVisitor;
+use glance_presence_protocol::link::AfterServerClose;
 use glance_presence_protocol::visitor::{VisitorConfig, VisitorEvent};
 use glance_presence_protocol::{PresenceData, TermsStatus};
 use serde_json::Value;
@@ -70,6 +71,8 @@ pub fn run(args: &VisitorArgs) -> Result<(), Failure> {
     let config = VisitorConfig::builder(args.group)
         .visitor_id(args.visitor.as_str())
         .presence_server(args.server.as_str())
+        // Until Ctrl-C: a graceful service restart is a pause, not the end.
+        .after_server_close(AfterServerClose::Reconnect)
         .build()
         .map_err(Failure::usage)?;
     let transport = common::transport(&args.tls)?;

@@ -1,0 +1,54 @@
+//! A seed from the operating system for a core's reconnect jitter, so that two clients (two
+//! agents of one visitor, an agent and its visitor, two processes) never reconnect in
+//! lockstep. The cores stay deterministic: an application that chose a seed keeps it.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+
+/// 64 random bits from the operating system. Should that source fail, the process's own
+/// randomly keyed hasher (also seeded by the operating system, once per process) mixed with
+/// a per-call counter stands in, so the value still differs from call to call.
+pub fn entropy_seed() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static CALLS: AtomicU64 = AtomicU64::new(0);
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u64(CALLS.fetch_add(1, Ordering::Relaxed));
+        hasher.finish()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_differ_from_call_to_call() {
+        let seeds: std::collections::HashSet<u64> = (0..64).map(|_| entropy_seed()).collect();
+        assert_eq!(seeds.len(), 64);
+    }
+
+    #[test]
+    fn two_agents_of_one_visitor_draw_different_jitter_unless_a_seed_is_chosen() {
+        use glance_presence_protocol::agent::AgentConfig;
+
+        use crate::{BlockingAgent, TransportConfig};
+
+        let builder = || {
+            AgentConfig::builder()
+                .group_id(12345)
+                .visitor_id("v1")
+                .token("t")
+                .presence_server("http://127.0.0.1:9")
+        };
+        let agent = |config| BlockingAgent::new(config, TransportConfig::default()).unwrap();
+        let default_seed = builder().build().unwrap().rng_seed();
+        let a = agent(builder().build().unwrap());
+        let b = agent(builder().build().unwrap());
+        let (a, b) = (a.core().config().rng_seed(), b.core().config().rng_seed());
+        assert_ne!(a, b);
+        assert_ne!(a, default_seed);
+        let chosen = agent(builder().rng_seed(42).build().unwrap());
+        assert_eq!(chosen.core().config().rng_seed(), 42);
+    }
+}

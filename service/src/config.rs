@@ -19,6 +19,8 @@
 //! hold_window_secs = 5            # a held signal waits this long for the visitor's next socket
 //! idle_timeout_secs = 90          # default 3 × keepalive
 //! unique_timeout_secs = 300       # the `timeout` of /uniquevisitor answers
+//! http_header_timeout_secs = 10   # a request's headers must arrive within this (first byte on)
+//! http_idle_timeout_secs = 60     # an HTTP connection with no request open closes after this
 //! load_balanced = false           # isPresenceLoadBalanced in GetVisitorSettings3
 //! allowed_origins = ["*"]         # agent origins (CORS on REST, Origin check on /agent)
 //! token_secret = "at least 32 bytes of secret text....."  # default: random per process
@@ -28,7 +30,7 @@
 //! max_frame_bytes = 65536
 //! send_queue_frames = 256
 //! held_signals_per_visitor = 64
-//! max_connections = 20000
+//! max_connections = 10000        # open connections, HTTP and WebSocket; more are refused
 //! max_body_bytes = 65536
 //!
 //! [tls]
@@ -61,6 +63,11 @@ pub const DEFAULT_PRESENCE_WINDOW: Duration = Duration::from_secs(5);
 pub const DEFAULT_HOLD_WINDOW: Duration = Duration::from_secs(5);
 /// Default lifetime announced for unique visitor ids, in seconds.
 pub const DEFAULT_UNIQUE_TIMEOUT_SECS: u64 = 300;
+/// Default time a client has to send a request's headers, from the first byte (or, for the first
+/// request of a connection, from the accept).
+pub const DEFAULT_HTTP_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time an HTTP connection may stay open with no request under way.
+pub const DEFAULT_HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Shortest accepted token signing secret, in bytes.
 pub const MIN_TOKEN_SECRET_BYTES: usize = 32;
 
@@ -94,7 +101,9 @@ pub struct Limits {
     pub send_queue_frames: usize,
     /// Signals held for one socketless visitor.
     pub held_signals_per_visitor: usize,
-    /// Open WebSocket connections at most; more are refused with 503.
+    /// Open connections at most, HTTP and WebSocket together; more are refused with 503 (or,
+    /// when even that cannot be afforded, closed at once). Lowered at start to what the
+    /// process's open-file limit allows.
     pub max_connections: usize,
     /// Largest REST request body (bytes).
     pub max_body_bytes: usize,
@@ -106,7 +115,7 @@ impl Default for Limits {
             max_frame_bytes: 64 * 1024,
             send_queue_frames: 256,
             held_signals_per_visitor: 64,
-            max_connections: 20_000,
+            max_connections: 10_000,
             max_body_bytes: 64 * 1024,
         }
     }
@@ -206,6 +215,8 @@ pub struct ServiceConfig {
     hold_window: Duration,
     idle_timeout: Duration,
     unique_timeout_secs: u64,
+    http_header_timeout: Duration,
+    http_idle_timeout: Duration,
     load_balanced: bool,
     allowed_origins: Vec<String>,
     token_secret: Option<TokenSecret>,
@@ -284,6 +295,8 @@ impl ServiceConfig {
             hold_window: self.hold_window,
             idle_timeout: Some(self.idle_timeout),
             unique_timeout_secs: self.unique_timeout_secs,
+            http_header_timeout: self.http_header_timeout,
+            http_idle_timeout: self.http_idle_timeout,
             load_balanced: self.load_balanced,
             allowed_origins: self.allowed_origins.clone(),
             token_secret: self.token_secret.clone(),
@@ -334,6 +347,15 @@ impl ServiceConfig {
     pub fn unique_timeout_secs(&self) -> u64 {
         self.unique_timeout_secs
     }
+    /// How long a client has to send a request's headers: from the accept for the first
+    /// request of a connection, from the first byte for later ones.
+    pub fn http_header_timeout(&self) -> Duration {
+        self.http_header_timeout
+    }
+    /// How long an HTTP connection may stay open with no request under way.
+    pub fn http_idle_timeout(&self) -> Duration {
+        self.http_idle_timeout
+    }
     /// `isPresenceLoadBalanced` in `GetVisitorSettings3` answers.
     pub fn load_balanced(&self) -> bool {
         self.load_balanced
@@ -379,6 +401,8 @@ pub struct ServiceConfigBuilder {
     hold_window: Duration,
     idle_timeout: Option<Duration>,
     unique_timeout_secs: u64,
+    http_header_timeout: Duration,
+    http_idle_timeout: Duration,
     load_balanced: bool,
     allowed_origins: Vec<String>,
     token_secret: Option<TokenSecret>,
@@ -399,6 +423,8 @@ impl Default for ServiceConfigBuilder {
             hold_window: DEFAULT_HOLD_WINDOW,
             idle_timeout: None,
             unique_timeout_secs: DEFAULT_UNIQUE_TIMEOUT_SECS,
+            http_header_timeout: DEFAULT_HTTP_HEADER_TIMEOUT,
+            http_idle_timeout: DEFAULT_HTTP_IDLE_TIMEOUT,
             load_balanced: false,
             allowed_origins: vec!["*".to_owned()],
             token_secret: None,
@@ -456,6 +482,16 @@ impl ServiceConfigBuilder {
     /// The `timeout` of `/uniquevisitor` answers (default 300 s).
     pub fn unique_timeout_secs(mut self, secs: u64) -> Self {
         self.unique_timeout_secs = secs;
+        self
+    }
+    /// How long a client has to send a request's headers (default 10 s).
+    pub fn http_header_timeout(mut self, timeout: Duration) -> Self {
+        self.http_header_timeout = timeout;
+        self
+    }
+    /// How long an HTTP connection may stay open with no request under way (default 60 s).
+    pub fn http_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.http_idle_timeout = timeout;
         self
     }
     /// `isPresenceLoadBalanced` in `GetVisitorSettings3` (default false).
@@ -535,6 +571,14 @@ impl ServiceConfigBuilder {
         if self.unique_timeout_secs == 0 {
             return invalid("unique_timeout_secs must be positive".into());
         }
+        for (name, value) in [
+            ("http_header_timeout", self.http_header_timeout),
+            ("http_idle_timeout", self.http_idle_timeout),
+        ] {
+            if value < Duration::from_millis(10) || value > Duration::from_secs(3600) {
+                return invalid(format!("{name} must be between 10 ms and 1 hour"));
+            }
+        }
         if let Some(host) = &self.advertise_host {
             if host.is_empty()
                 || host
@@ -568,6 +612,8 @@ impl ServiceConfigBuilder {
             hold_window: self.hold_window,
             idle_timeout,
             unique_timeout_secs: self.unique_timeout_secs,
+            http_header_timeout: self.http_header_timeout,
+            http_idle_timeout: self.http_idle_timeout,
             load_balanced: self.load_balanced,
             allowed_origins: self.allowed_origins,
             token_secret: self.token_secret,
@@ -589,6 +635,8 @@ struct FileConfig {
     hold_window_secs: Option<f64>,
     idle_timeout_secs: Option<f64>,
     unique_timeout_secs: Option<u64>,
+    http_header_timeout_secs: Option<f64>,
+    http_idle_timeout_secs: Option<f64>,
     load_balanced: Option<bool>,
     allowed_origins: Option<Vec<String>>,
     token_secret: Option<String>,
@@ -658,6 +706,12 @@ impl FileConfig {
         if let Some(v) = self.unique_timeout_secs {
             b = b.unique_timeout_secs(v);
         }
+        if let Some(v) = self.http_header_timeout_secs {
+            b = b.http_header_timeout(secs("http_header_timeout_secs", v)?);
+        }
+        if let Some(v) = self.http_idle_timeout_secs {
+            b = b.http_idle_timeout(secs("http_idle_timeout_secs", v)?);
+        }
         if let Some(v) = self.load_balanced {
             b = b.load_balanced(v);
         }
@@ -711,6 +765,9 @@ mod tests {
         assert_eq!(c.idle_timeout(), Duration::from_secs(90));
         assert_eq!(c.presence_window(), Duration::from_secs(5));
         assert_eq!(c.hold_window(), Duration::from_secs(5));
+        assert_eq!(c.http_header_timeout(), Duration::from_secs(10));
+        assert_eq!(c.http_idle_timeout(), Duration::from_secs(60));
+        assert_eq!(c.limits().max_connections, 10_000);
         let demo = GroupId::new(DEMO_GROUP_ID).unwrap();
         assert_eq!(c.api_keys(demo).unwrap()[0].expose_secret(), DEMO_API_KEY);
         assert!(c.origin_allowed("https://anything.example"));
@@ -774,6 +831,8 @@ mod tests {
             "presence_window_secs = -1",
             "idle_timeout_secs = 1",
             "[limits]\nmax_frame_bytes = 1",
+            "http_header_timeout_secs = 0",
+            "http_idle_timeout_secs = 7200",
         ] {
             assert!(ServiceConfig::from_toml_str(bad).is_err(), "{bad}");
         }

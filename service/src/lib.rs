@@ -36,6 +36,7 @@ pub mod auth;
 pub mod config;
 pub mod core;
 mod http;
+mod listener;
 pub mod query;
 mod server;
 mod shared;

@@ -2,9 +2,11 @@
 //! the timer task, the async [`RunningService`] and the blocking [`ServiceHandle`].
 //!
 //! [`Service::start`] binds the listener (port 0 allowed), builds the core and returns once the
-//! service accepts connections, reporting the bound address. [`RunningService::shutdown`] sends
-//! `serverclose` to every socket, waits (bounded) for the sockets to close and stops the server.
-//! [`ServiceHandle::spawn`] does the same on a runtime of its own, for blocking callers.
+//! service accepts connections, reporting the bound address. Connections are accepted and served
+//! by [`crate::listener`] (connection cap, header and idle timeouts). [`RunningService::shutdown`]
+//! sends `serverclose` to every socket, waits (bounded) for the sockets to close, then stops
+//! accepting and closes the HTTP connections. [`ServiceHandle::spawn`] does the same on a
+//! runtime of its own, for blocking callers.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -14,10 +16,9 @@ use std::time::{Duration, Instant};
 use rand_core::{OsRng, RngCore};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::TokenKeys;
@@ -25,8 +26,6 @@ use crate::config::{ServiceConfig, TlsConfig};
 use crate::core::{CoreSettings, CoreStats, ServiceCore};
 use crate::shared::{timer_task, unix_now, Shared};
 
-/// How long a TLS handshake may take.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a graceful shutdown waits for sockets to close after `serverclose`.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -64,6 +63,10 @@ pub struct ServiceStats {
     pub origin_rejections: u64,
     /// Connections dropped because their send queue was full.
     pub slow_consumers: u64,
+    /// Connections refused because the connection limit was reached.
+    pub refused_connections: u64,
+    /// Open connections (HTTP and WebSocket).
+    pub open_connections: usize,
 }
 
 fn stats_of(shared: &Shared) -> ServiceStats {
@@ -75,6 +78,8 @@ fn stats_of(shared: &Shared) -> ServiceStats {
         authorize_failures: c.authorize_failures.load(Relaxed),
         origin_rejections: c.origin_rejections.load(Relaxed),
         slow_consumers: c.slow_consumers.load(Relaxed),
+        refused_connections: c.refused_connections.load(Relaxed),
+        open_connections: shared.open_tcp_connections(),
     }
 }
 
@@ -121,37 +126,26 @@ impl Service {
             unix_now(),
         );
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let shared = Arc::new(Shared::new(config, tokens, core, host, addr.port()));
-        let app =
-            crate::http::router(shared.clone()).into_make_service_with_connect_info::<PeerAddr>();
-        let (stop_tx, mut stop_rx) = watch::channel(false);
-        let stopped = async move {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
-        };
-        let mut tasks = vec![tokio::spawn(timer_task(shared.clone()))];
-        let server = match tls {
-            None => tokio::spawn(async move {
-                let served = axum::serve(NoDelay(listener), app)
-                    .with_graceful_shutdown(stopped)
-                    .await;
-                if let Err(err) = served {
-                    tracing::error!(error = %err, "server stopped");
-                }
-            }),
-            Some(acceptor) => {
-                let (tx, rx) = mpsc::channel(64);
-                tasks.push(tokio::spawn(tls_accept_loop(listener, acceptor, tx)));
-                tokio::spawn(async move {
-                    let served = axum::serve(TlsListener { rx, addr }, app)
-                        .with_graceful_shutdown(stopped)
-                        .await;
-                    if let Err(err) = served {
-                        tracing::error!(error = %err, "server stopped");
-                    }
-                })
-            }
-        };
-        tracing::info!(%addr, scheme, "presence service listening");
+        let max_connections = crate::listener::connection_budget(config.limits().max_connections);
+        let shared = Arc::new(Shared::new(
+            config,
+            tokens,
+            core,
+            host,
+            addr.port(),
+            max_connections,
+        ));
+        let app = crate::http::router(shared.clone());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let tasks = vec![tokio::spawn(timer_task(shared.clone()))];
+        let server = tokio::spawn(crate::listener::accept_loop(
+            listener,
+            tls,
+            app,
+            shared.clone(),
+            stop_rx,
+        ));
+        tracing::info!(%addr, scheme, max_connections, "presence service listening");
         let (request_tx, mut request_rx) = watch::channel(false);
         let (done_tx, done_rx) = watch::channel(false);
         let supervisor = {
@@ -173,8 +167,8 @@ impl Service {
     }
 }
 
-/// `serverclose` to every socket, a bounded wait for them to close, then the listener and every
-/// task stop.
+/// `serverclose` to every socket (agents first), a bounded wait for them to close, then the
+/// listener stops, HTTP connections close after their current request, and every task stops.
 async fn graceful_stop(
     shared: &Shared,
     stop: watch::Sender<bool>,
@@ -195,6 +189,12 @@ async fn graceful_stop(
     if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
         abort.abort();
     }
+    let closed = async {
+        while shared.open_tcp_connections() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, closed).await;
     for task in tasks {
         task.abort();
     }
@@ -257,103 +257,6 @@ fn server_tls_config(tls: &TlsConfig) -> Result<rustls::ServerConfig, StartError
 /// The peer address of a connection, as handlers see it through `ConnectInfo`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PeerAddr(pub(crate) SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, NoDelay>> for PeerAddr {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, NoDelay>) -> Self {
-        PeerAddr(*stream.remote_addr())
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>>
-    for PeerAddr
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
-        PeerAddr(*stream.remote_addr())
-    }
-}
-
-/// A plain listener that turns Nagle off on every accepted socket.
-struct NoDelay(TcpListener);
-
-impl axum::serve::Listener for NoDelay {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.0.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (stream, addr);
-                }
-                Err(err) => accept_error(err).await,
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.0.local_addr()
-    }
-}
-
-async fn accept_error(err: io::Error) {
-    tracing::warn!(error = %err, "accept failed");
-    // Out of file descriptors and similar: back off instead of spinning.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-}
-
-/// Accepts TCP connections and runs each TLS handshake in its own task, so a slow client never
-/// holds up the others.
-async fn tls_accept_loop(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    tx: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
-) {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                accept_error(err).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => {
-                    let _ = tx.send((tls, peer)).await;
-                }
-                Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-            }
-        });
-    }
-}
-
-/// The listener axum serves in TLS mode: completed handshakes from [`tls_accept_loop`].
-struct TlsListener {
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    addr: SocketAddr,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(accepted) => accepted,
-            // The accept loop is gone (shutdown): accept nothing more.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.addr)
-    }
-}
 
 /// A service running on the caller's tokio runtime.
 #[derive(Debug)]

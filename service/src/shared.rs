@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, Notify, Semaphore};
 
 use crate::auth::TokenKeys;
 use crate::config::ServiceConfig;
@@ -64,6 +64,10 @@ pub(crate) struct Shared {
     pub(crate) shutting_down: AtomicBool,
     /// Signalled when the last connection of a shutting-down service has gone.
     pub(crate) drained: Notify,
+    /// One permit per open connection (HTTP or WebSocket), `max_connections` in all.
+    pub(crate) connections: Arc<Semaphore>,
+    /// The connection cap in force (the configured one, lowered to the open-file limit).
+    pub(crate) max_connections: usize,
     inner: Mutex<Inner>,
 }
 
@@ -81,6 +85,7 @@ impl Shared {
         core: ServiceCore,
         host: String,
         port: u16,
+        max_connections: usize,
     ) -> Self {
         Shared {
             config,
@@ -91,6 +96,8 @@ impl Shared {
             timer_wake: Notify::new(),
             shutting_down: AtomicBool::new(false),
             drained: Notify::new(),
+            connections: Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS))),
+            max_connections: max_connections.min(Semaphore::MAX_PERMITS),
             inner: Mutex::new(Inner {
                 core,
                 conns: HashMap::new(),
@@ -148,7 +155,13 @@ impl Shared {
         self.dispatch(&mut inner, now);
     }
 
-    /// Open connections (tasks still registered).
+    /// Open TCP connections, HTTP and WebSocket (permits taken).
+    pub(crate) fn open_tcp_connections(&self) -> usize {
+        self.max_connections
+            .saturating_sub(self.connections.available_permits())
+    }
+
+    /// Open WebSocket connections (tasks still registered with the core).
     pub(crate) fn open_connections(&self) -> usize {
         self.lock().core.connection_count()
     }

@@ -943,14 +943,16 @@ impl ServiceCore {
     /// Sends `serverclose` to every socket and closes it; later `connect` frames get the same.
     pub fn shutdown(&mut self, now: Instant) {
         self.shutting_down = true;
-        let mut open: Vec<ConnId> = self
+        // Agents first: each is sent `serverclose` and detached before any visitor socket
+        // closes, so no agent sees a visitor state change that the stop itself causes.
+        let mut open: Vec<(bool, ConnId)> = self
             .conns
             .iter()
             .filter(|(_, c)| !matches!(c.state, ConnState::Closing))
-            .map(|(id, _)| *id)
+            .map(|(id, c)| (c.role != Role::Agent, *id))
             .collect();
         open.sort();
-        for conn in open {
+        for (_, conn) in open {
             self.send(conn, ServerFrame::ServerClose);
             self.close(now, conn, CloseReason::Shutdown);
         }

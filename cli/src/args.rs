@@ -160,28 +160,41 @@ pub struct TlsArgs {
     pub ca_cert: Option<PathBuf>,
 }
 
-/// The reference service's flags.
+/// The reference service's flags. A flag given on the command line wins over the same setting
+/// in the `--config` file, which wins over the default.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Precedence: a flag given on the command line, then the --config file, then the default."
+)]
 pub struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port; the bound address is printed).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// Address to listen on (port 0 picks a free port; the bound address is printed)
+    /// [default: the file's `listen`, else 127.0.0.1:8080].
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
     /// A TOML configuration file (groups, API keys, origins, timings, limits).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Leave out the built-in demo group.
+    /// Leave out the built-in demo group (overrides the file's `demo_group`).
     #[arg(long)]
     pub no_demo_group: bool,
-    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key (overrides the file's
+    /// `[tls]`).
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// The private key (PEM) of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Answer GetVisitorSettings3 with isPresenceLoadBalanced: true.
+    /// Answer GetVisitorSettings3 with isPresenceLoadBalanced: true (overrides the file's
+    /// `load_balanced`).
     #[arg(long)]
     pub load_balanced: bool,
 }
+
+/// The listen address when neither the flag nor the configuration file names one.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    8080,
+));
 
 /// The simulated visitor's flags.
 #[derive(Debug, Args)]

@@ -1,23 +1,33 @@
-//! `serve`: run the reference presence service until Ctrl-C, then shut it down gracefully
-//! (every socket gets `serverclose`).
+//! `serve`: run the reference presence service until Ctrl-C or SIGTERM, then shut it down
+//! gracefully (every socket gets `serverclose`, agents first) and exit 0.
+//!
+//! Settings come from, in order of precedence: a flag given on the command line, the `--config`
+//! file, the default.
 
+use std::path::Path;
 use std::sync::mpsc;
 
 use glance_presence_service::config::{ServiceConfig, TlsConfig, DEMO_GROUP_ID};
 use glance_presence_service::ServiceHandle;
 
-use crate::args::ServeArgs;
+use crate::args::{ServeArgs, DEFAULT_LISTEN};
 use crate::failure::Failure;
 
 /// The service configuration for these flags.
 pub fn config(args: &ServeArgs) -> Result<ServiceConfig, Failure> {
-    let mut builder = match &args.config {
-        Some(path) => ServiceConfig::from_toml_file(path)
-            .map_err(|e| Failure::usage(format_args!("{}: {e}", path.display())))?
-            .to_builder(),
-        None => ServiceConfig::builder(),
+    let (mut builder, file_listens) = match &args.config {
+        Some(path) => {
+            let from_file = ServiceConfig::from_toml_file(path)
+                .map_err(|e| Failure::usage(format_args!("{}: {e}", path.display())))?;
+            (from_file.to_builder(), sets_listen(path)?)
+        }
+        None => (ServiceConfig::builder(), false),
     };
-    builder = builder.listen(args.listen);
+    match args.listen {
+        Some(listen) => builder = builder.listen(listen),
+        None if file_listens => {}
+        None => builder = builder.listen(DEFAULT_LISTEN),
+    }
     if args.no_demo_group {
         builder = builder.demo_group(false);
     }
@@ -30,7 +40,16 @@ pub fn config(args: &ServeArgs) -> Result<ServiceConfig, Failure> {
     builder.build().map_err(Failure::usage)
 }
 
-/// Runs until Ctrl-C.
+/// Whether the configuration file names a listen address (its `listen` then beats the default).
+fn sets_listen(path: &Path) -> Result<bool, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format_args!("{}: {e}", path.display())))?;
+    let table: toml::Table = toml::from_str(&text)
+        .map_err(|e| Failure::usage(format_args!("{}: {e}", path.display())))?;
+    Ok(table.contains_key("listen"))
+}
+
+/// Runs until Ctrl-C (SIGINT) or SIGTERM.
 pub fn run(args: &ServeArgs) -> Result<(), Failure> {
     let config = config(args)?;
     let demo = config.api_keys(demo_group()).is_some();
@@ -60,5 +79,67 @@ fn demo_group() -> glance_presence_protocol::GroupId {
     match glance_presence_protocol::GroupId::new(DEMO_GROUP_ID) {
         Ok(group) => group,
         Err(_) => unreachable!("the demo group id is positive"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::args::{Cli, Command};
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        let argv = ["glance-presence", "serve"].iter().chain(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(args) => args,
+            _ => unreachable!(),
+        }
+    }
+
+    fn file(name: &str, text: &str) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!(
+            "glance-presence-serve-{}-{name}.toml",
+            std::process::id()
+        ));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn listen_precedence_is_flag_then_file_then_default() {
+        let listen = |args: &[&str]| config(&serve_args(args)).unwrap().listen().to_string();
+        assert_eq!(listen(&[]), "127.0.0.1:8080");
+        let with = file("with-listen", "listen = \"127.0.0.1:0\"\n");
+        let without = file("without-listen", "load_balanced = true\n");
+        let with = with.to_str().unwrap();
+        let without = without.to_str().unwrap();
+        assert_eq!(listen(&["--config", with]), "127.0.0.1:0");
+        assert_eq!(listen(&["--config", without]), "127.0.0.1:8080");
+        assert_eq!(
+            listen(&["--config", with, "--listen", "127.0.0.1:9"]),
+            "127.0.0.1:9"
+        );
+        assert_eq!(listen(&["--listen", "127.0.0.1:9"]), "127.0.0.1:9");
+        let _ = std::fs::remove_file(with);
+        let _ = std::fs::remove_file(without);
+    }
+
+    #[test]
+    fn switch_flags_override_the_file_and_leave_it_alone_when_absent() {
+        let path = file("switches", "load_balanced = false\ndemo_group = true\n");
+        let path = path.to_str().unwrap();
+        let plain = config(&serve_args(&["--config", path])).unwrap();
+        assert!(!plain.load_balanced());
+        assert!(plain.demo_group());
+        let on = file("switches-on", "load_balanced = true\n");
+        let on = on.to_str().unwrap();
+        assert!(config(&serve_args(&["--config", on]))
+            .unwrap()
+            .load_balanced());
+        let flagged = config(&serve_args(&["--config", path, "--load-balanced"])).unwrap();
+        assert!(flagged.load_balanced());
+        let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_file(on);
     }
 }

@@ -602,7 +602,7 @@ pub(crate) fn render_metrics(shared: &Shared) -> String {
     family(
         "glance_presence_connections_refused_total",
         "counter",
-        "WebSocket upgrades refused because the connection limit was reached.",
+        "Connections (HTTP or WebSocket) refused because the connection limit was reached.",
         &[("", load(&c.refused_connections))],
     );
     family(

@@ -3,6 +3,7 @@
 //!
 //! Agent token claims: `group` (number), `partneruserid`, `service` (`"presence"`), `iat`, `exp`
 //! (Unix seconds). Guest token claims: `group`, `visitorid`, `service` (`"guest"`), `iat`, `exp`.
+//! Both kinds are refused at and after their `exp`.
 //! The time is always an argument: nothing here reads a clock (the expiry check is done here,
 //! not by the JWT library). Secrets and tokens never appear in `Debug` output or errors.
 
@@ -152,13 +153,16 @@ impl TokenKeys {
             .map_err(|_| TokenError::Invalid)
     }
 
-    /// Checks that a guest token was issued by this service for this group and visitor. Its
-    /// expiry is not enforced: `extendUnique` reconnects with the same token.
+    /// Checks that a guest token was issued by this service for this group and visitor and has
+    /// not expired at `now_unix`. A unique visitor whose guest token is about to expire asks
+    /// `/uniquevisitor` again with its `UNQ-` id (Glance's `extendUnique`): it keeps its id and
+    /// gets a fresh token.
     pub fn verify_guest(
         &self,
         token: &str,
         group: GroupId,
         visitor: &VisitorId,
+        now_unix: u64,
     ) -> Result<(), TokenError> {
         let data = jsonwebtoken::decode::<GuestClaims>(token, &self.decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
@@ -168,6 +172,9 @@ impl TokenKeys {
         }
         if claims.group != group.get() || claims.visitorid != visitor.as_str() {
             return Err(TokenError::WrongGroup);
+        }
+        if claims.exp <= now_unix {
+            return Err(TokenError::Expired);
         }
         Ok(())
     }
@@ -217,15 +224,20 @@ mod tests {
         let g = GroupId::new(12345).unwrap();
         let v = VisitorId::new("UNQ-123456789").unwrap();
         let guest = k.issue_guest(g, &v, 1_000, 300).unwrap();
-        assert!(k.verify_guest(&guest, g, &v).is_ok());
+        assert!(k.verify_guest(&guest, g, &v, 1_000).is_ok());
+        assert!(k.verify_guest(&guest, g, &v, 1_299).is_ok());
         assert_eq!(
-            k.verify_guest(&guest, g, &VisitorId::new("UNQ-1").unwrap()),
+            k.verify_guest(&guest, g, &v, 1_300),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            k.verify_guest(&guest, g, &VisitorId::new("UNQ-1").unwrap(), 1_000),
             Err(TokenError::WrongGroup)
         );
         assert!(k.verify_agent(&guest, Some(g), 1_001).is_err());
         let (agent, _) = k
             .issue_agent(g, &PartnerUserId::new("a").unwrap(), 1_000, 60)
             .unwrap();
-        assert!(k.verify_guest(agent.expose_secret(), g, &v).is_err());
+        assert!(k.verify_guest(agent.expose_secret(), g, &v, 1_000).is_err());
     }
 }

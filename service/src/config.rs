@@ -15,8 +15,8 @@
 //! advertise_host = "127.0.0.1"    # host named in direct/directserver/presenceUrl answers
 //! demo_group = true               # group 12345 with the API key "glance-presence-demo-key"
 //! keepalive_secs = 30             # sent in `connected`
-//! presence_window_secs = 5        # a visitor stays present this long after its last socket
-//! hold_window_secs = 5            # a held signal waits this long for the visitor's next socket
+//! presence_window_secs = 6        # a visitor stays present this long after its last socket
+//! hold_window_secs = 6            # a held signal waits this long; default: the presence window
 //! idle_timeout_secs = 90          # default 3 × keepalive
 //! unique_timeout_secs = 300       # the `timeout` of /uniquevisitor answers
 //! http_header_timeout_secs = 10   # a request's headers must arrive within this (first byte on)
@@ -32,6 +32,8 @@
 //! held_signals_per_visitor = 64
 //! max_connections = 10000        # open connections, HTTP and WebSocket; more are refused
 //! max_body_bytes = 65536
+//! max_presence_bytes = 65536      # a visitor's merged presence data, encoded as JSON
+//! max_presence_keys = 256         # keys in a visitor's merged presence data
 //!
 //! [tls]
 //! cert = "cert.pem"               # PEM certificate chain
@@ -58,9 +60,27 @@ pub const DEMO_API_KEY: &str = "glance-presence-demo-key";
 /// Default keepalive interval sent in `connected`, in seconds.
 pub const DEFAULT_KEEPALIVE_SECS: u64 = 30;
 /// Default presence window: a visitor stays present this long after its last socket closed.
-pub const DEFAULT_PRESENCE_WINDOW: Duration = Duration::from_secs(5);
-/// Default hold window: a signal for a socketless visitor waits this long.
-pub const DEFAULT_HOLD_WINDOW: Duration = Duration::from_secs(5);
+///
+/// Six seconds: Glance's visitor script in load-balanced mode reopens its socket exactly 5 s
+/// after its tab is hidden, so a 5 s window would expire a few milliseconds before the new
+/// socket arrives and agents would see the visitor leave and come back. One second of slack
+/// covers the reopen and its network delay.
+pub const DEFAULT_PRESENCE_WINDOW: Duration = Duration::from_secs(6);
+/// Default hold window: the presence window, so that a held signal waits as long as its visitor
+/// stays present. When only the presence window is configured, the hold window follows it.
+pub const DEFAULT_HOLD_WINDOW: Duration = DEFAULT_PRESENCE_WINDOW;
+/// Default bound of a visitor's merged presence data, in bytes of its JSON encoding: the
+/// frame size limit, so any single frame the service accepts fits in an empty record, and a
+/// quarter of the body limit of the client's REST parsers
+/// (`glance_presence_protocol::rest::DEFAULT_MAX_BODY_BYTES`, 256 KiB), so that a
+/// `lookupvisitor` or `query` answer of a full record stays readable by the client.
+pub const DEFAULT_MAX_PRESENCE_BYTES: usize = 64 * 1024;
+/// Default bound of the number of keys in a visitor's merged presence data.
+pub const DEFAULT_MAX_PRESENCE_KEYS: usize = 256;
+/// Largest configurable [`Limits::max_presence_bytes`]: the client's REST body limit less
+/// 64 KiB for the record fields a `lookupvisitor` or `query` answer adds to the presence data.
+pub const MAX_PRESENCE_BYTES_LIMIT: usize =
+    glance_presence_protocol::rest::DEFAULT_MAX_BODY_BYTES - 64 * 1024;
 /// Default lifetime announced for unique visitor ids, in seconds.
 pub const DEFAULT_UNIQUE_TIMEOUT_SECS: u64 = 300;
 /// Default time a client has to send a request's headers, from the first byte (or, for the first
@@ -107,6 +127,13 @@ pub struct Limits {
     pub max_connections: usize,
     /// Largest REST request body (bytes).
     pub max_body_bytes: usize,
+    /// Largest merged presence record of one visitor, in bytes of its JSON encoding (each key
+    /// and value as `"key":value,`). A `presence` frame that would make the record larger is
+    /// refused whole. At most [`MAX_PRESENCE_BYTES_LIMIT`].
+    pub max_presence_bytes: usize,
+    /// Most keys in the merged presence record of one visitor. A `presence` frame that would
+    /// add more is refused whole.
+    pub max_presence_keys: usize,
 }
 
 impl Default for Limits {
@@ -117,6 +144,8 @@ impl Default for Limits {
             held_signals_per_visitor: 64,
             max_connections: 10_000,
             max_body_bytes: 64 * 1024,
+            max_presence_bytes: DEFAULT_MAX_PRESENCE_BYTES,
+            max_presence_keys: DEFAULT_MAX_PRESENCE_KEYS,
         }
     }
 }
@@ -292,7 +321,7 @@ impl ServiceConfig {
             groups,
             keepalive_secs: self.keepalive_secs,
             presence_window: self.presence_window,
-            hold_window: self.hold_window,
+            hold_window: Some(self.hold_window),
             idle_timeout: Some(self.idle_timeout),
             unique_timeout_secs: self.unique_timeout_secs,
             http_header_timeout: self.http_header_timeout,
@@ -398,7 +427,7 @@ pub struct ServiceConfigBuilder {
     groups: BTreeMap<GroupId, Vec<ApiKey>>,
     keepalive_secs: u64,
     presence_window: Duration,
-    hold_window: Duration,
+    hold_window: Option<Duration>,
     idle_timeout: Option<Duration>,
     unique_timeout_secs: u64,
     http_header_timeout: Duration,
@@ -420,7 +449,7 @@ impl Default for ServiceConfigBuilder {
             groups: BTreeMap::new(),
             keepalive_secs: DEFAULT_KEEPALIVE_SECS,
             presence_window: DEFAULT_PRESENCE_WINDOW,
-            hold_window: DEFAULT_HOLD_WINDOW,
+            hold_window: None,
             idle_timeout: None,
             unique_timeout_secs: DEFAULT_UNIQUE_TIMEOUT_SECS,
             http_header_timeout: DEFAULT_HTTP_HEADER_TIMEOUT,
@@ -464,14 +493,15 @@ impl ServiceConfigBuilder {
         self.keepalive_secs = secs;
         self
     }
-    /// The presence window (default 5 s).
+    /// The presence window (default [`DEFAULT_PRESENCE_WINDOW`], 6 s).
     pub fn presence_window(mut self, window: Duration) -> Self {
         self.presence_window = window;
         self
     }
-    /// The hold window (default 5 s).
+    /// The hold window (default: the presence window, so a held signal waits as long as its
+    /// visitor stays present).
     pub fn hold_window(mut self, window: Duration) -> Self {
-        self.hold_window = window;
+        self.hold_window = Some(window);
         self
     }
     /// The idle timeout (default 3 × keepalive).
@@ -559,7 +589,8 @@ impl ServiceConfigBuilder {
         if self.presence_window.is_zero() || self.presence_window > Duration::from_secs(3600) {
             return invalid("presence_window must be more than 0 and at most 1 hour".into());
         }
-        if self.hold_window.is_zero() || self.hold_window > Duration::from_secs(3600) {
+        let hold_window = self.hold_window.unwrap_or(self.presence_window);
+        if hold_window.is_zero() || hold_window > Duration::from_secs(3600) {
             return invalid("hold_window must be more than 0 and at most 1 hour".into());
         }
         let idle_timeout = self
@@ -580,7 +611,10 @@ impl ServiceConfigBuilder {
             }
         }
         if let Some(host) = &self.advertise_host {
+            // A DNS name is at most 253 characters; the bound also keeps the record fields of
+            // `lookupvisitor` answers small (see `MAX_PRESENCE_BYTES_LIMIT`).
             if host.is_empty()
+                || host.len() > 253
                 || host
                     .chars()
                     .any(|c| c.is_whitespace() || c == '/' || c.is_control())
@@ -602,6 +636,16 @@ impl ServiceConfigBuilder {
         {
             return invalid("limits must be positive (max_body_bytes at least 256 bytes)".into());
         }
+        if l.max_presence_bytes < 256 || l.max_presence_bytes > MAX_PRESENCE_BYTES_LIMIT {
+            return invalid(format!(
+                "limits.max_presence_bytes must be between 256 and {MAX_PRESENCE_BYTES_LIMIT} \
+                 (the client refuses REST answers over {} bytes)",
+                glance_presence_protocol::rest::DEFAULT_MAX_BODY_BYTES
+            ));
+        }
+        if l.max_presence_keys == 0 {
+            return invalid("limits.max_presence_keys must be positive".into());
+        }
         Ok(ServiceConfig {
             listen: self.listen,
             advertise_host: self.advertise_host,
@@ -609,7 +653,7 @@ impl ServiceConfigBuilder {
             groups,
             keepalive_secs: self.keepalive_secs,
             presence_window: self.presence_window,
-            hold_window: self.hold_window,
+            hold_window,
             idle_timeout,
             unique_timeout_secs: self.unique_timeout_secs,
             http_header_timeout: self.http_header_timeout,
@@ -655,6 +699,8 @@ struct FileLimits {
     held_signals_per_visitor: Option<usize>,
     max_connections: Option<usize>,
     max_body_bytes: Option<usize>,
+    max_presence_bytes: Option<usize>,
+    max_presence_keys: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -734,6 +780,8 @@ impl FileConfig {
                     .unwrap_or(d.held_signals_per_visitor),
                 max_connections: l.max_connections.unwrap_or(d.max_connections),
                 max_body_bytes: l.max_body_bytes.unwrap_or(d.max_body_bytes),
+                max_presence_bytes: l.max_presence_bytes.unwrap_or(d.max_presence_bytes),
+                max_presence_keys: l.max_presence_keys.unwrap_or(d.max_presence_keys),
             });
         }
         if let Some(tls) = self.tls {
@@ -763,8 +811,10 @@ mod tests {
         assert!(c.listen().ip().is_loopback());
         assert_eq!(c.keepalive_secs(), 30);
         assert_eq!(c.idle_timeout(), Duration::from_secs(90));
-        assert_eq!(c.presence_window(), Duration::from_secs(5));
-        assert_eq!(c.hold_window(), Duration::from_secs(5));
+        assert_eq!(c.presence_window(), Duration::from_secs(6));
+        assert_eq!(c.hold_window(), Duration::from_secs(6));
+        assert_eq!(c.limits().max_presence_bytes, 64 * 1024);
+        assert_eq!(c.limits().max_presence_keys, 256);
         assert_eq!(c.http_header_timeout(), Duration::from_secs(10));
         assert_eq!(c.http_idle_timeout(), Duration::from_secs(60));
         assert_eq!(c.limits().max_connections, 10_000);
@@ -833,9 +883,56 @@ mod tests {
             "[limits]\nmax_frame_bytes = 1",
             "http_header_timeout_secs = 0",
             "http_idle_timeout_secs = 7200",
+            "[limits]\nmax_presence_bytes = 10",
+            "[limits]\nmax_presence_bytes = 262144",
+            "[limits]\nmax_presence_keys = 0",
+            "hold_window_secs = 0",
         ] {
             assert!(ServiceConfig::from_toml_str(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn hold_window_follows_the_presence_window_unless_set() {
+        let c = ServiceConfig::builder()
+            .presence_window(Duration::from_secs(9))
+            .build()
+            .unwrap();
+        assert_eq!(c.hold_window(), Duration::from_secs(9));
+        let c = ServiceConfig::from_toml_str("presence_window_secs = 2").unwrap();
+        assert_eq!(c.hold_window(), Duration::from_secs(2));
+        let c =
+            ServiceConfig::from_toml_str("presence_window_secs = 2\nhold_window_secs = 1").unwrap();
+        assert_eq!(
+            (c.presence_window(), c.hold_window()),
+            (Duration::from_secs(2), Duration::from_secs(1))
+        );
+    }
+
+    #[test]
+    fn presence_record_limits_from_toml() {
+        let c = ServiceConfig::from_toml_str(
+            "[limits]\nmax_presence_bytes = 4096\nmax_presence_keys = 16",
+        )
+        .unwrap();
+        assert_eq!(c.limits().max_presence_bytes, 4096);
+        assert_eq!(c.limits().max_presence_keys, 16);
+        assert_eq!(c.limits().max_frame_bytes, 64 * 1024);
+        // The largest allowed record leaves room below the client's REST body limit.
+        let c = ServiceConfig::builder()
+            .limits(Limits {
+                max_presence_bytes: MAX_PRESENCE_BYTES_LIMIT,
+                ..Limits::default()
+            })
+            .build()
+            .unwrap();
+        assert!(
+            c.limits().max_presence_bytes < glance_presence_protocol::rest::DEFAULT_MAX_BODY_BYTES
+        );
+        assert!(ServiceConfig::builder()
+            .advertise_host("h".repeat(254))
+            .build()
+            .is_err());
     }
 
     #[test]

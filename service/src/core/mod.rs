@@ -24,10 +24,12 @@
 //!
 //! * The first frame of every socket must be `connect`. Agents must carry a valid token for the
 //!   group; a bad or expired token gets `{"type":"error","data":{"error":"connfail",
-//!   "detail":"authorization"}}` and the socket is closed. Both roles get
+//!   "detail":"authorization"}}` and the socket is closed. An agent socket is sent the same
+//!   frame and closed when its token's `exp` passes while it is open. A visitor's guest token
+//!   must be for its group and id and must not have expired. Both roles get
 //!   `{"type":"connected","keepalive":30}`.
-//! * A visitor is present while it has a socket and for the presence window (5 s) after its
-//!   last socket closed. Agents of that visitor get `visitorsock {connected}` on every change of
+//! * A visitor is present while it has a socket and for the presence window (6 s by default)
+//!   after its last socket closed. Agents of that visitor get `visitorsock {connected}` on every change of
 //!   "has a socket", `visitorconn {connected:true}` when it becomes present and
 //!   `visitorconn {connected:false}` when it stops being present, so page navigation produces
 //!   `visitorsock` frames only. An agent that connects while its visitor is present is told so
@@ -36,13 +38,21 @@
 //! * Visitor frames (`presence`, `visibility`, `terms`, `visitorsessionstart/end`,
 //!   `visitorerror`, custom types) are forwarded to every agent socket of that visitor with
 //!   `type` and `data` kept; presence data is merged into the visitor's record.
+//! * The merged presence record is bounded in bytes (its entries as compact JSON) and keys. A
+//!   `presence` frame that would make it exceed either bound is refused whole: nothing of it is
+//!   merged or forwarded, the visitor gets `{"type":"error","data":{"error":"presencetoolarge",
+//!   "detail":…}}` (its socket stays open), [`CoreStats::presence_refused`] counts it and a
+//!   warning naming the visitor is logged through `tracing` (a log facade: the core still does
+//!   no IO of its own). The record's bytes are released when its presence period ends.
 //! * Signals go to the visitor's newest socket; an older socket with the same id is sent
 //!   `blur` when a newer one connects. A present visitor without a socket has its signals held
 //!   (FIFO, bounded) and delivered exactly once, in order, on its next connect; each held
-//!   signal is dropped and counted when the hold window (5 s) passes.
+//!   signal is dropped and counted when the hold window (by default the presence window)
+//!   passes.
 //! * Malformed frames get `{"type":"error","data":{"error":"badframe","detail":…}}` and the
 //!   socket is closed. A socket silent for the idle timeout (3 × keepalive) is closed.
 
+mod record;
 mod timers;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -242,6 +252,13 @@ pub struct CoreStats {
     pub blurs: u64,
     /// Sockets opened since start.
     pub connections_total: u64,
+    /// `presence` frames refused because the visitor's record would exceed its bounds.
+    pub presence_refused: u64,
+    /// Bytes of merged presence data held over all visitor records (see
+    /// [`CoreSettings::max_presence_bytes`] for how they are counted).
+    pub presence_bytes: u64,
+    /// Agent sockets closed because their token expired while they were open.
+    pub tokens_expired: u64,
 }
 
 /// The core's settings (a subset of [`ServiceConfig`]).
@@ -259,6 +276,11 @@ pub struct CoreSettings {
     pub held_signals_per_visitor: usize,
     /// Frame size limit for [`ServiceCore::handle_text`].
     pub max_frame_bytes: usize,
+    /// Bound of a visitor's merged presence record, in bytes: each entry counted as
+    /// `"key":value,` in compact JSON.
+    pub max_presence_bytes: usize,
+    /// Bound of the number of keys in a visitor's merged presence record.
+    pub max_presence_keys: usize,
     /// Lifetime announced for unique ids (seconds).
     pub unique_timeout_secs: u64,
     /// The groups the service serves.
@@ -277,6 +299,8 @@ impl CoreSettings {
             idle_timeout: config.idle_timeout(),
             held_signals_per_visitor: config.limits().held_signals_per_visitor,
             max_frame_bytes: config.limits().max_frame_bytes,
+            max_presence_bytes: config.limits().max_presence_bytes,
+            max_presence_keys: config.limits().max_presence_keys,
             unique_timeout_secs: config.unique_timeout_secs(),
             groups: config.groups().keys().copied().collect(),
             seed,
@@ -313,6 +337,8 @@ struct Visitor {
     since_unix: f64,
     updated_unix: f64,
     presence: PresenceData,
+    /// The size of `presence` as [`record::record_bytes`] counts it.
+    presence_bytes: usize,
     visibility: Option<Visibility>,
     terms: Option<TermsStatus>,
     in_session: bool,
@@ -320,11 +346,14 @@ struct Visitor {
 }
 
 impl Visitor {
-    fn reset_state(&mut self) {
+    /// Starts empty state (dropping the presence map, so its memory is released); returns the
+    /// presence bytes released.
+    fn reset_state(&mut self) -> usize {
         self.presence = PresenceData::new();
         self.visibility = None;
         self.terms = None;
         self.in_session = false;
+        std::mem::take(&mut self.presence_bytes)
     }
 }
 
@@ -342,6 +371,8 @@ pub struct ServiceCore {
     stats: CoreStats,
     rng: ChaCha8Rng,
     shutting_down: bool,
+    /// The sum of every visitor's `presence_bytes`.
+    presence_bytes: usize,
 }
 
 impl fmt::Debug for ServiceCore {
@@ -359,6 +390,21 @@ fn connfail(detail: &str) -> ServerFrame {
     ServerFrame::Error {
         error: "connfail".to_owned(),
         detail: Some(detail.to_owned()),
+    }
+}
+
+fn presence_too_large(detail: String) -> ServerFrame {
+    ServerFrame::Error {
+        error: "presencetoolarge".to_owned(),
+        detail: Some(detail),
+    }
+}
+
+/// Shrinks a map that has become much smaller than its allocation, so that a burst of
+/// connections or visitors does not keep its memory for ever.
+fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 64 && map.len() * 4 < map.capacity() {
+        map.shrink_to(map.len() * 2);
     }
 }
 
@@ -387,6 +433,7 @@ impl ServiceCore {
             stats: CoreStats::default(),
             rng,
             shutting_down: false,
+            presence_bytes: 0,
         }
     }
 
@@ -414,6 +461,7 @@ impl ServiceCore {
     pub fn stats(&self) -> CoreStats {
         let mut stats = self.stats.clone();
         stats.visitors_tracked = self.visitors.len() as u64;
+        stats.presence_bytes = self.presence_bytes as u64;
         stats
     }
 
@@ -441,6 +489,7 @@ impl ServiceCore {
                 TimerKey::Idle(conn) => self.on_idle_timer(now, conn),
                 TimerKey::Absent(key) => self.on_absent_timer(key),
                 TimerKey::Hold(key) => self.expire_held(now, &key),
+                TimerKey::TokenExpiry(conn) => self.on_token_expiry(now, conn),
             }
         }
     }
@@ -540,7 +589,9 @@ impl ServiceCore {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
+        shrink(&mut self.conns);
         self.timers.cancel(&TimerKey::Idle(conn));
+        self.timers.cancel(&TimerKey::TokenExpiry(conn));
         match c.role {
             Role::Agent => self.stats.agent_sockets = self.stats.agent_sockets.saturating_sub(1),
             Role::Visitor => {
@@ -593,7 +644,7 @@ impl ServiceCore {
             (Some(_), ClientFrame::Keepalive) => {}
             (Some(key), frame) => match role {
                 Role::Agent => self.on_agent_frame(now, key, frame),
-                Role::Visitor => self.on_visitor_frame(now, key, frame),
+                Role::Visitor => self.on_visitor_frame(now, conn, key, frame),
             },
         }
     }
@@ -611,17 +662,24 @@ impl ServiceCore {
             self.close(now, conn, CloseReason::Unauthorized);
             return;
         }
-        let authorized = match role {
-            Role::Agent => connect.authorization.as_ref().is_some_and(|token| {
-                self.tokens
-                    .verify_agent(token.expose_secret(), Some(group), self.unix_secs(now))
-                    .is_ok()
-            }),
-            Role::Visitor => connect.guest_token.as_deref().is_none_or(|token| {
-                self.tokens
-                    .verify_guest(token, group, &connect.visitor)
-                    .is_ok()
-            }),
+        let now_unix = self.unix_secs(now);
+        let (authorized, token_exp) = match role {
+            Role::Agent => {
+                let claims = connect.authorization.as_ref().and_then(|token| {
+                    self.tokens
+                        .verify_agent(token.expose_secret(), Some(group), now_unix)
+                        .ok()
+                });
+                (claims.is_some(), claims.map(|c| c.exp))
+            }
+            Role::Visitor => {
+                let ok = connect.guest_token.as_deref().is_none_or(|token| {
+                    self.tokens
+                        .verify_guest(token, group, &connect.visitor, now_unix)
+                        .is_ok()
+                });
+                (ok, None)
+            }
         };
         if !authorized {
             self.stats.auth_failures += 1;
@@ -644,10 +702,34 @@ impl ServiceCore {
                 data: None,
             },
         );
+        if let Some(at) = token_exp.and_then(|exp| self.instant_at_unix(now, exp)) {
+            self.timers.set(TimerKey::TokenExpiry(conn), at);
+        }
         match role {
             Role::Agent => self.attach_agent(conn, key),
             Role::Visitor => self.attach_visitor(now, conn, key),
         }
+    }
+
+    /// The instant at which the Unix time reaches `unix` (`now` if it already has), or `None`
+    /// when it is too far away to represent.
+    fn instant_at_unix(&self, now: Instant, unix: u64) -> Option<Instant> {
+        let remaining = (unix as f64 - self.unix_time(now)).max(0.0);
+        now.checked_add(Duration::try_from_secs_f64(remaining).ok()?)
+    }
+
+    /// An agent socket's token has expired: the same error as a refused token, then close.
+    fn on_token_expiry(&mut self, now: Instant, conn: ConnId) {
+        let attached = self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| matches!(c.state, ConnState::Attached(_)));
+        if !attached {
+            return;
+        }
+        self.stats.tokens_expired += 1;
+        self.send(conn, connfail("authorization"));
+        self.close(now, conn, CloseReason::Unauthorized);
     }
 
     fn attach_agent(&mut self, conn: ConnId, key: VisitorKey) {
@@ -671,14 +753,16 @@ impl ServiceCore {
         v.sockets.push(conn);
         let first_socket = blurred.is_none();
         let became_present = !v.present;
+        let mut released = 0;
         if became_present {
             v.present = true;
             v.since_unix = unix;
-            v.reset_state();
+            released = v.reset_state();
         }
         v.updated_unix = unix;
         let agents = v.agents.clone();
         let held: Vec<Held> = v.held.drain(..).collect();
+        self.presence_bytes = self.presence_bytes.saturating_sub(released);
         if became_present {
             self.stats.visitors_present += 1;
         }
@@ -731,7 +815,10 @@ impl ServiceCore {
             v.sockets.is_empty() && v.agents.is_empty() && !v.present && v.held.is_empty()
         });
         if unused {
-            self.visitors.remove(key);
+            if let Some(v) = self.visitors.remove(key) {
+                self.presence_bytes = self.presence_bytes.saturating_sub(v.presence_bytes);
+            }
+            shrink(&mut self.visitors);
             self.timers.cancel(&TimerKey::Absent(key.clone()));
             self.timers.cancel(&TimerKey::Hold(key.clone()));
         }
@@ -761,8 +848,9 @@ impl ServiceCore {
             return;
         }
         v.present = false;
-        v.reset_state();
+        let released = v.reset_state();
         let agents = v.agents.clone();
+        self.presence_bytes = self.presence_bytes.saturating_sub(released);
         self.stats.visitors_present = self.stats.visitors_present.saturating_sub(1);
         self.send_to_agents(&agents, &ServerFrame::VisitorConn { connected: false });
         self.collect(&key);
@@ -785,14 +873,34 @@ impl ServiceCore {
         }
     }
 
-    fn on_visitor_frame(&mut self, now: Instant, key: VisitorKey, frame: ClientFrame) {
+    fn on_visitor_frame(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        key: VisitorKey,
+        frame: ClientFrame,
+    ) {
         let unix = self.unix_time(now);
+        let (max_bytes, max_keys) = (
+            self.settings.max_presence_bytes,
+            self.settings.max_presence_keys,
+        );
         let Some(v) = self.visitors.get_mut(&key) else {
             return;
         };
         match &frame {
             ClientFrame::Presence(data) => {
+                let (bytes, keys) = record::merged_size(&v.presence, v.presence_bytes, data);
+                if bytes > max_bytes || keys > max_keys {
+                    self.refuse_presence(conn, &key, bytes, keys);
+                    return;
+                }
                 v.presence.merge(data);
+                self.presence_bytes = self
+                    .presence_bytes
+                    .saturating_sub(v.presence_bytes)
+                    .saturating_add(bytes);
+                v.presence_bytes = bytes;
                 v.updated_unix = unix;
             }
             ClientFrame::Visibility(visibility) => v.visibility = Some(*visibility),
@@ -809,6 +917,33 @@ impl ServiceCore {
                 self.send(*last, forwarded);
             }
         }
+    }
+
+    /// A `presence` frame that would make the record exceed a bound: nothing of it is kept or
+    /// forwarded; the visitor is told, the refusal counted and logged.
+    fn refuse_presence(&mut self, conn: ConnId, key: &VisitorKey, bytes: usize, keys: usize) {
+        let (max_bytes, max_keys) = (
+            self.settings.max_presence_bytes,
+            self.settings.max_presence_keys,
+        );
+        self.stats.presence_refused += 1;
+        tracing::warn!(
+            group = %key.0,
+            visitor = %key.1,
+            %conn,
+            bytes,
+            keys,
+            max_bytes,
+            max_keys,
+            "presence frame refused: the visitor's presence record would exceed its bounds"
+        );
+        self.send(
+            conn,
+            presence_too_large(format!(
+                "the presence record would hold {bytes} bytes in {keys} keys; the limits are \
+                 {max_bytes} bytes and {max_keys} keys; nothing of this frame was kept"
+            )),
+        );
     }
 
     fn on_agent_frame(&mut self, now: Instant, key: VisitorKey, frame: ClientFrame) {

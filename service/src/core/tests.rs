@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::*;
 use crate::auth::TokenKeys;
+use crate::config::ServiceConfig;
 
 const EPOCH_UNIX: f64 = 1_700_000_000.0;
 const SECRET: &[u8] = b"test secret test secret test secret!";
@@ -20,14 +21,17 @@ fn vid(s: &str) -> VisitorId {
     VisitorId::new(s).unwrap()
 }
 
+/// The service's default windows (6 s, see `config::DEFAULT_PRESENCE_WINDOW`), small limits.
 fn settings() -> CoreSettings {
     CoreSettings {
         keepalive_secs: 30,
-        presence_window: Duration::from_secs(5),
-        hold_window: Duration::from_secs(5),
+        presence_window: crate::config::DEFAULT_PRESENCE_WINDOW,
+        hold_window: crate::config::DEFAULT_HOLD_WINDOW,
         idle_timeout: Duration::from_secs(90),
         held_signals_per_visitor: 3,
         max_frame_bytes: 1024,
+        max_presence_bytes: 512,
+        max_presence_keys: 16,
         unique_timeout_secs: 300,
         groups: [group()].into_iter().collect(),
         seed: 1,
@@ -270,7 +274,7 @@ fn leaving_gives_visitorconn_false_after_the_window() {
     let (v, _) = h.visitor("v1");
     h.text(v, r#"{"type":"terms","data":{"status":"accepted"}}"#);
     h.closed(v);
-    let outs = h.advance(Duration::from_millis(4_999));
+    let outs = h.advance(Duration::from_millis(5_999));
     assert!(outs.is_empty());
     assert!(h.core.is_present(group(), &vid("v1")));
     let outs = h.advance(Duration::from_millis(1));
@@ -284,7 +288,7 @@ fn leaving_gives_visitorconn_false_after_the_window() {
     assert_eq!(frames(&outs, a), vec![sock(true), vconn(true)]);
     let snap = h.core.lookup(group(), &vid("v1")).unwrap();
     assert_eq!(snap.terms, None);
-    assert_eq!(snap.since_unix, EPOCH_UNIX + 6.0);
+    assert_eq!(snap.since_unix, EPOCH_UNIX + 7.0);
     insta::assert_snapshot!(h.log);
 }
 
@@ -296,7 +300,7 @@ fn records_are_forgotten_when_nobody_needs_them() {
     h.closed(a);
     h.closed(v);
     assert_eq!(h.core.stats().visitors_tracked, 1);
-    h.advance(Duration::from_secs(5));
+    h.advance(Duration::from_secs(6));
     assert_eq!(h.core.stats().visitors_tracked, 0);
     assert_eq!(h.core.poll_timeout(), None);
     assert_eq!(h.core.connection_count(), 0);
@@ -344,11 +348,11 @@ fn held_signals_expire_after_the_hold_window() {
     assert_eq!(h.signal("v1", json!({"n":1})), SignalOutcome::Held);
     h.advance(Duration::from_secs(3));
     assert_eq!(h.signal("v1", json!({"n":2})), SignalOutcome::Held);
-    // At 5 s the visitor stops being present and the first signal expires.
-    h.advance(Duration::from_secs(2));
+    // At 6 s the visitor stops being present and the first signal expires.
+    h.advance(Duration::from_secs(3));
     assert_eq!(h.core.stats().signals_dropped, 1);
     assert_eq!(h.signal("v1", json!({"n":3})), SignalOutcome::NotPresent);
-    // The second signal is still within its own window when the visitor returns at 6 s.
+    // The second signal is still within its own window when the visitor returns at 7 s.
     h.advance(Duration::from_secs(1));
     let (v2, outs) = h.visitor("v1");
     assert_eq!(
@@ -357,7 +361,7 @@ fn held_signals_expire_after_the_hold_window() {
     );
     h.closed(v2);
     assert_eq!(h.signal("v1", json!({"n":4})), SignalOutcome::Held);
-    h.advance(Duration::from_secs(5));
+    h.advance(Duration::from_secs(6));
     let stats = h.core.stats();
     assert_eq!(stats.signals_dropped, 2);
     assert_eq!(stats.signals_not_present, 1);
@@ -761,6 +765,271 @@ fn counts_sockets_by_role() {
     assert_eq!(s.connections_total, 3);
 }
 
+// ---------------------------------------------------------------- presence record bounds
+
+fn presence_text(data: serde_json::Value) -> String {
+    json!({"type":"presence","data":data}).to_string()
+}
+
+fn too_large(frames: &[ServerFrame]) -> bool {
+    matches!(frames, [ServerFrame::Error { error, detail: Some(_) }] if error == "presencetoolarge")
+}
+
+fn accounted(h: &Harness, visitor: &str) -> usize {
+    h.core
+        .lookup(group(), &vid(visitor))
+        .map_or(0, |s| record::record_bytes(&s.presence))
+}
+
+#[test]
+fn presence_over_the_byte_bound_is_refused_whole() {
+    // The harness bounds a record at 512 bytes and 16 keys.
+    let mut h = Harness::new();
+    let a = h.agent("v1");
+    let (v, _) = h.visitor("v1");
+    h.text(
+        v,
+        &presence_text(json!({"url":"https://a.example/","blob":"x".repeat(300)})),
+    );
+    let before = h.core.lookup(group(), &vid("v1")).unwrap().presence;
+    // 200 more bytes under a new key, plus a change of `url`: over 512 bytes in all.
+    let outs = h.text(
+        v,
+        &presence_text(json!({"url":"https://a.example/2","blob2":"y".repeat(200)})),
+    );
+    assert!(too_large(&frames(&outs, v)), "{outs:?}");
+    assert!(
+        frames(&outs, a).is_empty(),
+        "a refused frame is not forwarded"
+    );
+    assert!(
+        closes(&outs, v).is_empty(),
+        "the visitor's socket stays open"
+    );
+    // Nothing of the frame was merged, not even the change of an existing key.
+    assert_eq!(h.core.lookup(group(), &vid("v1")).unwrap().presence, before);
+    assert_eq!(h.core.stats().presence_refused, 1);
+    assert_eq!(h.core.stats().presence_bytes as usize, accounted(&h, "v1"));
+    // A frame that fits is still merged and forwarded.
+    let outs = h.text(v, &presence_text(json!({"url":"https://a.example/3"})));
+    assert_eq!(frames(&outs, a).len(), 1);
+    assert_eq!(
+        h.core.lookup(group(), &vid("v1")).unwrap().presence.url(),
+        Some("https://a.example/3")
+    );
+    insta::assert_snapshot!(h.log);
+}
+
+#[test]
+fn a_record_can_be_filled_exactly_to_the_byte_bound() {
+    let mut h = Harness::new();
+    let (v, _) = h.visitor("v1");
+    // `"k":"…",` is 7 bytes plus the value's length: 512 bytes in all.
+    let outs = h.text(v, &presence_text(json!({"k":"x".repeat(505)})));
+    assert!(frames(&outs, v).is_empty(), "{outs:?}");
+    assert_eq!(accounted(&h, "v1"), 512);
+    assert_eq!(h.core.stats().presence_bytes, 512);
+    // One byte more is refused; a same-size replacement is not.
+    let outs = h.text(v, &presence_text(json!({"k":"x".repeat(506)})));
+    assert!(too_large(&frames(&outs, v)));
+    let outs = h.text(v, &presence_text(json!({"k":"y".repeat(505)})));
+    assert!(frames(&outs, v).is_empty());
+    assert_eq!(h.core.stats().presence_refused, 1);
+}
+
+#[test]
+fn presence_over_the_key_bound_is_refused_whole() {
+    let mut h = Harness::new();
+    let a = h.agent("v1");
+    let (v, _) = h.visitor("v1");
+    let mut first = serde_json::Map::new();
+    for n in 0..16 {
+        first.insert(format!("k{n}"), json!(n));
+    }
+    let outs = h.text(v, &presence_text(serde_json::Value::Object(first)));
+    assert_eq!(frames(&outs, a).len(), 1);
+    // Changing existing keys at the bound is fine.
+    let outs = h.text(v, &presence_text(json!({"k0":"changed"})));
+    assert_eq!(frames(&outs, a).len(), 1);
+    // A 17th key is refused, and the change to k1 in the same frame with it.
+    let outs = h.text(v, &presence_text(json!({"k1":"changed","k16":16})));
+    assert!(too_large(&frames(&outs, v)));
+    assert!(frames(&outs, a).is_empty());
+    let snap = h.core.lookup(group(), &vid("v1")).unwrap();
+    assert_eq!(snap.presence.len(), 16);
+    assert_eq!(snap.presence.get("k0"), Some(&json!("changed")));
+    assert_eq!(snap.presence.get("k1"), Some(&json!(1)));
+    assert_eq!(h.core.stats().presence_refused, 1);
+}
+
+#[test]
+fn presence_accounting_goes_back_to_zero_when_the_record_is_dropped() {
+    let mut h = Harness::new();
+    let (v1, _) = h.visitor("v1");
+    let (v2, _) = h.visitor("v2");
+    h.text(
+        v1,
+        &presence_text(json!({"url":"https://a.example/","n":1})),
+    );
+    h.text(v2, &presence_text(json!({"url":"https://b.example/"})));
+    h.text(
+        v1,
+        &presence_text(json!({"url":"https://a.example/longer/path","m":true})),
+    );
+    let total = accounted(&h, "v1") + accounted(&h, "v2");
+    assert!(total > 0);
+    assert_eq!(h.core.stats().presence_bytes as usize, total);
+    // v1 leaves: its record is released when its presence window ends.
+    h.closed(v1);
+    assert_eq!(h.core.stats().presence_bytes as usize, total);
+    h.advance(crate::config::DEFAULT_PRESENCE_WINDOW);
+    assert_eq!(h.core.stats().presence_bytes as usize, accounted(&h, "v2"));
+    // v2 leaves while an agent still watches it: the record is kept for the agent, but empty.
+    let a = h.agent("v2");
+    h.closed(v2);
+    h.advance(crate::config::DEFAULT_PRESENCE_WINDOW);
+    assert_eq!(h.core.stats().presence_bytes, 0);
+    assert_eq!(h.core.stats().visitors_tracked, 1);
+    h.closed(a);
+    assert_eq!(h.core.stats().visitors_tracked, 0);
+    // A new presence period starts from an empty record.
+    let (v3, _) = h.visitor("v1");
+    assert_eq!(h.core.stats().presence_bytes, 0);
+    h.text(v3, &presence_text(json!({"n":2})));
+    assert_eq!(h.core.stats().presence_bytes as usize, accounted(&h, "v1"));
+}
+
+// ---------------------------------------------------------------- token expiry
+
+#[test]
+fn an_agent_socket_is_closed_at_its_token_expiry() {
+    let mut h = Harness::new();
+    let token = h.token(60);
+    let a = h.open(Role::Agent);
+    h.text(
+        a,
+        &json!({"type":"connect","authorization":token,"groupid":"12345","visitorid":"v1","version":"6.25.0"}).to_string(),
+    );
+    let (v, _) = h.visitor("v1");
+    let outs = h.advance(Duration::from_millis(59_999));
+    assert!(closes(&outs, a).is_empty());
+    // Visitor frames still reach the agent before the expiry.
+    let outs = h.text(v, r#"{"type":"visibility","data":{"visibility":"hidden"}}"#);
+    assert_eq!(frames(&outs, a).len(), 1);
+    let outs = h.advance(Duration::from_millis(1));
+    assert_eq!(
+        frames(&outs, a),
+        vec![ServerFrame::Error {
+            error: "connfail".into(),
+            detail: Some("authorization".into())
+        }]
+    );
+    assert_eq!(closes(&outs, a), vec![CloseReason::Unauthorized]);
+    assert_eq!(h.core.stats().tokens_expired, 1);
+    // The expired socket gets nothing more.
+    let outs = h.text(
+        v,
+        r#"{"type":"visibility","data":{"visibility":"visible"}}"#,
+    );
+    assert!(frames(&outs, a).is_empty());
+    h.closed(a);
+    insta::assert_snapshot!(h.log);
+}
+
+#[test]
+fn a_socket_closed_before_its_token_expiry_leaves_no_timer() {
+    let mut h = Harness::new();
+    let a = h.agent("v1");
+    h.closed(a);
+    assert_eq!(h.core.poll_timeout(), None);
+    let outs = h.advance(Duration::from_secs(7200));
+    assert!(outs.is_empty());
+    assert_eq!(h.core.stats().tokens_expired, 0);
+}
+
+#[test]
+fn guest_tokens_are_checked_for_expiry_at_connect() {
+    let mut h = Harness::new();
+    let u = h.core.unique_visitor(h.now, group(), None);
+    let connect = |token: &str| {
+        json!({"type":"connect","groupid":12345,"visitorid":u.visitor.as_str(),"guesttoken":token,"version":"6.33.0"}).to_string()
+    };
+    // Valid until its timeout (300 s)...
+    h.advance(Duration::from_secs(299));
+    let c = h.open(Role::Visitor);
+    let outs = h.text(c, &connect(&u.guest_token));
+    assert!(matches!(frames(&outs, c)[0], ServerFrame::Connected { .. }));
+    h.closed(c);
+    // ...refused after it.
+    h.advance(Duration::from_secs(1));
+    let c = h.open(Role::Visitor);
+    let outs = h.text(c, &connect(&u.guest_token));
+    assert_eq!(
+        frames(&outs, c),
+        vec![ServerFrame::Error {
+            error: "connfail".into(),
+            detail: Some("guesttoken".into())
+        }]
+    );
+    assert_eq!(closes(&outs, c), vec![CloseReason::Unauthorized]);
+    // Asking again with the unique id (Glance's extendUnique) keeps the id with a fresh token.
+    let again = h.core.unique_visitor(h.now, group(), Some(&u.visitor));
+    assert_eq!(again.visitor, u.visitor);
+    let c = h.open(Role::Visitor);
+    let outs = h.text(c, &connect(&again.guest_token));
+    assert!(matches!(frames(&outs, c)[0], ServerFrame::Connected { .. }));
+}
+
+// ---------------------------------------------------------------- presence window
+
+#[test]
+fn a_hidden_glance_visitor_reopening_after_5_s_does_not_flap() {
+    // The default configuration: Glance's visitor script (load-balanced mode) closes its socket
+    // when its tab is hidden and opens a new one exactly 5.0 s later.
+    let settings = CoreSettings::from_config(&ServiceConfig::default(), 1);
+    let mut h = Harness::with(settings);
+    let a = h.agent("v1");
+    let (v, _) = h.visitor("v1");
+    let mut seen = Vec::new();
+    let outs = h.closed(v);
+    seen.extend(frames(&outs, a));
+    seen.extend(frames(&h.advance(Duration::from_millis(5_000)), a));
+    let (v2, outs) = h.visitor("v1");
+    seen.extend(frames(&outs, a));
+    assert_eq!(seen, vec![sock(false), sock(true)], "no visitorconn false");
+    // The same with the network's delay on top of the 5 s.
+    let outs = h.closed(v2);
+    seen = frames(&outs, a);
+    seen.extend(frames(&h.advance(Duration::from_millis(5_250)), a));
+    let (v3, outs) = h.visitor("v1");
+    seen.extend(frames(&outs, a));
+    assert_eq!(seen, vec![sock(false), sock(true)], "no visitorconn false");
+    // A visitor that does not come back is reported gone when the 6 s window ends.
+    h.closed(v3);
+    let outs = h.advance(Duration::from_millis(5_999));
+    assert!(frames(&outs, a).is_empty());
+    let outs = h.advance(Duration::from_millis(1));
+    assert_eq!(frames(&outs, a), vec![vconn(false)]);
+    insta::assert_snapshot!(h.log);
+}
+
+#[test]
+fn held_signals_wait_as_long_as_the_visitor_is_present_by_default() {
+    let settings = CoreSettings::from_config(&ServiceConfig::default(), 1);
+    assert_eq!(settings.hold_window, settings.presence_window);
+    let mut h = Harness::with(settings);
+    let (v, _) = h.visitor("v1");
+    h.closed(v);
+    assert_eq!(h.signal("v1", json!({"n":1})), SignalOutcome::Held);
+    // The visitor reopens just before its presence window ends: the signal is still there.
+    h.advance(Duration::from_millis(5_999));
+    let (v2, outs) = h.visitor("v1");
+    assert_eq!(
+        frames(&outs, v2)[1..],
+        [ServerFrame::Signal(json!({"n":1}))]
+    );
+}
+
 mod properties {
     //! Random input sequences (garbage frames and arbitrary timings included): the core never
     //! panics and keeps its invariants.
@@ -780,6 +1049,8 @@ mod properties {
         Advance(u16),
         Signal(u8),
         Shutdown,
+        /// A `presence` frame on a connection: one of 24 keys, a value of up to 399 bytes.
+        Presence(u8, u8, u16),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -791,6 +1062,7 @@ mod properties {
             4 => (0u16..8000).prop_map(Op::Advance),
             4 => (0u8..4).prop_map(Op::Signal),
             1 => Just(Op::Shutdown),
+            4 => (any::<u8>(), any::<u8>(), 0u16..400).prop_map(|(c, k, n)| Op::Presence(c, k, n)),
         ]
     }
 
@@ -845,6 +1117,11 @@ mod properties {
                         let c = open[c as usize % open.len()];
                         h.text(c, TEXTS[t as usize % TEXTS.len()])
                     }
+                    Op::Presence(c, k, n) if !open.is_empty() => {
+                        let c = open[c as usize % open.len()];
+                        let key = format!("k{}", k % 24);
+                        h.text(c, &presence_text(json!({ key: "x".repeat(usize::from(n)) })))
+                    }
                     Op::Close(c) if !open.is_empty() => {
                         let c = open.remove(c as usize % open.len());
                         let outs = h.closed(c);
@@ -887,6 +1164,9 @@ mod properties {
                 prop_assert_eq!(stats.agent_sockets + stats.visitor_sockets, h.core.connection_count() as u64);
                 let present = (0..4).filter(|v| h.core.is_present(group(), &vid(&format!("v{v}")))).count() as u64;
                 prop_assert_eq!(stats.visitors_present, present);
+                // The presence byte gauge is the sum of the records' sizes.
+                let bytes: usize = (0..4).map(|v| accounted(&h, &format!("v{v}"))).sum();
+                prop_assert_eq!(stats.presence_bytes as usize, bytes);
                 if matches!(op, Op::Advance(_)) {
                     // Every due timer has fired: the next deadline is in the future.
                     prop_assert!(h.core.poll_timeout().is_none_or(|t| t > h.now));
@@ -902,6 +1182,7 @@ mod properties {
             let stats = h.core.stats();
             prop_assert_eq!(stats.visitors_present, 0);
             prop_assert_eq!(stats.visitors_tracked, 0);
+            prop_assert_eq!(stats.presence_bytes, 0);
             prop_assert_eq!(h.core.poll_timeout(), None);
             // Every held signal was delivered once or dropped.
             prop_assert_eq!(stats.signals_held, stats.held_delivered + stats.signals_dropped);

@@ -22,6 +22,8 @@ pub(crate) enum TimerKey {
     Absent(VisitorKey),
     /// The expiry of the oldest signal held for a visitor.
     Hold(VisitorKey),
+    /// The `exp` of an agent socket's token.
+    TokenExpiry(ConnId),
 }
 
 /// Deadlines keyed by [`TimerKey`].

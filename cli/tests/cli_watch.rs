@@ -349,3 +349,71 @@ fn ctrl_c_reports_no_lost_link() {
         "only the stop is printed after Ctrl-C"
     );
 }
+
+/// The service is killed (no `serverclose`) under ten watchers of one visitor and comes back
+/// on the same port 5 s later, knowing nobody: no watcher ever reports the visitor absent
+/// (an empty lookup after a reconnect waits for the leave grace, and the visitor reconnects
+/// within it), and every watcher sees the visitor present again.
+#[test]
+fn watchers_never_report_a_visitor_absent_through_a_service_kill_and_restart() {
+    const WATCHERS: usize = 10;
+    let (mut first, url) = serve("127.0.0.1:0", &[]);
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let mut visitor = VisitorThread::spawn(&url, "w9");
+    visitor.wait("connected", WAIT, connected);
+    let mut watchers: Vec<Running> = (0..WATCHERS)
+        .map(|_| {
+            let mut command = cmd([
+                "watch",
+                "--json",
+                "--server",
+                &url,
+                "--group",
+                GROUP,
+                "--visitor",
+                "w9",
+            ]);
+            command
+                .env("GLANCE_WEB_SERVER", &url)
+                .env("GLANCE_PARTNER_USER_ID", "agent1")
+                .env("GLANCE_API_KEY", API_KEY);
+            Running::spawn(command)
+        })
+        .collect();
+    let present = |e: &Value| e["event"] == "visitor_presence" && e["state"] == "present";
+    for watch in &mut watchers {
+        watch.wait_event("the visitor present", WAIT, present);
+    }
+    first.kill();
+    thread::sleep(Duration::from_secs(5));
+    let (second, again) = serve(&format!("127.0.0.1:{port}"), &[]);
+    assert_eq!(again, url);
+    visitor.wait("its reconnect", RECONNECT_WAIT, connected);
+    let mut from = Vec::new();
+    for watch in &mut watchers {
+        from.push(watch.seen.len());
+        watch.wait_event("the reconnect", RECONNECT_WAIT, is("connected"));
+    }
+    // The leave grace (6 s) passes after the last reconnect, and more.
+    thread::sleep(Duration::from_secs(8));
+    for (watch, from) in watchers.iter_mut().zip(from) {
+        while watch.next_line(Duration::from_millis(100)).is_some() {}
+        let events: Vec<Value> = watch.seen[from..]
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(
+            !events
+                .iter()
+                .any(|e| e["event"] == "visitor_presence" && e["state"] == "absent"),
+            "a false absent: {events:#?}"
+        );
+    }
+    for watch in watchers {
+        let (code, _, stderr) = watch.interrupt();
+        assert_eq!(code, Some(0), "stderr: {stderr}");
+    }
+    drop(visitor);
+    let (code, _, _) = second.interrupt();
+    assert_eq!(code, Some(0));
+}

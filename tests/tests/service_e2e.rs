@@ -66,7 +66,7 @@ fn navigation_produces_visitorsock_only() {
     let visitor = svc.visitor("nav");
     assert_eq!(agent.recv(), sock(true));
     assert_eq!(agent.recv(), vconn(true));
-    // Page 1 closes, page 2 connects at once (well within the 5 s window).
+    // Page 1 closes, page 2 connects at once (well within the 6 s window).
     visitor.close();
     assert_eq!(agent.recv(), sock(false));
     let mut visitor = svc.visitor("nav");
@@ -169,7 +169,7 @@ fn held_signals_expire_and_are_counted() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert!(held);
-    // Wait longer than the hold window (still within the 5 s presence window).
+    // Wait longer than the hold window (still within the 6 s presence window).
     std::thread::sleep(Duration::from_millis(400));
     let mut visitor = svc.visitor("late");
     assert_eq!(signal(1).json(), json!({"delivered": true}));

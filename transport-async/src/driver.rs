@@ -357,7 +357,7 @@ where
                         headers,
                         Arc::clone(&self.tls),
                         self.config.connect_timeout,
-                        self.config.max_frame_bytes,
+                        self.config.max_message_bytes,
                     );
                     self.opening = Some(Opening {
                         id: socket,
@@ -406,10 +406,12 @@ where
     }
 
     fn on_message(&mut self, message: Option<Result<Message, WsError>>) {
-        let Some((id, _)) = &self.socket else {
+        let Some((id, ws)) = &self.socket else {
             return;
         };
         let socket = *id;
+        // What the peer sent in its Close frame, not the library's answer to it.
+        let peer_close = ws.get_ref().peer_close();
         let input = match message {
             Some(Ok(Message::Text(text))) => TransportInput::Frame {
                 socket,
@@ -422,22 +424,28 @@ where
             Some(Ok(Message::Pong(_))) => TransportInput::Pong { socket },
             Some(Ok(Message::Ping(_))) | Some(Ok(Message::Frame(_))) => return,
             Some(Ok(Message::Close(frame))) => {
-                let (code, reason) = match frame {
-                    Some(f) => (Some(u16::from(f.code)), f.reason.as_str().to_owned()),
-                    None => (None, String::new()),
-                };
-                return self.lose_socket(CloseReason::ClosedByPeer { code, reason });
+                let reason = peer_close.unwrap_or_else(|| {
+                    let (code, reason) = match frame {
+                        Some(f) => (Some(u16::from(f.code)), f.reason.as_str().to_owned()),
+                        None => (None, String::new()),
+                    };
+                    CloseReason::ClosedByPeer { code, reason }
+                });
+                return self.lose_socket(reason);
             }
             None | Some(Err(WsError::ConnectionClosed)) | Some(Err(WsError::AlreadyClosed)) => {
-                return self.lose_socket(CloseReason::ClosedByPeer {
+                return self.lose_socket(peer_close.unwrap_or(CloseReason::ClosedByPeer {
                     code: None,
                     reason: String::new(),
-                });
+                }));
             }
             Some(Err(e)) => {
-                return self.lose_socket(CloseReason::TransportError {
-                    detail: e.to_string(),
-                });
+                // A malformed close frame fails in the library: report the frame itself.
+                return self.lose_socket(peer_close.unwrap_or_else(|| {
+                    CloseReason::TransportError {
+                        detail: e.to_string(),
+                    }
+                }));
             }
         };
         self.core.handle_input(Instant::now(), input);

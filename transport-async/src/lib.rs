@@ -10,7 +10,7 @@
 //!
 //! - WebSockets: `tokio-tungstenite` over `tokio::net::TcpStream`, or over a `tokio-rustls`
 //!   stream for `wss://`, with the small buffers of the blocking transport (4 KiB read
-//!   buffer, no write buffer, frames up to [`TransportConfig::max_frame_bytes`]).
+//!   buffer, no write buffer, messages up to [`TransportConfig::max_message_bytes`]).
 //! - HTTP: there is no async HTTP stack here. An agent makes few HTTP exchanges (authorize,
 //!   `findvisitor`, lookups, signals), so each one runs the blocking
 //!   [`glance_presence_blocking::HttpClient`] on `tokio::task::spawn_blocking`, bounded by

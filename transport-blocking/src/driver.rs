@@ -20,7 +20,7 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
 
 use crate::http::HttpClient;
-use crate::socket::{self, Stream};
+use crate::socket::{self, Stream, DEFAULT_MAX_MESSAGE_BYTES};
 use crate::tls::TlsRoots;
 
 /// How the blocking transport connects.
@@ -30,8 +30,12 @@ pub struct TransportConfig {
     pub connect_timeout: Duration,
     /// Bound on one HTTP exchange (the core has its own request timeout on top).
     pub http_timeout: Duration,
-    /// Largest WebSocket message accepted from the peer.
-    pub max_frame_bytes: usize,
+    /// Hard ceiling on one WebSocket message (or frame) from the peer, in bytes (default
+    /// [`DEFAULT_MAX_MESSAGE_BYTES`], 1 MiB). A message over it drops the link with a
+    /// transport error. Keep it above the core's own `max_frame_bytes` (64 KiB by default):
+    /// frames between the two reach the core, which reports them as a `protocol_violation`
+    /// and keeps the link, as PROTOCOL.md says. This ceiling only bounds memory.
+    pub max_message_bytes: usize,
     /// Which TLS roots to trust for `wss://` and `https://`.
     pub tls_roots: TlsRoots,
 }
@@ -41,7 +45,7 @@ impl Default for TransportConfig {
         TransportConfig {
             connect_timeout: Duration::from_secs(10),
             http_timeout: Duration::from_secs(10),
-            max_frame_bytes: glance_presence_protocol::wire::DEFAULT_MAX_FRAME_BYTES,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             tls_roots: TlsRoots::webpki(),
         }
     }
@@ -243,7 +247,7 @@ impl<P: SansIo> Driver<P> {
             headers,
             &self.tls,
             self.config.connect_timeout,
-            self.config.max_frame_bytes,
+            self.config.max_message_bytes,
         ) {
             Ok(ws) => {
                 self.socket = Some(OpenSocket { id, ws });
@@ -309,11 +313,15 @@ impl<P: SansIo> Driver<P> {
             Ok(Message::Pong(_)) => TransportInput::Pong { socket: id },
             Ok(Message::Ping(_)) | Ok(Message::Frame(_)) => return,
             Ok(Message::Close(frame)) => {
-                let (code, reason) = match frame {
-                    Some(f) => (Some(u16::from(f.code)), f.reason.as_str().to_owned()),
-                    None => (None, String::new()),
-                };
-                self.lose_socket(CloseReason::ClosedByPeer { code, reason });
+                // What the peer sent, not the library's answer to it.
+                let reason = open.ws.get_ref().peer_close().unwrap_or_else(|| {
+                    let (code, reason) = match frame {
+                        Some(f) => (Some(u16::from(f.code)), f.reason.as_str().to_owned()),
+                        None => (None, String::new()),
+                    };
+                    CloseReason::ClosedByPeer { code, reason }
+                });
+                self.lose_socket(reason);
                 return;
             }
             Err(tungstenite::Error::Io(e))
@@ -328,16 +336,27 @@ impl<P: SansIo> Driver<P> {
                 return;
             }
             Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => {
-                self.lose_socket(CloseReason::ClosedByPeer {
-                    code: None,
-                    reason: String::new(),
-                });
+                let reason = open
+                    .ws
+                    .get_ref()
+                    .peer_close()
+                    .unwrap_or(CloseReason::ClosedByPeer {
+                        code: None,
+                        reason: String::new(),
+                    });
+                self.lose_socket(reason);
                 return;
             }
             Err(e) => {
-                self.lose_socket(CloseReason::TransportError {
-                    detail: e.to_string(),
-                });
+                // A malformed close frame fails in the library: report the frame itself.
+                let reason =
+                    open.ws
+                        .get_ref()
+                        .peer_close()
+                        .unwrap_or_else(|| CloseReason::TransportError {
+                            detail: e.to_string(),
+                        });
+                self.lose_socket(reason);
                 return;
             }
         };

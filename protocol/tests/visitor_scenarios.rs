@@ -804,3 +804,44 @@ fn serverclose_stops_by_default_and_reconnects_after_the_backoff_when_asked() {
     h.accept();
     assert_eq!(h.v.connection_state(), ConnectionState::Connected);
 }
+
+#[test]
+fn a_unique_grant_is_renewed_with_its_id_before_it_lapses_and_when_refused() {
+    let mut h = Harness::with_config(
+        glance_presence_protocol::visitor::VisitorConfig::builder(12345)
+            .unique()
+            .presence_server(visitor_support::PRESENCE)
+            .rng_seed(7)
+            .build()
+            .unwrap(),
+    )
+    .with_auto_pong();
+    h.connect().unwrap();
+    h.respond("/uniquevisitor", 200, UNIQUE_ANSWER);
+    h.accept();
+    h.note("the code lives 300 s: a drop at 290 s renews it, keeping the id");
+    for _ in 0..29 {
+        h.advance(secs(10));
+        h.frame(r#"{"type":"k"}"#);
+    }
+    h.close_socket(CloseReason::TransportError {
+        detail: "reset".into(),
+    });
+    h.advance(secs(2));
+    assert!(
+        h.find_http("/uniquevisitor?groupid=12345&visitorid=UNQ-123456789")
+            .is_some(),
+        "the grant is renewed with its id before the reconnect"
+    );
+    h.respond("/uniquevisitor", 200, UNIQUE_ANSWER);
+    h.accept();
+    assert_eq!(h.v.connection_state(), ConnectionState::Connected);
+    h.note("the service refuses the guest token: the grant is renewed, then a reconnect");
+    h.frame(r#"{"type":"error","data":{"error":"connfail","detail":"guesttoken"}}"#);
+    h.advance(secs(2));
+    assert!(h.find_http("/uniquevisitor").is_some());
+    h.respond("/uniquevisitor", 200, UNIQUE_ANSWER);
+    h.accept();
+    assert_eq!(h.v.connection_state(), ConnectionState::Connected);
+    assert_eq!(h.v.visitor_id().map(|v| v.as_str()), Some("UNQ-123456789"));
+}

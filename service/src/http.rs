@@ -533,6 +533,24 @@ pub(crate) fn render_metrics(shared: &Shared) -> String {
         &[("", s.visitors_tracked)],
     );
     family(
+        "glance_presence_presence_bytes",
+        "gauge",
+        "Bytes held in visitors' merged presence records (as compact JSON).",
+        &[("", s.presence_bytes)],
+    );
+    family(
+        "glance_presence_presence_refused_total",
+        "counter",
+        "Presence frames refused whole because the record would exceed its bounds.",
+        &[("", s.presence_refused)],
+    );
+    family(
+        "glance_presence_tokens_expired_total",
+        "counter",
+        "Agent sockets closed at their token's expiry.",
+        &[("", s.tokens_expired)],
+    );
+    family(
         "glance_presence_signals_total",
         "counter",
         "Signals by outcome.",

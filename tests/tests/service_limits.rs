@@ -112,6 +112,8 @@ fn a_presence_frame_over_the_record_bound_is_refused_whole() {
     let stats = svc.handle.stats().core;
     assert_eq!(stats.presence_refused, 1);
     assert!(stats.presence_bytes > 40_000);
+    assert_eq!(svc.metric("glance_presence_presence_refused_total"), 1);
+    assert!(svc.metric("glance_presence_presence_bytes") > 40_000);
     // The record's memory is accounted back when the visitor has gone.
     visitor.close();
     assert_eq!(agent.recv(), ServerFrame::VisitorSock { connected: false });

@@ -69,7 +69,8 @@ pub enum DisconnectReason {
     /// The service is scaling down; the client reconnects (the agent discovers its server
     /// again).
     ScaleDown,
-    /// Agent: the token was refused and the agent is renewing it before it reconnects.
+    /// The token was refused and the client is renewing it before it reconnects (the
+    /// agent's token; the unique visitor's guest token).
     TokenRefused,
     /// Agent: the token was renewed before it expired; the agent reconnects with the new
     /// one (the service closes a socket at its token's expiry).

@@ -42,10 +42,17 @@ impl VisitorProtocol {
             ServerFrame::Redirect { direct } => self.on_redirect(direct),
             ServerFrame::ScaleDown => self.on_scaledown(),
             ServerFrame::ServerClose => self.on_server_close(),
-            ServerFrame::Error { error, detail } => self.emit(VisitorEvent::Error {
-                error,
-                detail: detail.unwrap_or_default(),
-            }),
+            ServerFrame::Error { error, detail } => {
+                let guest_token_refused =
+                    error == "connfail" && detail.as_deref() == Some("guesttoken");
+                self.emit(VisitorEvent::Error {
+                    error,
+                    detail: detail.unwrap_or_default(),
+                });
+                if guest_token_refused {
+                    self.guest_token_refused();
+                }
+            }
             ServerFrame::Other { kind, data } => self.emit(VisitorEvent::Other { kind, data }),
             // Frames meant for agents: kept as they came.
             other => {

@@ -2,6 +2,8 @@
 //! keepalives, dead-link detection, reconnects with backoff, redirects, scale-downs, pauses
 //! (hidden, blurred) and stopping.
 
+use std::time::Duration;
+
 use crate::io::{CloseReason, HttpRequestId, Output, SocketId};
 use crate::link::settings::check_plain_text;
 use crate::link::{link_io, AfterServerClose, Link, LinkTimer, Retry};
@@ -9,6 +11,9 @@ use crate::rest::{self, RestError};
 
 use super::event::{DisconnectReason, StopReason, VisitorEvent};
 use super::{Fetch, UniqueGrant, VisitorProtocol, VisitorTimer};
+
+/// A unique grant is renewed when it lapses within this (the time a connect may take).
+const GUEST_TOKEN_MARGIN: Duration = Duration::from_secs(15);
 
 impl VisitorProtocol {
     /// Starts a connect attempt: `Preparing`, with a `Connecting` event.
@@ -21,7 +26,7 @@ impl VisitorProtocol {
         if self.link.state != Link::Preparing {
             return;
         }
-        if self.visitor.is_none() {
+        if self.visitor.is_none() || self.unique_grant_lapsing() {
             self.ensure_fetch(Fetch::Unique);
             return;
         }
@@ -44,9 +49,14 @@ impl VisitorProtocol {
         }
         let server = &self.config.presence_server;
         let mut request = match fetch {
-            Fetch::Unique => {
-                rest::unique_visitor(server, self.config.group, None, &self.config.client_version)
-            }
+            // The first time with no id; afterwards with the granted `UNQ-` id, which keeps
+            // the id and brings a fresh guest token.
+            Fetch::Unique => rest::unique_visitor(
+                server,
+                self.config.group,
+                self.visitor.as_ref(),
+                &self.config.client_version,
+            ),
             Fetch::Assignment => {
                 let Some(visitor) = self.visitor.as_ref() else {
                     return;
@@ -99,6 +109,10 @@ impl VisitorProtocol {
                         self.unique = Some(UniqueGrant {
                             unique: granted.uniqueid,
                             guest_token: granted.guesttoken,
+                            // A code said to lapse sooner than a connect takes is kept that
+                            // long anyway (a refusal then renews it), never renewed in a loop.
+                            expires: self.now
+                                + Duration::from_secs(granted.timeout).max(GUEST_TOKEN_MARGIN * 2),
                         });
                     }
                     Err(error) => self.step_failed("uniquevisitor", error),
@@ -184,6 +198,23 @@ impl VisitorProtocol {
     pub(crate) fn on_scaledown(&mut self) {
         let retry = self.link.hop();
         self.link_down(DisconnectReason::ScaleDown, retry);
+    }
+
+    /// Whether the unique grant's code (and guest token) lapses before a socket opened now
+    /// could finish connecting.
+    fn unique_grant_lapsing(&self) -> bool {
+        self.unique
+            .as_ref()
+            .is_some_and(|grant| grant.expires <= self.now + GUEST_TOKEN_MARGIN)
+    }
+
+    /// The service refused the guest token (`error {connfail, guesttoken}`): renew the
+    /// grant, then reconnect after the backoff.
+    pub(crate) fn guest_token_refused(&mut self) {
+        if let Some(grant) = &mut self.unique {
+            grant.expires = self.now;
+        }
+        self.link_down(DisconnectReason::TokenRefused, Retry::Backoff);
     }
 
     /// `serverclose`: stop, or come back after the backoff, as configured.

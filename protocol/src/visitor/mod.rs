@@ -109,6 +109,9 @@ pub(crate) enum Fetch {
 pub(crate) struct UniqueGrant {
     unique: UniqueId,
     guest_token: Option<String>,
+    /// When the code (and its guest token) lapses: the grant is renewed before a connect
+    /// after this (less a margin).
+    expires: Instant,
 }
 
 impl fmt::Debug for UniqueGrant {

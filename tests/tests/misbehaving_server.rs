@@ -396,9 +396,14 @@ impl Rates {
 
 /// Runs `agent` against `server` for [`WINDOW`] (or until it stops) and counts.
 fn run_window(server: &ScriptedServer, agent: &mut BlockingAgent) -> Rates {
+    run_for(server, agent, WINDOW)
+}
+
+/// Runs `agent` against `server` for `window` (or until it stops) and counts.
+fn run_for(server: &ScriptedServer, agent: &mut BlockingAgent, window: Duration) -> Rates {
     let start = Instant::now();
     agent.connect().unwrap();
-    let events = watch_blocking(agent, WINDOW);
+    let events = watch_blocking(agent, window);
     let elapsed = start.elapsed();
     let counts = server.counts();
     Rates {
@@ -410,22 +415,48 @@ fn run_window(server: &ScriptedServer, agent: &mut BlockingAgent) -> Rates {
     }
 }
 
-fn authorization_refusal() -> Step {
-    Step::json(json!({"type": "error", "data": {"error": "connfail", "detail": "authorization"}}))
+/// Script: every `connected` is followed by an authorization refusal (the socket stays open,
+/// as Glance's service would leave it).
+fn refusal_script(_: usize) -> Vec<Step> {
+    vec![
+        Step::AwaitConnect,
+        Step::connected(),
+        Step::json(
+            json!({"type": "error", "data": {"error": "connfail", "detail": "authorization"}}),
+        ),
+        Step::Hold,
+    ]
+}
+
+/// Script: every socket says `connected`, the visitor is there, and the socket drops 50 ms
+/// later.
+fn drop_script(_: usize) -> Vec<Step> {
+    vec![
+        Step::AwaitConnect,
+        Step::connected(),
+        Step::json(json!({"type": "visitorconn", "data": {"connected": true}})),
+        Step::Pause(Duration::from_millis(50)),
+        Step::Drop,
+    ]
+}
+
+/// Script: every socket says `connected`, then redirects the agent to the server's other port
+/// (a redirect to the server the agent is on is ignored), back and forth.
+fn redirect_script(_: usize) -> Vec<Step> {
+    vec![
+        Step::AwaitConnect,
+        Step::connected(),
+        Step::json(json!({"type": "visitorconn", "data": {"connected": true}})),
+        Step::json(json!({"type": "redirect", "data": {"direct": "127.0.0.1:{OTHER_PORT}"}})),
+        Step::Hold,
+    ]
 }
 
 #[test]
 fn refusal_loop_backs_off_and_stops_with_authorization() {
     // Every `connected` is followed by an authorization refusal; Authorize itself always
     // answers with a fresh token.
-    let server = ScriptedServer::start(|_| {
-        vec![
-            Step::AwaitConnect,
-            Step::connected(),
-            authorization_refusal(),
-            Step::Hold,
-        ]
-    });
+    let server = ScriptedServer::start(refusal_script);
     let config = builder(&server)
         .credentials("agent1", DEMO_API_KEY)
         .build()
@@ -462,16 +493,7 @@ fn refusal_loop_backs_off_and_stops_with_authorization() {
 
 #[test]
 fn accept_then_drop_loop_slows_down_and_the_visitor_does_not_flip() {
-    // Every socket says `connected`, the visitor is there, and the socket drops 50 ms later.
-    let server = ScriptedServer::start(|_| {
-        vec![
-            Step::AwaitConnect,
-            Step::connected(),
-            Step::json(json!({"type": "visitorconn", "data": {"connected": true}})),
-            Step::Pause(Duration::from_millis(50)),
-            Step::Drop,
-        ]
-    });
+    let server = ScriptedServer::start(drop_script);
     let config = builder(&server)
         .token("stand-in-bare-token")
         // Longer than the window: the agent has no reason to give up on a visitor it saw.
@@ -504,17 +526,7 @@ fn accept_then_drop_loop_slows_down_and_the_visitor_does_not_flip() {
 
 #[test]
 fn redirect_loop_slows_down_and_the_visitor_does_not_flip() {
-    // Every socket says `connected`, then redirects the agent to the other port (a redirect
-    // to the server the agent is on is ignored), back and forth.
-    let server = ScriptedServer::start(|_| {
-        vec![
-            Step::AwaitConnect,
-            Step::connected(),
-            Step::json(json!({"type": "visitorconn", "data": {"connected": true}})),
-            Step::json(json!({"type": "redirect", "data": {"direct": "127.0.0.1:{OTHER_PORT}"}})),
-            Step::Hold,
-        ]
-    });
+    let server = ScriptedServer::start(redirect_script);
     let config = builder(&server)
         .token("stand-in-bare-token")
         .visitor_leave_grace(Duration::from_secs(10))
@@ -548,4 +560,42 @@ fn redirect_loop_slows_down_and_the_visitor_does_not_flip() {
         [VisitorPresence::Present],
         "the visitor's state flipped while the agent was redirected"
     );
+}
+
+/// The three loops with the default reconnect policy (full jitter, 1 s base, 60 s cap) for a
+/// minute each, in parallel, for the record: run with `--ignored --nocapture`. Nothing is
+/// asserted beyond what the shorter tests check.
+#[test]
+#[ignore = "takes a minute; prints the rates with the default policy"]
+fn rates_per_minute_with_the_default_policy() {
+    const MINUTE: Duration = Duration::from_secs(60);
+    type Script = fn(usize) -> Vec<Step>;
+    let cases: [(&str, Script, bool); 3] = [
+        ("refusal loop (default policy)", refusal_script, true),
+        ("accept-then-drop (default policy)", drop_script, false),
+        ("redirect loop (default policy)", redirect_script, false),
+    ];
+    let threads: Vec<_> = cases
+        .into_iter()
+        .map(|(case, script, credentials)| {
+            std::thread::spawn(move || {
+                let server = ScriptedServer::start(script);
+                let base = AgentConfig::builder()
+                    .group_id(DEMO_GROUP_ID)
+                    .visitor_id("v1")
+                    .presence_server(server.http_base())
+                    .web_server(server.http_base());
+                let config = if credentials {
+                    base.credentials("agent1", DEMO_API_KEY)
+                } else {
+                    base.token("stand-in-bare-token")
+                };
+                let mut agent = blocking_agent(config.build().unwrap());
+                run_for(&server, &mut agent, MINUTE).print(case);
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
 }

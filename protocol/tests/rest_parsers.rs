@@ -489,7 +489,10 @@ fn query_reads_the_state() {
         (r#"{"present":true,"sockets":-1}"#, "`sockets`"),
         (r#"{"present":true,"since":[]}"#, "`since`"),
         (r#"{"present":true,"presence":"x"}"#, "`presence`"),
-        (r#"{"present":true,"visibility":"prerender"}"#, "`visibility`"),
+        (
+            r#"{"present":true,"visibility":"prerender"}"#,
+            "`visibility`",
+        ),
         (r#"{"present":true,"visibility":1}"#, "`visibility`"),
         (r#"{"present":true,"terms":"maybe"}"#, "`terms`"),
         (r#"{"present":true,"insession":1}"#, "`insession`"),
@@ -513,7 +516,11 @@ fn query_reads_presence_only_from_what_the_answer_says() {
         QueryResult::Absent
     );
     assert_eq!(
-        parse_query(200, br#"{"visitorid":"v1","connected":null,"present":false}"#).unwrap(),
+        parse_query(
+            200,
+            br#"{"visitorid":"v1","connected":null,"present":false}"#
+        )
+        .unwrap(),
         QueryResult::Absent
     );
     // `connected:true`: present, the other fields at their defaults.
@@ -563,7 +570,13 @@ fn query_reads_presence_only_from_what_the_answer_says() {
         matches!(&err, RestError::Error { detail, .. } if detail.contains("disagree")),
         "{err:?}"
     );
-    for body in [r#"{"present":1}"#, r#"{"connected":"false"}"#, "[]", "true", ""] {
+    for body in [
+        r#"{"present":1}"#,
+        r#"{"connected":"false"}"#,
+        "[]",
+        "true",
+        "",
+    ] {
         assert!(
             matches!(
                 parse_query(200, body.as_bytes()),

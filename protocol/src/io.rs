@@ -217,6 +217,12 @@ pub enum TransportInput {
         /// Which socket.
         socket: SocketId,
     },
+    /// A WebSocket ping arrived (the transport answers it with a pong itself; the core counts
+    /// it as inbound activity for the dead-link logic).
+    Ping {
+        /// Which socket.
+        socket: SocketId,
+    },
     /// The socket closed, or could not be opened.
     SocketClosed {
         /// Which socket.
@@ -243,8 +249,11 @@ pub enum TransportInput {
 }
 
 /// What the core asks the driver to do, or tells the application.
+///
+/// Exhaustive on purpose: a driver matches every variant and has a correct answer for each
+/// (there is no catch-all arm to get wrong). What the application hears is the event type `E`,
+/// which is itself non-exhaustive.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub enum Output<E> {
     /// Open a WebSocket to `url` (`wss://…` or `ws://…`) with these extra request headers
     /// (e.g. `Origin`), then report [`TransportInput::SocketOpened`] or
@@ -309,6 +318,16 @@ impl<E> Output<E> {
 /// comes first, and call [`SansIo::handle_timeout`] when the deadline has come. Pass the time
 /// of each call as `now`; it must not go backwards (an earlier `now` is treated as the latest
 /// one seen). Calling `handle_timeout` early, or twice, does nothing.
+///
+/// # Re-entrancy
+///
+/// A driver may feed an input (or a command, or a timeout) while it is still draining
+/// outputs, for example when carrying out an output fails at once and the driver reports the
+/// failure before taking the next output. The core appends what that input causes to the end
+/// of its single output queue, after the outputs already waiting, so nothing is lost or
+/// reordered: the driver simply keeps calling `poll_output` until it returns `None`. Every
+/// core of this crate holds to this (it is tested), and never asks the driver to call back
+/// into it from inside a method.
 pub trait SansIo {
     /// What the core tells the application.
     type Event;

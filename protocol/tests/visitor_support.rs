@@ -388,7 +388,6 @@ impl Harness {
                     }
                     self.events.push((self.elapsed(), event.clone()));
                 }
-                _ => {}
             }
             self.outputs.push((self.elapsed(), output));
         }
@@ -550,16 +549,17 @@ pub fn describe_output(output: &Output<VisitorEvent>) -> String {
             "event {}",
             serde_json::to_string(event).expect("events serialize")
         ),
-        other => format!("{other:?}"),
     }
 }
 
 /// Arbitrary sequences of visitor inputs and the invariants every run must keep.
 ///
 /// A run is a [`ops::Setup`] and a list of [`ops::Op`]s (application commands, virtual time
-/// steps, socket events on the current and stale sockets, valid and garbage frames, HTTP
-/// answers, failures and stale answers), both `arbitrary::Arbitrary`, so random bytes decode
-/// into a run. [`ops::run`] plays it, disconnects at the end, and returns every violation of:
+/// steps, socket events on the current and stale sockets, valid frames, frames of any `type`
+/// with any JSON `data` and extra fields, arbitrary text and binary frames of up to 4 KiB and
+/// now and then over the limit, HTTP answers with any status and canonical, changed, JSON or
+/// arbitrary bodies, failures and stale answers), both `arbitrary::Arbitrary`, so random bytes
+/// decode into a run. [`ops::run`] plays it, disconnects at the end, and returns every violation of:
 /// - never more than one socket open or opening; frames only on open sockets, `connect`
 ///   first and once, never with a token (checked by the [`Harness`] on every output);
 /// - keepalives and pings only on a socket that received `connected`;
@@ -572,6 +572,7 @@ pub mod ops {
     use arbitrary::{Arbitrary, Unstructured};
     use glance_presence_protocol::backoff::ReconnectPolicy;
     use glance_presence_protocol::wire::invoke_func_allowed;
+    use serde_json::Map;
 
     /// Which configuration a run uses.
     #[derive(Debug, Clone, Arbitrary)]
@@ -613,6 +614,11 @@ pub mod ops {
         /// decoder from spending the rest of the input on one op).
         Garbage([u8; 8]),
         Binary([u8; 8]),
+        /// A frame of any `type` with any `data` and extra top-level fields.
+        AnyFrame(AnyFrame),
+        /// Up to 4 KiB (now and then 70,000 bytes) as a text frame (lossy UTF-8) or, when the
+        /// flag is set, a binary frame.
+        Blob(Blob, bool),
         /// A frame over the limit.
         Oversized,
         Pong,
@@ -625,7 +631,7 @@ pub mod ops {
         Respond {
             pick: u8,
             status: StatusChoice,
-            body: u8,
+            body: BodyChoice,
         },
         FailHttp {
             pick: u8,
@@ -666,6 +672,8 @@ pub mod ops {
         NotFound,
         ServerError,
         Unavailable,
+        /// Any status, 0 and 600+ included.
+        Any(u16),
     }
 
     impl StatusChoice {
@@ -675,7 +683,178 @@ pub mod ops {
                 StatusChoice::NotFound => 404,
                 StatusChoice::ServerError => 500,
                 StatusChoice::Unavailable => 503,
+                StatusChoice::Any(code) => code,
             }
+        }
+    }
+
+    /// An HTTP answer's body.
+    #[derive(Debug, Clone, Arbitrary)]
+    pub enum BodyChoice {
+        /// The canonical body of the endpoint picked by the byte.
+        Canonical(u8),
+        Canonical2(u8),
+        /// A canonical body with one top-level field set to any JSON value (or removed).
+        Changed(u8, u8, Option<Json>),
+        /// Any JSON value.
+        Json(Json),
+        /// Up to 4 KiB of arbitrary bytes (now and then more).
+        Blob(Blob),
+    }
+
+    /// Any JSON value, at most four levels deep, with small containers.
+    #[derive(Debug, Clone)]
+    pub struct Json(pub Value);
+
+    const WORDS: &[&str] = &[
+        "type",
+        "mtype",
+        "data",
+        "func",
+        "args",
+        "remote",
+        "direct",
+        "directserver",
+        "httpsport",
+        "visitorid",
+        "uniqueid",
+        "guesttoken",
+        "keepalive",
+        "GLANCE.Cobrowse.VisitorUI.showTerms",
+        "GLANCE_COBROWSE.Custom.x",
+        "127.0.0.1:8080",
+        "",
+    ];
+
+    fn word(u: &mut Unstructured<'_>) -> arbitrary::Result<String> {
+        if bool::arbitrary(u)? {
+            Ok(WORDS[u.choose_index(WORDS.len())?].to_owned())
+        } else {
+            let len = u.int_in_range(0..=24)?;
+            Ok(String::from_utf8_lossy(u.bytes(len.min(u.len()))?).into_owned())
+        }
+    }
+
+    fn json_value(u: &mut Unstructured<'_>, depth: u8) -> arbitrary::Result<Value> {
+        let kinds = if depth == 0 { 6 } else { 8 };
+        Ok(match u.choose_index(kinds)? {
+            0 => Value::Null,
+            1 => Value::Bool(bool::arbitrary(u)?),
+            2 => Value::from(u64::arbitrary(u)? >> u.int_in_range(0..=63)?),
+            3 => Value::from(i64::arbitrary(u)?),
+            4 => {
+                serde_json::Number::from_f64(f64::arbitrary(u)?).map_or(Value::Null, Value::Number)
+            }
+            5 => Value::String(word(u)?),
+            6 => {
+                let mut items = Vec::new();
+                for _ in 0..u.int_in_range(0..=5)? {
+                    items.push(json_value(u, depth - 1)?);
+                }
+                Value::Array(items)
+            }
+            _ => {
+                let mut map = Map::new();
+                for _ in 0..u.int_in_range(0..=5)? {
+                    let key = word(u)?;
+                    map.insert(key, json_value(u, depth - 1)?);
+                }
+                Value::Object(map)
+            }
+        })
+    }
+
+    impl<'a> Arbitrary<'a> for Json {
+        fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+            Ok(Json(json_value(u, 4)?))
+        }
+    }
+
+    const SERVER_TYPES: &[&str] = &[
+        "connected",
+        "signal",
+        "invoke",
+        "blur",
+        "redirect",
+        "scaledown",
+        "serverclose",
+        "error",
+        "visitorsock",
+        "visitorconn",
+        "presence",
+        "k",
+    ];
+
+    /// A frame of any `type` (a known one most of the time) with any `data` and extra fields.
+    #[derive(Debug, Clone)]
+    pub struct AnyFrame(pub String);
+
+    impl<'a> Arbitrary<'a> for AnyFrame {
+        fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+            let mut map = Map::new();
+            let kind = match u.choose_index(SERVER_TYPES.len() + 4)? {
+                i if i < SERVER_TYPES.len() => Value::from(SERVER_TYPES[i]),
+                i if i == SERVER_TYPES.len() => json_value(u, 1)?,
+                _ => Value::String(word(u)?),
+            };
+            let key = if u.ratio(1, 8)? { "mtype" } else { "type" };
+            map.insert(key.to_owned(), kind);
+            if u.ratio(3, 4)? {
+                let data = if bool::arbitrary(u)? {
+                    let mut data = Map::new();
+                    for _ in 0..u.int_in_range(0..=3)? {
+                        data.insert(word(u)?, json_value(u, 2)?);
+                    }
+                    Value::Object(data)
+                } else {
+                    json_value(u, 3)?
+                };
+                map.insert("data".to_owned(), data);
+            }
+            for _ in 0..u.int_in_range(0..=2)? {
+                map.insert(word(u)?, json_value(u, 1)?);
+            }
+            Ok(AnyFrame(Value::Object(map).to_string()))
+        }
+    }
+
+    /// Up to 4 KiB of arbitrary bytes, or (one time in 32) 70,000 bytes.
+    #[derive(Debug, Clone)]
+    pub struct Blob(pub Vec<u8>);
+
+    impl<'a> Arbitrary<'a> for Blob {
+        fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+            if u.ratio(1, 32)? {
+                let fill = u8::arbitrary(u)?;
+                let mut bytes = br#"{"type":"signal","data":""#.to_vec();
+                bytes.resize(70_000, fill.max(b' '));
+                return Ok(Blob(bytes));
+            }
+            let len = usize::from(u16::arbitrary(u)? % 4097);
+            Ok(Blob(u.bytes(len.min(u.len()))?.to_vec()))
+        }
+    }
+
+    /// A canonical body with one top-level field (picked by `pick`) set to `value`, or removed.
+    fn changed(body: &str, pick: u8, value: Option<&Json>) -> String {
+        match serde_json::from_str::<Value>(body) {
+            Ok(Value::Object(mut map)) if !map.is_empty() => {
+                let key = map
+                    .keys()
+                    .nth(usize::from(pick) % map.len())
+                    .cloned()
+                    .unwrap_or_default();
+                match value {
+                    Some(v) => {
+                        map.insert(key, v.0.clone());
+                    }
+                    None => {
+                        map.remove(&key);
+                    }
+                }
+                Value::Object(map).to_string()
+            }
+            _ => value.map_or_else(String::new, |v| v.0.to_string()),
         }
     }
 
@@ -908,6 +1087,25 @@ pub mod ops {
                     }
                     Ok(())
                 }
+                Op::AnyFrame(frame) => {
+                    if h.last_socket.is_some() {
+                        h.frame(&frame.0);
+                    }
+                    Ok(())
+                }
+                Op::Blob(blob, binary) => {
+                    if let Some(socket) = h.last_socket {
+                        if *binary {
+                            h.input(TransportInput::BinaryFrame {
+                                socket,
+                                data: blob.0.clone(),
+                            });
+                        } else {
+                            h.frame(&String::from_utf8_lossy(&blob.0));
+                        }
+                    }
+                    Ok(())
+                }
                 Op::Oversized => {
                     if h.last_socket.is_some() {
                         let text =
@@ -971,11 +1169,20 @@ pub mod ops {
                             .find(|(p, _)| *p == id)
                             .map(|(_, r)| r.url.clone())
                             .unwrap_or_default();
-                        let text = canonical(&url, *body);
+                        let bytes = match body {
+                            BodyChoice::Canonical(n) | BodyChoice::Canonical2(n) => {
+                                canonical(&url, *n).into_bytes()
+                            }
+                            BodyChoice::Changed(n, field, value) => {
+                                changed(&canonical(&url, *n), *field, value.as_ref()).into_bytes()
+                            }
+                            BodyChoice::Json(value) => value.0.to_string().into_bytes(),
+                            BodyChoice::Blob(blob) => blob.0.clone(),
+                        };
                         h.input(TransportInput::HttpResponse {
                             id,
                             status: status.code(),
-                            body: text.into_bytes(),
+                            body: bytes,
                         });
                     }
                     Ok(())
@@ -1021,6 +1228,8 @@ pub mod ops {
                         | Op::Frame(_)
                         | Op::Garbage(_)
                         | Op::Binary(_)
+                        | Op::AnyFrame(_)
+                        | Op::Blob(..)
                         | Op::Oversized
                         | Op::Pong
                         | Op::Close(_)

@@ -385,7 +385,6 @@ where
                         let _ = done.send((id, http.execute(&request)));
                     });
                 }
-                _ => tracing::warn!("an output this transport does not know was skipped"),
             }
         }
     }
@@ -422,7 +421,8 @@ where
                 data: data.to_vec(),
             },
             Some(Ok(Message::Pong(_))) => TransportInput::Pong { socket },
-            Some(Ok(Message::Ping(_))) | Some(Ok(Message::Frame(_))) => return,
+            Some(Ok(Message::Ping(_))) => TransportInput::Ping { socket },
+            Some(Ok(Message::Frame(_))) => return,
             Some(Ok(Message::Close(frame))) => {
                 let reason = peer_close.unwrap_or_else(|| {
                     let (code, reason) = match frame {

@@ -232,7 +232,6 @@ impl<P: SansIo> Driver<P> {
                     };
                     self.core.handle_input(Instant::now(), input);
                 }
-                _ => tracing::warn!("an output this transport does not know was skipped"),
             }
         }
     }
@@ -311,7 +310,8 @@ impl<P: SansIo> Driver<P> {
                 data: data.to_vec(),
             },
             Ok(Message::Pong(_)) => TransportInput::Pong { socket: id },
-            Ok(Message::Ping(_)) | Ok(Message::Frame(_)) => return,
+            Ok(Message::Ping(_)) => TransportInput::Ping { socket: id },
+            Ok(Message::Frame(_)) => return,
             Ok(Message::Close(frame)) => {
                 // What the peer sent, not the library's answer to it.
                 let reason = open.ws.get_ref().peer_close().unwrap_or_else(|| {

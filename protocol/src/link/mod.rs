@@ -183,8 +183,8 @@ pub(crate) enum LinkInput {
     Opened(SocketId),
     /// A frame on the current socket, decoded.
     Frame(Result<ServerFrame, DecodeError>),
-    /// A pong on the current socket.
-    Pong,
+    /// A pong or a ping on the current socket: inbound activity.
+    Activity,
     /// A socket closed.
     Closed(SocketId, CloseReason),
     /// An HTTP answer (status and body) or failure.
@@ -291,10 +291,15 @@ impl SocketLink {
             TransportInput::BinaryFrame { socket, data } if self.accepts_frames_from(socket) => {
                 LinkInput::Frame(ServerFrame::decode_bytes(&data, max_frame_bytes))
             }
-            TransportInput::Pong { socket } if self.accepts_frames_from(socket) => LinkInput::Pong,
+            TransportInput::Pong { socket } | TransportInput::Ping { socket }
+                if self.accepts_frames_from(socket) =>
+            {
+                LinkInput::Activity
+            }
             TransportInput::Frame { .. }
             | TransportInput::BinaryFrame { .. }
-            | TransportInput::Pong { .. } => LinkInput::Stale,
+            | TransportInput::Pong { .. }
+            | TransportInput::Ping { .. } => LinkInput::Stale,
             TransportInput::SocketClosed { socket, reason } => LinkInput::Closed(socket, reason),
             TransportInput::HttpResponse { id, status, body } => {
                 LinkInput::Http(id, Ok((status, body)))

@@ -609,7 +609,7 @@ impl SansIo for VisitorProtocol {
         match self.link.sort_input(input, self.config.max_frame_bytes) {
             LinkInput::Opened(socket) => self.on_socket_opened(socket),
             LinkInput::Frame(frame) => self.on_frame(frame),
-            LinkInput::Pong => self.on_inbound(),
+            LinkInput::Activity => self.on_inbound(),
             LinkInput::Closed(socket, reason) => self.on_socket_closed(socket, reason),
             LinkInput::Http(id, result) => self.on_http(id, result),
             LinkInput::Stale => {}

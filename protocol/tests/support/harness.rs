@@ -386,6 +386,7 @@ pub fn describe_input(input: &TransportInput) -> String {
             format!("binary frame {socket} {}", String::from_utf8_lossy(data))
         }
         TransportInput::Pong { socket } => format!("pong {socket}"),
+        TransportInput::Ping { socket } => format!("ping from the peer on {socket}"),
         TransportInput::SocketClosed { socket, reason } => format!("closed {socket}: {reason}"),
         TransportInput::HttpResponse { id, status, body } => {
             format!("{id} {status} {}", String::from_utf8_lossy(body))
@@ -425,6 +426,5 @@ pub fn describe_output(output: &Output<AgentEvent>) -> String {
             "event {}",
             serde_json::to_string(event).expect("events serialize")
         ),
-        other => format!("{other:?}"),
     }
 }

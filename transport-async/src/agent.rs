@@ -1,52 +1,44 @@
 //! [`AsyncAgent`]: an [`AgentProtocol`] driven by its own tokio task, with async calls that
 //! resolve with the request's outcome. Every outcome, timeout included, is decided by the
-//! core; this type only routes the matching `RequestOutcome` event to the caller waiting for
-//! it.
+//! core; the core crate's [`Outcomes`] routes it to the caller waiting for it.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use glance_presence_blocking::{entropy_seed, AgentError, TransportConfig, TransportError};
 use glance_presence_protocol::agent::{
-    AgentConfig, AgentEvent, AgentProtocol, CommandError, Delivery, RequestFailure, RequestId,
-    RequestValue, VisitorSnapshot, VisitorStatus,
+    AgentConfig, AgentEvent, AgentProtocol, CommandError, Delivery, Outcome, Outcomes,
+    RequestFailure, RequestId, RequestValue, Routed, VisitorSnapshot, VisitorStatus,
 };
 use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::driver::{Handle, Route};
 
-type Outcome = Result<RequestValue, RequestFailure>;
-
-/// The callers waiting for their request's outcome, by request id (lives in the task).
+/// The callers waiting for their request's outcome (lives in the task).
 #[derive(Debug, Default)]
 pub(crate) struct Waiters {
-    waiting: HashMap<RequestId, oneshot::Sender<Outcome>>,
+    outcomes: Outcomes<oneshot::Sender<Outcome>>,
 }
 
 impl Route<AgentEvent> for Waiters {
     fn route(&mut self, event: AgentEvent) -> Option<AgentEvent> {
-        let AgentEvent::RequestOutcome {
-            id,
-            request,
-            result,
-        } = event
-        else {
-            return Some(event);
-        };
-        let result = match self.waiting.remove(&id) {
-            Some(waiter) => match waiter.send(result) {
-                Ok(()) => return None,
+        match self.outcomes.route(event) {
+            Routed::Claimed {
+                waiter,
+                id,
+                request,
+                result,
+            } => match waiter.send(result) {
+                Ok(()) => None,
                 // The caller dropped its future: the outcome goes to `next_event`.
-                Err(result) => result,
+                Err(result) => Some(AgentEvent::RequestOutcome {
+                    id,
+                    request,
+                    result,
+                }),
             },
-            None => result,
-        };
-        Some(AgentEvent::RequestOutcome {
-            id,
-            request,
-            result,
-        })
+            Routed::Event(event) => Some(event),
+        }
     }
 }
 
@@ -233,7 +225,7 @@ impl AsyncAgent {
             .call(move |core, waiters: &mut Waiters, now| {
                 let id = command(core, now)?;
                 let (tx, rx) = oneshot::channel();
-                waiters.waiting.insert(id, tx);
+                waiters.outcomes.wait(id, tx);
                 Ok::<_, CommandError>(rx)
             })
             .await

@@ -1,16 +1,19 @@
 //! [`BlockingAgent`]: an [`AgentProtocol`] driven by the blocking transport, with calls that
 //! block until their outcome. Every outcome, timeout included, is decided by the core; this
-//! type only waits for the matching event.
+//! type registers the caller with the core crate's [`Outcomes`] and drives the core until
+//! its outcome is routed to it.
 
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
 use glance_presence_protocol::agent::{
-    AgentConfig, AgentEvent, AgentProtocol, CommandError, Delivery, RequestFailure, RequestId,
-    RequestValue, VisitorSnapshot, VisitorStatus,
+    AgentConfig, AgentEvent, AgentProtocol, CommandError, Delivery, Outcome, Outcomes,
+    RequestFailure, RequestId, RequestValue, Routed, VisitorSnapshot, VisitorStatus,
 };
 use serde_json::Value;
 
-use crate::driver::{Driver, TransportConfig, TransportError};
+use crate::driver::{Driver, Route, TransportConfig, TransportError, Turn};
 use crate::entropy::entropy_seed;
 
 /// A blocking call did not succeed.
@@ -61,7 +64,27 @@ impl AgentError {
 /// ```
 #[derive(Debug)]
 pub struct BlockingAgent {
-    driver: Driver<AgentProtocol>,
+    driver: Driver<AgentProtocol, Waiting>,
+}
+
+/// The blocking calls' requests: registered before the core runs, outcomes kept until the
+/// caller takes them.
+#[derive(Debug, Default)]
+struct Waiting {
+    outcomes: Outcomes<()>,
+    ready: HashMap<RequestId, Outcome>,
+}
+
+impl Route<AgentEvent> for Waiting {
+    fn route(&mut self, event: AgentEvent) -> Option<AgentEvent> {
+        match self.outcomes.route(event) {
+            Routed::Claimed { id, result, .. } => {
+                self.ready.insert(id, result);
+                None
+            }
+            Routed::Event(event) => Some(event),
+        }
+    }
 }
 
 impl BlockingAgent {
@@ -69,7 +92,7 @@ impl BlockingAgent {
     pub fn new(config: AgentConfig, transport: TransportConfig) -> Result<Self, TransportError> {
         let core = AgentProtocol::new(config.with_entropy(entropy_seed()), Instant::now());
         Ok(BlockingAgent {
-            driver: Driver::new(core, transport)?,
+            driver: Driver::with_router(core, Waiting::default(), transport)?,
         })
     }
 
@@ -98,8 +121,7 @@ impl BlockingAgent {
 
     /// Looks the visitor up: `None` when the visitor is absent.
     pub fn lookup(&mut self) -> Result<Option<VisitorSnapshot>, AgentError> {
-        let id = self.driver.command(|core, now| core.lookup(now))?;
-        match self.outcome(id)? {
+        match self.request(|core, now| core.lookup(now))? {
             RequestValue::Lookup { visitor } => Ok(visitor),
             other => Err(AgentError::Unexpected(Box::new(other))),
         }
@@ -107,8 +129,7 @@ impl BlockingAgent {
 
     /// Queries the visitor's current state: `None` when the visitor is absent.
     pub fn query(&mut self) -> Result<Option<VisitorStatus>, AgentError> {
-        let id = self.driver.command(|core, now| core.query(now))?;
-        match self.outcome(id)? {
+        match self.request(|core, now| core.query(now))? {
             RequestValue::Query { visitor } => Ok(visitor),
             other => Err(AgentError::Unexpected(Box::new(other))),
         }
@@ -117,8 +138,7 @@ impl BlockingAgent {
     /// Finds the server the visitor is connected to (`findvisitor`): whether it is there,
     /// and the direct server named.
     pub fn find(&mut self) -> Result<(bool, Option<String>), AgentError> {
-        let id = self.driver.command(|core, now| core.find(now))?;
-        match self.outcome(id)? {
+        match self.request(|core, now| core.find(now))? {
             RequestValue::Find {
                 found,
                 direct_server,
@@ -129,17 +149,13 @@ impl BlockingAgent {
 
     /// Sends the visitor a signal (any JSON value) and waits for the service's answer.
     pub fn signal(&mut self, data: Value) -> Result<Delivery, AgentError> {
-        let id = self.driver.command(|core, now| core.signal(now, data))?;
-        self.delivery(id)
+        delivery(self.request(|core, now| core.signal(now, data))?)
     }
 
     /// Asks the visitor's page to run `func` (in `GLANCE.` or `GLANCE_COBROWSE.Custom.`) with
     /// `args`, and waits for the service's answer.
     pub fn invoke(&mut self, func: &str, args: Value) -> Result<Delivery, AgentError> {
-        let id = self
-            .driver
-            .command(|core, now| core.invoke(now, func, args))?;
-        self.delivery(id)
+        delivery(self.request(|core, now| core.invoke(now, func, args))?)
     }
 
     /// Stops: pending requests fail as cancelled, the socket closes. Events up to the final
@@ -148,29 +164,39 @@ impl BlockingAgent {
         self.driver.command(|core, now| core.disconnect(now));
     }
 
-    fn delivery(&mut self, id: RequestId) -> Result<Delivery, AgentError> {
-        match self.outcome(id)? {
-            RequestValue::Sent(delivery) => Ok(delivery),
-            other => Err(AgentError::Unexpected(Box::new(other))),
+    /// Runs a request command, registered as waiting for its outcome before the core runs
+    /// on, and drives the core until the outcome is routed here. The core resolves every
+    /// request exactly once (its request timeout included), so this returns.
+    fn request(
+        &mut self,
+        command: impl FnOnce(&mut AgentProtocol, Instant) -> Result<RequestId, CommandError>,
+    ) -> Result<RequestValue, AgentError> {
+        let id = self.driver.command_routed(|core, waiting, now| {
+            let id = command(core, now)?;
+            waiting.outcomes.wait(id, ());
+            Ok::<_, CommandError>(id)
+        })?;
+        loop {
+            if let Some(outcome) = self.driver.router().ready.remove(&id) {
+                return Ok(outcome?);
+            }
+            match self.driver.turn(None) {
+                Turn::Progress | Turn::DeadlineReached => {}
+                Turn::Idle => {
+                    // Nothing can happen any more and no outcome came: the core had nothing
+                    // left to wait for.
+                    self.driver.router().outcomes.forget(id);
+                    return Err(AgentError::Failed(RequestFailure::Cancelled));
+                }
+            }
         }
     }
+}
 
-    /// Drives the core until request `id` resolves. The core resolves every request exactly
-    /// once (its request timeout included), so this returns.
-    fn outcome(&mut self, id: RequestId) -> Result<RequestValue, AgentError> {
-        let found = self.driver.wait_for(None, |event| match event {
-            AgentEvent::RequestOutcome {
-                id: resolved,
-                result,
-                ..
-            } if *resolved == id => Some(result.clone()),
-            _ => None,
-        });
-        match found {
-            Some(result) => Ok(result?),
-            // The driver went idle without an outcome: the core had nothing left to wait for.
-            None => Err(AgentError::Failed(RequestFailure::Cancelled)),
-        }
+fn delivery(value: RequestValue) -> Result<Delivery, AgentError> {
+    match value {
+        RequestValue::Sent(delivery) => Ok(delivery),
+        other => Err(AgentError::Unexpected(Box::new(other))),
     }
 }
 

@@ -76,9 +76,25 @@ struct OpenSocket {
     ws: WebSocket<Stream>,
 }
 
-/// Drives one sans-IO core over a blocking WebSocket and a blocking HTTP client.
-pub struct Driver<P: SansIo> {
+/// Takes the events a caller inside the driver waits for (request outcomes) before they go
+/// to the application.
+pub trait Route<E> {
+    /// `None` when the event was handed to a waiter; `Some` to deliver it to the application.
+    fn route(&mut self, event: E) -> Option<E>;
+}
+
+/// No waiters: every event goes to the application.
+impl<E> Route<E> for () {
+    fn route(&mut self, event: E) -> Option<E> {
+        Some(event)
+    }
+}
+
+/// Drives one sans-IO core over a blocking WebSocket and a blocking HTTP client; events leave
+/// through the router `R` (see [`Route`]).
+pub struct Driver<P: SansIo, R = ()> {
     core: P,
+    router: R,
     socket: Option<OpenSocket>,
     http: HttpClient,
     tls: Arc<ClientConfig>,
@@ -86,7 +102,7 @@ pub struct Driver<P: SansIo> {
     events: VecDeque<P::Event>,
 }
 
-impl<P: SansIo + std::fmt::Debug> std::fmt::Debug for Driver<P> {
+impl<P: SansIo + std::fmt::Debug, R> std::fmt::Debug for Driver<P, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
             .field("core", &self.core)
@@ -97,12 +113,25 @@ impl<P: SansIo + std::fmt::Debug> std::fmt::Debug for Driver<P> {
 }
 
 impl<P: SansIo> Driver<P> {
-    /// Wraps a core. Nothing is sent until a command on the core asks for it.
+    /// Wraps a core whose events all go to the application. Nothing is sent until a command
+    /// on the core asks for it.
     pub fn new(core: P, config: TransportConfig) -> Result<Self, TransportError> {
+        Driver::with_router(core, (), config)
+    }
+}
+
+impl<P: SansIo, R: Route<P::Event>> Driver<P, R> {
+    /// Wraps a core whose events pass through `router` first.
+    pub fn with_router(
+        core: P,
+        router: R,
+        config: TransportConfig,
+    ) -> Result<Self, TransportError> {
         let tls = config.tls_roots.client_config()?;
         let http = HttpClient::new(&config.tls_roots, config.http_timeout);
         Ok(Driver {
             core,
+            router,
             socket: None,
             http,
             tls,
@@ -116,10 +145,22 @@ impl<P: SansIo> Driver<P> {
         &self.core
     }
 
+    /// The router, to register or collect what it waits for.
+    pub fn router(&mut self) -> &mut R {
+        &mut self.router
+    }
+
     /// Runs an application command on the core at the current time, then carries out what
     /// it asked for (the drain rule).
-    pub fn command<R>(&mut self, command: impl FnOnce(&mut P, Instant) -> R) -> R {
-        let result = command(&mut self.core, Instant::now());
+    pub fn command<T>(&mut self, command: impl FnOnce(&mut P, Instant) -> T) -> T {
+        self.command_routed(|core, _, now| command(core, now))
+    }
+
+    /// Like [`Driver::command`], with the router at hand before anything is drained (to
+    /// register a waiter for the request the command starts, before its outcome can leave
+    /// the core).
+    pub fn command_routed<T>(&mut self, command: impl FnOnce(&mut P, &mut R, Instant) -> T) -> T {
+        let result = command(&mut self.core, &mut self.router, Instant::now());
         self.drain();
         result
     }
@@ -216,7 +257,11 @@ impl<P: SansIo> Driver<P> {
     fn drain(&mut self) {
         while let Some(output) = self.core.poll_output() {
             match output {
-                Output::Event(event) => self.events.push_back(event),
+                Output::Event(event) => {
+                    if let Some(event) = self.router.route(event) {
+                        self.events.push_back(event);
+                    }
+                }
                 Output::OpenSocket {
                     socket,
                     url,
@@ -364,7 +409,7 @@ impl<P: SansIo> Driver<P> {
     }
 }
 
-impl<P: SansIo> Drop for Driver<P> {
+impl<P: SansIo, R> Drop for Driver<P, R> {
     fn drop(&mut self) {
         if let Some(open) = self.socket.take() {
             shut(open);

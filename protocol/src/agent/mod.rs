@@ -9,14 +9,16 @@
 //! Module map: [`config`] (the validated configuration), [`event`] (what the application is
 //! told), `error` (command errors), `link` (authorize → discover → findvisitor → socket →
 //! `connected`, reconnects, dead-link detection), `inbound` (frames from the service),
-//! `requests` (lookup / query / signal / invoke and their HTTP answers), `visitor` (presence
-//! and the leave grace), `token` (JWT expiry).
+//! `requests` (lookup / query / signal / invoke and their HTTP answers), [`outcomes`] (matching
+//! request outcomes to whoever waits for them, for drivers), `visitor` (presence and the leave
+//! grace), `token` (JWT expiry).
 
 pub mod config;
 mod error;
 pub mod event;
 mod inbound;
 mod link;
+pub mod outcomes;
 mod requests;
 mod token;
 mod visitor;
@@ -44,6 +46,7 @@ pub use event::{
     RequestId, RequestKind, RequestValue, StopReason, VisitorPresence, VisitorSnapshot,
     VisitorStatus,
 };
+pub use outcomes::{Outcome, Outcomes, Routed};
 
 use requests::{HttpPending, Request, RequestOp};
 use visitor::VisitorTracker;

@@ -1,5 +1,7 @@
 //! Fuzz target: an arbitrary sequence of agent inputs (commands, virtual time steps, socket
-//! events, valid and garbage frames, HTTP answers, stale ids), decoded with `arbitrary` by the
+//! events, template frames, frames of any `type` with any JSON `data`, arbitrary text and
+//! binary frames up to 4 KiB and now and then oversized, HTTP answers with any status and
+//! canonical, changed, JSON or arbitrary bodies, stale ids), decoded with `arbitrary` by the
 //! same code as the property tests. The agent must never panic and must keep every invariant:
 //! requests resolve exactly once, no deadline in the past, nothing after `stopped`, no visitor
 //! leaving before the grace period, at most one socket, backoff delays within bounds.

@@ -2,8 +2,10 @@
 //!
 //! A run is a [`Setup`] (which configuration) and a list of [`Op`]s: application commands,
 //! virtual time steps, socket events (current and stale sockets), frames from a table of valid
-//! shapes plus arbitrary garbage, and HTTP answers (canonical bodies per endpoint, garbage,
-//! transport failures, stale ids). Both are `arbitrary::Arbitrary`, so the fuzz target, the
+//! shapes, frames of any `type` with any JSON `data` and extra fields, arbitrary text and binary
+//! frames of up to 4 KiB (now and then over the frame limit), and HTTP answers (canonical
+//! bodies per endpoint, canonical bodies with a field changed, any JSON, arbitrary bytes, any
+//! status; transport failures, stale ids). Both are `arbitrary::Arbitrary`, so the fuzz target, the
 //! corpus replay and the property tests decode the same bytes into the same run.
 //!
 //! [`run`] plays the ops through a [`Harness`], disconnects at the end, and returns a
@@ -13,7 +15,8 @@
 //! - no deadline in the past (`poll_timeout() >= now` after every step);
 //! - no event after `stopped`, and `stopped` at most once;
 //! - no visitor-left (present → absent) before the grace period has passed since the last
-//!   "visitor up" frame;
+//!   "visitor up" frame (any frame on the open socket that decodes as `visitorsock` or
+//!   `visitorconn` with `connected: true`, whichever op sent it);
 //! - never more than one socket open or opening;
 //! - every reconnect delay within the policy's bounds.
 
@@ -26,6 +29,8 @@ use glance_presence_protocol::agent::{
 };
 use glance_presence_protocol::backoff::ReconnectPolicy;
 use glance_presence_protocol::io::{CloseReason, HttpRequestId, SansIo, SocketId, TransportInput};
+use glance_presence_protocol::wire::{ServerFrame, DEFAULT_MAX_FRAME_BYTES};
+use serde_json::{Map, Value};
 
 use super::harness::{Harness, FIND_FOUND};
 
@@ -71,6 +76,11 @@ pub enum Op {
     VisitorConn(bool),
     Garbage(SmallText),
     Binary(SmallBytes),
+    /// A frame of any `type` with any `data` and extra top-level fields.
+    AnyFrame(AnyFrame),
+    /// Up to 4 KiB (now and then over the frame limit) as a text frame (lossy UTF-8) or, when
+    /// the flag is set, a binary frame.
+    Blob(Blob, bool),
     Pong,
     Close(CloseChoice),
     /// An input for an older socket.
@@ -132,6 +142,8 @@ pub enum StatusChoice {
     NotFound,
     ServerError,
     Unavailable,
+    /// Any status, 0 and 600+ included.
+    Any(u16),
 }
 
 #[derive(Debug, Clone, Arbitrary)]
@@ -139,6 +151,156 @@ pub enum BodyChoice {
     Canonical(u8),
     Empty,
     Garbage(SmallText),
+    /// A canonical body with one top-level field set to any JSON value (or removed).
+    Changed(u8, u8, Option<Json>),
+    /// Any JSON value.
+    Json(Json),
+    /// Up to 4 KiB of arbitrary bytes (now and then more than the body limit).
+    Blob(Blob),
+}
+
+/// Any JSON value, at most four levels deep, with small containers.
+#[derive(Debug, Clone)]
+pub struct Json(pub Value);
+
+/// Words that mean something to the agent, used as strings and keys now and then.
+const WORDS: &[&str] = &[
+    "type",
+    "mtype",
+    "data",
+    "connected",
+    "keepalive",
+    "direct",
+    "visitorfound",
+    "visitorpresent",
+    "present",
+    "presence",
+    "url",
+    "error",
+    "detail",
+    "authorization",
+    "connfail",
+    "127.0.0.1:8080",
+    "1699999990.0",
+    "",
+];
+
+fn json_value(u: &mut Unstructured<'_>, depth: u8) -> arbitrary::Result<Value> {
+    let kinds = if depth == 0 { 6 } else { 8 };
+    Ok(match u.choose_index(kinds)? {
+        0 => Value::Null,
+        1 => Value::Bool(bool::arbitrary(u)?),
+        2 => Value::from(u64::arbitrary(u)? >> u.int_in_range(0..=63)?),
+        3 => Value::from(i64::arbitrary(u)?),
+        4 => serde_json::Number::from_f64(f64::arbitrary(u)?).map_or(Value::Null, Value::Number),
+        5 => Value::String(word(u)?),
+        6 => {
+            let n = u.int_in_range(0..=5)?;
+            let mut items = Vec::new();
+            for _ in 0..n {
+                items.push(json_value(u, depth - 1)?);
+            }
+            Value::Array(items)
+        }
+        _ => {
+            let n = u.int_in_range(0..=5)?;
+            let mut map = Map::new();
+            for _ in 0..n {
+                let key = word(u)?;
+                map.insert(key, json_value(u, depth - 1)?);
+            }
+            Value::Object(map)
+        }
+    })
+}
+
+/// One of [`WORDS`] half the time, else up to 24 arbitrary characters.
+fn word(u: &mut Unstructured<'_>) -> arbitrary::Result<String> {
+    if bool::arbitrary(u)? {
+        Ok(WORDS[u.choose_index(WORDS.len())?].to_owned())
+    } else {
+        let len = u.int_in_range(0..=24)?;
+        Ok(String::from_utf8_lossy(u.bytes(len.min(u.len()))?).into_owned())
+    }
+}
+
+impl<'a> Arbitrary<'a> for Json {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(Json(json_value(u, 4)?))
+    }
+}
+
+/// Server frame types: every known one, then room for arbitrary text.
+const SERVER_TYPES: &[&str] = &[
+    "connected",
+    "visitorsock",
+    "visitorconn",
+    "presence",
+    "visibility",
+    "terms",
+    "visitorsessionstart",
+    "visitorsessionend",
+    "visitorerror",
+    "redirect",
+    "serverclose",
+    "scaledown",
+    "blur",
+    "error",
+    "signal",
+    "invoke",
+    "k",
+];
+
+/// A frame of any `type` (a known one most of the time) with any `data` and extra fields.
+#[derive(Debug, Clone)]
+pub struct AnyFrame(pub String);
+
+impl<'a> Arbitrary<'a> for AnyFrame {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let mut map = Map::new();
+        let kind = match u.choose_index(SERVER_TYPES.len() + 4)? {
+            i if i < SERVER_TYPES.len() => Value::from(SERVER_TYPES[i]),
+            i if i == SERVER_TYPES.len() => json_value(u, 1)?,
+            _ => Value::String(word(u)?),
+        };
+        let key = if u.ratio(1, 8)? { "mtype" } else { "type" };
+        map.insert(key.to_owned(), kind);
+        if u.ratio(3, 4)? {
+            let data = if bool::arbitrary(u)? {
+                // An object with the fields the known frames read, any values.
+                let mut data = Map::new();
+                for _ in 0..u.int_in_range(0..=3)? {
+                    data.insert(word(u)?, json_value(u, 2)?);
+                }
+                Value::Object(data)
+            } else {
+                json_value(u, 3)?
+            };
+            map.insert("data".to_owned(), data);
+        }
+        for _ in 0..u.int_in_range(0..=2)? {
+            map.insert(word(u)?, json_value(u, 1)?);
+        }
+        Ok(AnyFrame(Value::Object(map).to_string()))
+    }
+}
+
+/// Up to 4 KiB of arbitrary bytes, or (one time in 32) 70,000 bytes, over the default frame
+/// and close to the body limits.
+#[derive(Debug, Clone)]
+pub struct Blob(pub Vec<u8>);
+
+impl<'a> Arbitrary<'a> for Blob {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        if u.ratio(1, 32)? {
+            let fill = u8::arbitrary(u)?;
+            let mut bytes = br#"{"type":"signal","data":""#.to_vec();
+            bytes.resize(70_000, fill.max(b' '));
+            return Ok(Blob(bytes));
+        }
+        let len = usize::from(u16::arbitrary(u)? % 4097);
+        Ok(Blob(u.bytes(len.min(u.len()))?.to_vec()))
+    }
 }
 
 /// Up to 255 bytes, read as (lossy) UTF-8 text, so one op never swallows the whole input.
@@ -232,8 +394,41 @@ impl StatusChoice {
             StatusChoice::NotFound => 404,
             StatusChoice::ServerError => 500,
             StatusChoice::Unavailable => 503,
+            StatusChoice::Any(code) => code,
         }
     }
+}
+
+/// A canonical body with one top-level field (picked by `pick`) set to `value`, or removed.
+fn changed(body: &str, pick: u8, value: Option<&Json>) -> String {
+    match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(mut map)) if !map.is_empty() => {
+            let key = map
+                .keys()
+                .nth(usize::from(pick) % map.len())
+                .cloned()
+                .unwrap_or_default();
+            match value {
+                Some(v) => {
+                    map.insert(key, v.0.clone());
+                }
+                None => {
+                    map.remove(&key);
+                }
+            }
+            Value::Object(map).to_string()
+        }
+        _ => value.map_or_else(String::new, |v| v.0.to_string()),
+    }
+}
+
+/// Whether a frame, as the agent would decode it, says the visitor is up.
+fn is_up_signal(text: &str) -> bool {
+    matches!(
+        ServerFrame::decode(text, DEFAULT_MAX_FRAME_BYTES),
+        Ok(ServerFrame::VisitorSock { connected: true }
+            | ServerFrame::VisitorConn { connected: true })
+    )
 }
 
 /// A JWT whose payload is `{"exp":<exp>}` (signature not checked by the agent).
@@ -464,29 +659,22 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
                     Op::VisitorSock(_) => FrameChoice::VisitorSock(*up),
                     _ => FrameChoice::VisitorConn(*up),
                 };
-                if let Some(socket) = h.last_socket {
-                    if *up && h.open_sockets.contains(&socket) && opened.contains(&socket) {
-                        last_up = Some(h.now);
-                    }
-                    h.frame(&choice.text());
-                }
+                send_frame(&mut h, &opened, &mut last_up, &choice.text());
             }
-            Op::Frame(choice) => {
+            Op::Frame(choice) => send_frame(&mut h, &opened, &mut last_up, &choice.text()),
+            Op::Garbage(text) => send_frame(&mut h, &opened, &mut last_up, &text.0),
+            Op::AnyFrame(frame) => send_frame(&mut h, &opened, &mut last_up, &frame.0),
+            Op::Blob(blob, binary) => {
                 if let Some(socket) = h.last_socket {
-                    let live = h.open_sockets.contains(&socket) && opened.contains(&socket);
-                    if live {
-                        if let FrameChoice::VisitorSock(true) | FrameChoice::VisitorConn(true) =
-                            choice
-                        {
-                            last_up = Some(h.now);
-                        }
+                    if *binary {
+                        h.input(TransportInput::BinaryFrame {
+                            socket,
+                            data: blob.0.clone(),
+                        });
+                    } else {
+                        let text = String::from_utf8_lossy(&blob.0).into_owned();
+                        send_frame(&mut h, &opened, &mut last_up, &text);
                     }
-                    h.frame(&choice.text());
-                }
-            }
-            Op::Garbage(text) => {
-                if h.last_socket.is_some() {
-                    h.frame(&text.0);
                 }
             }
             Op::Binary(data) => {
@@ -553,13 +741,20 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
                 if !h.pending_http.is_empty() {
                     let (id, request) =
                         h.pending_http[*pick as usize % h.pending_http.len()].clone();
-                    let text = match body {
-                        BodyChoice::Canonical(n) => canonical(&request.url, *n),
-                        BodyChoice::Empty => String::new(),
-                        BodyChoice::Garbage(g) => g.0.clone(),
+                    let bytes = match body {
+                        BodyChoice::Canonical(n) => canonical(&request.url, *n).into_bytes(),
+                        BodyChoice::Empty => Vec::new(),
+                        BodyChoice::Garbage(g) => g.0.clone().into_bytes(),
+                        BodyChoice::Changed(n, field, value) => {
+                            changed(&canonical(&request.url, *n), *field, value.as_ref())
+                                .into_bytes()
+                        }
+                        BodyChoice::Json(value) => value.0.to_string().into_bytes(),
+                        BodyChoice::Blob(blob) => blob.0.clone(),
                     };
                     let status = if request.url.contains("/signalvisitor")
-                        && text.contains("visitornotpresent")
+                        && matches!(body, BodyChoice::Canonical(_))
+                        && bytes.windows(17).any(|w| w == b"visitornotpresent")
                     {
                         404
                     } else {
@@ -569,7 +764,7 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
                     h.input(TransportInput::HttpResponse {
                         id,
                         status,
-                        body: text.into_bytes(),
+                        body: bytes,
                     });
                 }
             }
@@ -639,6 +834,17 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
     report.requests = issued.len();
     report.events = h.events.len();
     report
+}
+
+/// Sends a frame on the latest socket (if any), noting a "visitor up" signal when the socket
+/// is open.
+fn send_frame(h: &mut Harness, opened: &[SocketId], last_up: &mut Option<Instant>, text: &str) {
+    if let Some(socket) = h.last_socket {
+        if h.open_sockets.contains(&socket) && opened.contains(&socket) && is_up_signal(text) {
+            *last_up = Some(h.now);
+        }
+        h.frame(text);
+    }
 }
 
 fn track(

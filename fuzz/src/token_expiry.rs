@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use glance_presence_protocol::agent::{AgentConfig, AgentEvent, AgentProtocol, AnchoredClock};
+use glance_presence_protocol::agent::{AgentConfig, AgentEvent, AgentProtocol};
 use glance_presence_protocol::io::{Output, SansIo};
 use serde_json::{Map, Value};
 
@@ -41,10 +41,9 @@ pub fn stops_at(token: &str, unix_secs: u64) -> Option<bool> {
         .visitor_id("v1")
         .token(token)
         .presence_server("http://127.0.0.1:8080")
-        .unix_clock(AnchoredClock::new(start, Duration::from_secs(unix_secs)))
         .build()
         .ok()?;
-    let mut agent = AgentProtocol::new(config, start);
+    let mut agent = AgentProtocol::new(config, start, Duration::from_secs(unix_secs));
     agent.connect(start).expect("a new agent connects");
     let mut stopped = false;
     let mut auth_error = false;

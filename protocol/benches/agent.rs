@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion};
-use glance_presence_protocol::agent::{AgentConfig, AgentProtocol, AnchoredClock};
+use glance_presence_protocol::agent::{AgentConfig, AgentProtocol};
 use glance_presence_protocol::io::{Output, SansIo, SocketId, TransportInput};
 use serde_json::Value;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
@@ -33,14 +33,10 @@ fn connected_agent(start: Instant) -> (AgentProtocol, SocketId) {
         .visitor_id("v1")
         .token("bench-token")
         .presence_server("http://127.0.0.1:8080")
-        .unix_clock(AnchoredClock::new(
-            start,
-            Duration::from_secs(1_700_000_000),
-        ))
         .rng_seed(1)
         .build()
         .expect("config");
-    let mut agent = AgentProtocol::new(config, start);
+    let mut agent = AgentProtocol::new(config, start, Duration::from_secs(1_700_000_000));
     agent.connect(start).expect("connect");
     let mut socket = None;
     for _ in 0..10 {

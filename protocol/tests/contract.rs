@@ -73,7 +73,11 @@ fn answer(output: &Output<glance_presence_protocol::agent::AgentEvent>) -> Optio
 /// rest of the queue; without, only once the queue is empty. Returns every output in order.
 fn run(mid_drain: bool) -> Vec<Output<glance_presence_protocol::agent::AgentEvent>> {
     let start = std::time::Instant::now();
-    let mut agent = AgentProtocol::new(base_config(start).build().unwrap(), start);
+    let mut agent = AgentProtocol::new(
+        base_config().build().unwrap(),
+        start,
+        Duration::from_secs(support::harness::UNIX_START),
+    );
     agent.connect(start).unwrap();
     agent.lookup(start).unwrap();
     agent.query(start).unwrap();

@@ -4,7 +4,9 @@
 
 use std::time::Instant;
 
-use glance_presence_blocking::{entropy_seed, AgentError, TransportConfig, TransportError};
+use glance_presence_blocking::{
+    entropy_seed, unix_now, AgentError, TransportConfig, TransportError,
+};
 use glance_presence_protocol::agent::{
     AgentConfig, AgentEvent, AgentProtocol, CommandError, Delivery, Outcome, Outcomes,
     RequestFailure, RequestId, RequestValue, Routed, VisitorSnapshot, VisitorStatus,
@@ -99,7 +101,11 @@ impl AsyncAgent {
     ///
     /// When called outside a tokio runtime (as `tokio::spawn`).
     pub fn start(config: AgentConfig, transport: TransportConfig) -> Result<Self, TransportError> {
-        let core = AgentProtocol::new(config.with_entropy(entropy_seed()), Instant::now());
+        let core = AgentProtocol::new(
+            config.with_entropy(entropy_seed()),
+            Instant::now(),
+            unix_now(),
+        );
         Ok(AsyncAgent {
             handle: Handle::spawn(core, Waiters::default(), transport)?,
         })

@@ -14,7 +14,7 @@ use glance_presence_protocol::agent::{
 use serde_json::Value;
 
 use crate::driver::{Driver, Route, TransportConfig, TransportError, Turn};
-use crate::entropy::entropy_seed;
+use crate::os::{entropy_seed, unix_now};
 
 /// A blocking call did not succeed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -90,7 +90,11 @@ impl Route<AgentEvent> for Waiting {
 impl BlockingAgent {
     /// An agent for one visitor. Nothing is sent until a command asks for it.
     pub fn new(config: AgentConfig, transport: TransportConfig) -> Result<Self, TransportError> {
-        let core = AgentProtocol::new(config.with_entropy(entropy_seed()), Instant::now());
+        let core = AgentProtocol::new(
+            config.with_entropy(entropy_seed()),
+            Instant::now(),
+            unix_now(),
+        );
         Ok(BlockingAgent {
             driver: Driver::with_router(core, Waiting::default(), transport)?,
         })

@@ -16,16 +16,16 @@
 
 mod agent;
 mod driver;
-mod entropy;
 mod http;
+mod os;
 mod socket;
 mod tls;
 mod visitor;
 
 pub use agent::{AgentError, BlockingAgent, Events};
 pub use driver::{Driver, TransportConfig, TransportError, Turn};
-pub use entropy::entropy_seed;
 pub use http::HttpClient;
+pub use os::{entropy_seed, unix_now};
 pub use socket::{
     websocket_config, websocket_target, CloseSniffer, WebSocketTarget, CAPTURED_CLOSE_BYTES,
     DEFAULT_MAX_MESSAGE_BYTES,

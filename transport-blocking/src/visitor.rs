@@ -9,7 +9,7 @@ use glance_presence_protocol::visitor::{
 };
 
 use crate::driver::{Driver, TransportConfig, TransportError};
-use crate::entropy::entropy_seed;
+use crate::os::entropy_seed;
 
 /// A simulated Glance Presence visitor over blocking sockets.
 ///

@@ -12,8 +12,7 @@
 //! `<redacted>`.
 
 use std::fmt;
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::backoff::ReconnectPolicy;
 use crate::ids::{GroupId, IdError, PartnerUserId, UniqueId, VisitorId};
@@ -38,32 +37,10 @@ pub const MAX_AUTHORIZE_MINUTES: u32 = 120;
 /// Default bound of the queue of commands waiting for the link.
 pub const DEFAULT_COMMAND_QUEUE_BOUND: usize = 64;
 
-/// The wall clock the agent consults, and only to stamp LoginKeys, check a token's `exp` and
-/// date presence changes in events.
-///
-/// The core never reads a clock on its own: it asks this source, passing the monotonic `now` of
-/// the call in progress. [`SystemClock`] (the default) reads the operating system's clock;
-/// tests use [`AnchoredClock`], which derives wall time from the monotonic `now`, so runs are
-/// deterministic.
-pub trait UnixClock: fmt::Debug + Send + Sync {
-    /// Time since the Unix epoch at the monotonic instant `now`.
-    fn unix_time(&self, now: Instant) -> Duration;
-}
-
-/// Reads [`SystemTime::now`] (a clock before 1970 reads as 0).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl UnixClock for SystemClock {
-    fn unix_time(&self, _now: Instant) -> Duration {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-    }
-}
-
-/// A wall clock pinned to a monotonic instant: at `anchor` it reads `unix`, and it advances
-/// with the `now` it is given. Deterministic; meant for tests and simulations.
+/// The agent's wall time, pinned to a monotonic instant: at `anchor` it reads `unix`, and it
+/// advances with the `now` it is given. The driver passes the wall time once, to
+/// [`AgentProtocol::new`](super::AgentProtocol::new); the core never reads a clock. Used only
+/// to stamp LoginKeys, check a token's `exp` and date presence changes in events.
 #[derive(Debug, Clone, Copy)]
 pub struct AnchoredClock {
     anchor: Instant,
@@ -75,10 +52,9 @@ impl AnchoredClock {
     pub fn new(anchor: Instant, unix: Duration) -> Self {
         AnchoredClock { anchor, unix }
     }
-}
 
-impl UnixClock for AnchoredClock {
-    fn unix_time(&self, now: Instant) -> Duration {
+    /// Time since the Unix epoch at the monotonic instant `now`.
+    pub fn unix_time(&self, now: Instant) -> Duration {
         match now.checked_duration_since(self.anchor) {
             Some(elapsed) => self.unix + elapsed,
             None => self.unix.saturating_sub(self.anchor - now),
@@ -296,7 +272,6 @@ pub struct AgentConfig {
     pub(crate) command_queue_bound: usize,
     pub(crate) client_version: String,
     pub(crate) origin: Option<String>,
-    pub(crate) clock: Arc<dyn UnixClock>,
 }
 
 impl fmt::Debug for AgentConfig {
@@ -319,7 +294,6 @@ impl fmt::Debug for AgentConfig {
             .field("command_queue_bound", &self.command_queue_bound)
             .field("client_version", &self.client_version)
             .field("origin", &self.origin)
-            .field("clock", &self.clock)
             .finish()
     }
 }
@@ -460,7 +434,6 @@ pub struct AgentConfigBuilder {
     signal_route: SignalRoute,
     timers: AgentTimers,
     command_queue_bound: Option<usize>,
-    clock: Option<Arc<dyn UnixClock>>,
 }
 
 impl fmt::Debug for AgentConfigBuilder {
@@ -573,12 +546,6 @@ impl AgentConfigBuilder {
         self
     }
 
-    /// The wall clock (default [`SystemClock`]).
-    pub fn unix_clock(mut self, clock: impl UnixClock + 'static) -> Self {
-        self.clock = Some(Arc::new(clock));
-        self
-    }
-
     link_builder_setters!();
 
     /// Checks every setting and returns the configuration, or the first problem found.
@@ -684,7 +651,6 @@ impl AgentConfigBuilder {
             command_queue_bound,
             client_version,
             origin: self.link.origin,
-            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
         })
     }
 }

@@ -3,7 +3,7 @@
 //! It consumes application commands ([`AgentProtocol::connect`], [`AgentProtocol::lookup`],
 //! ...), transport inputs ([`TransportInput`]) and timer ticks, and emits outputs
 //! ([`Output`]): sockets to open, frames to send, pings, HTTP requests, and [`AgentEvent`]s. It
-//! performs no IO, reads no clock (wall time comes from the configured [`UnixClock`], used only
+//! performs no IO, reads no clock (wall time is passed to [`AgentProtocol::new`], used only
 //! for LoginKeys, token expiry and event dates) and draws randomness only from its seeded RNG.
 //!
 //! Module map: [`config`] (the validated configuration), [`event`] (what the application is
@@ -24,7 +24,7 @@ mod token;
 mod visitor;
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -38,7 +38,7 @@ use crate::wire::{invoke_func_allowed, InvokeRequest};
 
 pub use config::{
     AgentAuth, AgentConfig, AgentConfigBuilder, AgentTimers, AnchoredClock, ConfigError,
-    SignalRoute, SystemClock, UnixClock,
+    SignalRoute,
 };
 pub use error::CommandError;
 pub use event::{
@@ -148,7 +148,7 @@ pub(crate) struct PendingSnapshot {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use glance_presence_protocol::agent::{AgentConfig, AgentEvent, AgentProtocol, AnchoredClock};
+/// use glance_presence_protocol::agent::{AgentConfig, AgentEvent, AgentProtocol};
 /// use glance_presence_protocol::io::{Output, SansIo, TransportInput};
 ///
 /// let start = Instant::now();
@@ -157,9 +157,9 @@ pub(crate) struct PendingSnapshot {
 ///     .visitor_id("v1")
 ///     .token("a-token")
 ///     .presence_server("http://127.0.0.1:8080")
-///     .unix_clock(AnchoredClock::new(start, Duration::from_secs(1_700_000_000)))
 ///     .build()?;
-/// let mut agent = AgentProtocol::new(config, start);
+/// // The wall time at `start` comes from the driver (here a fixed date); the core reads no clock.
+/// let mut agent = AgentProtocol::new(config, start, Duration::from_secs(1_700_000_000));
 /// agent.connect(start)?;
 ///
 /// let mut now = start;
@@ -203,6 +203,8 @@ pub(crate) struct PendingSnapshot {
 pub struct AgentProtocol {
     config: AgentConfig,
     now: Instant,
+    /// The wall time, anchored at creation.
+    wall: AnchoredClock,
     link: SocketLink,
     timers: TimerTable<AgentTimer, 10>,
     out: VecDeque<Output<AgentEvent>>,
@@ -232,7 +234,10 @@ pub struct AgentProtocol {
 
 impl AgentProtocol {
     /// A new agent, idle until [`AgentProtocol::connect`] (REST commands work before it).
-    pub fn new(config: AgentConfig, now: Instant) -> Self {
+    ///
+    /// `unix_now` is the wall time (since the Unix epoch) at `now`, read by the driver; the
+    /// core derives later wall times from the monotonic `now` of each call.
+    pub fn new(config: AgentConfig, now: Instant, unix_now: Duration) -> Self {
         let token = match config.auth() {
             AgentAuth::Token(token) => Some(token.clone()),
             AgentAuth::Credentials { .. } => None,
@@ -253,6 +258,7 @@ impl AgentProtocol {
             settings_known: !config.discovery,
             config,
             now,
+            wall: AnchoredClock::new(now, unix_now),
             timers: TimerTable::new(),
             out: VecDeque::new(),
             next_http: 0,
@@ -422,7 +428,7 @@ impl AgentProtocol {
     }
 
     fn unix_ms(&self) -> u64 {
-        u64::try_from(self.config.clock.unix_time(self.now).as_millis()).unwrap_or(u64::MAX)
+        u64::try_from(self.wall.unix_time(self.now).as_millis()).unwrap_or(u64::MAX)
     }
 
     fn new_http_id(&mut self) -> HttpRequestId {

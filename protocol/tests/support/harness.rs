@@ -16,8 +16,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use glance_presence_protocol::agent::{
-    AgentConfig, AgentConfigBuilder, AgentEvent, AgentProtocol, AnchoredClock, CommandError,
-    RequestId,
+    AgentConfig, AgentConfigBuilder, AgentEvent, AgentProtocol, CommandError, RequestId,
 };
 use glance_presence_protocol::io::{
     CloseReason, HttpRequestId, Output, SansIo, SocketId, TransportInput,
@@ -32,28 +31,26 @@ pub const PRESENCE: &str = "http://127.0.0.1:8080";
 pub const FIND_FOUND: &str = r#"{"visitorfound":true,"direct":"127.0.0.1:8080","directserver":"127.0.0.1","httpsport":8080}"#;
 
 /// A default configuration builder: group 12345, visitor `v1`, a bare token, the loopback
-/// presence server, an anchored wall clock, seed 7.
-pub fn base_config(start: Instant) -> AgentConfigBuilder {
+/// presence server, seed 7 (the harness starts the wall clock at [`UNIX_START`]).
+pub fn base_config() -> AgentConfigBuilder {
     AgentConfig::builder()
         .group_id(12345)
         .visitor_id("v1")
         .token("test-token")
         .presence_server(PRESENCE)
         .web_server("http://127.0.0.1:8081")
-        .unix_clock(AnchoredClock::new(start, Duration::from_secs(UNIX_START)))
         .rng_seed(7)
 }
 
 /// Like [`base_config`] but authenticating with credentials (partner user `agent1`, API key
 /// `api-key`) instead of a token.
-pub fn credentials_config(start: Instant) -> AgentConfigBuilder {
+pub fn credentials_config() -> AgentConfigBuilder {
     AgentConfig::builder()
         .group_id(12345)
         .visitor_id("v1")
         .credentials("agent1", "api-key")
         .presence_server(PRESENCE)
         .web_server("http://127.0.0.1:8081")
-        .unix_clock(AnchoredClock::new(start, Duration::from_secs(UNIX_START)))
         .rng_seed(7)
 }
 
@@ -84,16 +81,14 @@ impl Harness {
     /// A harness around a configuration made from [`base_config`] and `tweak`.
     pub fn new(tweak: impl FnOnce(AgentConfigBuilder) -> AgentConfigBuilder) -> Self {
         let start = Instant::now();
-        let config = tweak(base_config(start))
-            .build()
-            .expect("valid test config");
+        let config = tweak(base_config()).build().expect("valid test config");
         Self::with_config(config, start)
     }
 
     /// A harness around a configuration made from [`credentials_config`] and `tweak`.
     pub fn with_credentials(tweak: impl FnOnce(AgentConfigBuilder) -> AgentConfigBuilder) -> Self {
         let start = Instant::now();
-        let config = tweak(credentials_config(start))
+        let config = tweak(credentials_config())
             .build()
             .expect("valid test config");
         Self::with_config(config, start)
@@ -101,7 +96,7 @@ impl Harness {
 
     /// A harness around `config`, whose clock (if anchored) must be anchored at `start`.
     pub fn with_config(config: AgentConfig, start: Instant) -> Self {
-        let agent = AgentProtocol::new(config, start);
+        let agent = AgentProtocol::new(config, start, Duration::from_secs(UNIX_START));
         Harness {
             agent,
             start,

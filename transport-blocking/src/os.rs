@@ -1,9 +1,18 @@
-//! A seed from the operating system for a core's reconnect jitter, so that two clients (two
-//! agents of one visitor, an agent and its visitor, two processes) never reconnect in
-//! lockstep. The cores stay deterministic: an application that chose a seed keeps it.
+//! What the drivers take from the operating system and hand to the cores, which read
+//! neither: a seed for a core's reconnect jitter (so that two clients — two agents of one
+//! visitor, an agent and its visitor, two processes — never reconnect in lockstep; an
+//! application that chose a seed keeps it), and the wall time.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The wall time since the Unix epoch (a clock set before 1970 reads as 0).
+pub fn unix_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+}
 
 /// 64 random bits from the operating system. Should that source fail, the process's own
 /// randomly keyed hasher (also seeded by the operating system, once per process) mixed with

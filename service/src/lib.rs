@@ -6,14 +6,22 @@
 //!
 //! Two layers:
 //!
-//! * [`core::ServiceCore`]: every behaviour of the service as a sans-IO state machine (time is
-//!   an argument, outputs are polled), tested with virtual time.
-//! * The server ([`Service::start`], [`ServiceHandle::spawn`]): tokio + axum on one listener
-//!   (plain, or TLS with rustls) serving the WebSocket endpoints `/agent` and `/visitorws` and
-//!   the REST endpoints `GET /lookupvisitor`, `GET /findvisitor`, `POST /signalvisitor`,
-//!   `GET /query`, `GET /uniquevisitor`, `POST /presence`,
+//! * [`core::ServiceCore`]: every decision of the service as a sans-IO state machine (time,
+//!   monotonic and wall, is an argument; outputs are polled), tested with virtual time: the
+//!   sockets' frames, presence, signals and timers; every HTTP request, from routing, CORS and
+//!   origins to bearer tokens, `Authorize` with its LoginKey, parameters, bodies and the reply
+//!   shapes ([`core::rest`]); the connection cap and what happens to a consumer that does not
+//!   read ([`core::Admission`], [`core::ServiceCore::handle_send_queue_full`]).
+//! * The server ([`Service::start`], [`ServiceHandle::spawn`]): tokio + hyper/axum on one
+//!   listener (plain, or TLS with rustls). It converts between HTTP and WebSocket traffic and
+//!   the core's inputs and outputs, and carries out the core's answers: the WebSocket endpoints
+//!   `/agent` and `/visitorws` and the REST endpoints `GET /lookupvisitor`, `GET /findvisitor`,
+//!   `POST /signalvisitor`, `GET /query`, `GET /uniquevisitor`, `POST /presence`,
 //!   `GET /services/authorizationservice/GetVisitorSettings3`,
-//!   `POST /services/AuthorizationService.svc/rest/Authorize` and `GET /metrics`.
+//!   `POST /services/AuthorizationService.svc/rest/Authorize` and `GET /metrics`. What stays in
+//!   the server is transport mechanics: TLS, the WebSocket handshake and framing (RFC 6455 close
+//!   codes for frames the WebSocket layer refuses), HTTP header and idle timeouts, accept
+//!   back-off, and the open-file limit the connection cap is lowered to.
 //!
 //! ```no_run
 //! use glance_presence_service::{ServiceConfig, ServiceHandle};
@@ -38,6 +46,7 @@ pub mod core;
 mod http;
 mod listener;
 pub mod query;
+mod respond;
 mod server;
 mod shared;
 mod ws;
@@ -45,7 +54,7 @@ mod ws;
 pub use config::{
     ConfigError, Limits, ServiceConfig, ServiceConfigBuilder, TlsConfig, TokenSecret,
 };
-pub use http::{AUTHORIZE_PATH, TOKEN_MINUTES, VISITOR_SETTINGS_PATH};
+pub use core::rest::{AUTHORIZE_PATH, TOKEN_MINUTES, VISITOR_SETTINGS_PATH};
 pub use server::{
     RunningService, Service, ServiceHandle, ServiceStats, ShutdownHandle, StartError,
 };

@@ -1,12 +1,10 @@
 //! The accept loop and each HTTP connection: the cap on open connections, the header and idle
 //! timeouts, and the back-off on accept errors.
 //!
-//! Every accepted connection takes one permit of a semaphore sized by `limits.max_connections`
-//! and holds it for its whole life, WebSocket included (the permit travels with the upgraded
-//! socket). When no permit is left, the connection is answered
-//! `503 {"err":"serviceunavailable","msg":"too many connections"}` and closed, by one of a few
-//! refusal tasks; when those are busy too, it is closed at once. Existing connections are never
-//! starved by new ones.
+//! Every accepted connection is put to the core ([`crate::core::Admission`]): served, answered
+//! with the core's refusal (a 503, written by one of a few refusal tasks), or closed at once. A
+//! served connection holds a [`ConnectionPermit`] for its whole life, WebSocket included (the
+//! permit travels with the upgraded socket), and tells the core when it ends.
 //!
 //! HTTP/1.1 is served by hyper, one task per connection. A watchdog closes a connection whose
 //! request headers have not all arrived within `http_header_timeout` (counted from the accept for
@@ -31,32 +29,37 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::server::PeerAddr;
+use crate::core::Admission;
+use crate::respond::raw_http;
 use crate::shared::Shared;
 
 /// How long a TLS handshake may take.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection may take to stop after a graceful stop was asked for.
 const STOP_GRACE: Duration = Duration::from_secs(3);
-/// Connections being refused at once (each holds a descriptor for up to [`REFUSAL_TIME`]).
-pub(crate) const REFUSALS_AT_ONCE: usize = 64;
 /// How long refusing one connection may take.
 const REFUSAL_TIME: Duration = Duration::from_secs(2);
-/// The answer to a connection over the cap.
-const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
-Content-Type: application/json; charset=utf-8\r\n\
-Content-Length: 57\r\n\
-Retry-After: 1\r\n\
-Connection: close\r\n\
-\r\n\
-{\"err\":\"serviceunavailable\",\"msg\":\"too many connections\"}";
+
+/// The peer address of a connection, as handlers see it through `ConnectInfo`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PeerAddr(pub(crate) SocketAddr);
+
+/// Tells the core that an admitted connection has ended when the last holder lets go.
+#[derive(Debug)]
+struct Admitted(Arc<Shared>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.connection_ended();
+    }
+}
 
 /// The connection's permit, shared by its HTTP task and, after an upgrade, its WebSocket task.
 #[derive(Debug, Clone)]
-pub(crate) struct ConnectionPermit(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+pub(crate) struct ConnectionPermit(#[allow(dead_code)] Arc<Admitted>);
 
 /// The header and idle timeouts of HTTP connections.
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +80,7 @@ pub(crate) async fn accept_loop(
         header: shared.config.http_header_timeout(),
         idle: shared.config.http_idle_timeout(),
     };
-    let refusals = Arc::new(Semaphore::new(REFUSALS_AT_ONCE));
+    let refusals = Arc::new(AtomicUsize::new(0));
     let mut backoff = AcceptBackoff::default();
     loop {
         let accepted = tokio::select! {
@@ -100,22 +103,22 @@ pub(crate) async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        let Ok(permit) = shared.connections.clone().try_acquire_owned() else {
-            shared
-                .counters
-                .refused_connections
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(%peer, "connection refused: too many connections");
-            if let Ok(slot) = refusals.clone().try_acquire_owned() {
+        let permit = match shared.admit(refusals.load(Ordering::Acquire)) {
+            Admission::Accept => ConnectionPermit(Arc::new(Admitted(shared.clone()))),
+            Admission::Refuse(answer) => {
+                tracing::debug!(%peer, "connection refused: too many connections");
                 let tls = tls.clone();
+                let refusals = refusals.clone();
+                refusals.fetch_add(1, Ordering::AcqRel);
                 tokio::spawn(async move {
-                    let _ = tokio::time::timeout(REFUSAL_TIME, refuse(stream, tls)).await;
-                    drop(slot);
+                    let bytes = raw_http(&answer);
+                    let _ = tokio::time::timeout(REFUSAL_TIME, refuse(stream, tls, &bytes)).await;
+                    refusals.fetch_sub(1, Ordering::AcqRel);
                 });
+                continue;
             }
-            continue;
+            Admission::Drop => continue,
         };
-        let permit = ConnectionPermit(Arc::new(permit));
         let app = app.clone();
         let stop = stop.clone();
         let tls = tls.clone();
@@ -195,21 +198,21 @@ impl AcceptBackoff {
 
 /// Answers 503 to a connection over the cap: reads what it sent (so that closing does not reset
 /// the connection before the client reads the answer), writes the answer, closes.
-async fn refuse(stream: TcpStream, tls: Option<TlsAcceptor>) {
+async fn refuse(stream: TcpStream, tls: Option<TlsAcceptor>, answer: &[u8]) {
     match tls {
-        None => refuse_on(stream).await,
+        None => refuse_on(stream, answer).await,
         Some(acceptor) => {
             if let Ok(tls) = acceptor.accept(stream).await {
-                refuse_on(tls).await;
+                refuse_on(tls, answer).await;
             }
         }
     }
 }
 
-async fn refuse_on<S: AsyncRead + AsyncWrite + Unpin>(mut io: S) {
+async fn refuse_on<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, answer: &[u8]) {
     let mut buf = [0u8; 2048];
     let _ = tokio::time::timeout(Duration::from_millis(500), io.read(&mut buf)).await;
-    if io.write_all(REFUSAL).await.is_err() {
+    if io.write_all(answer).await.is_err() {
         return;
     }
     let _ = io.shutdown().await;
@@ -440,7 +443,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
 #[cfg(unix)]
 pub(crate) fn connection_budget(wanted: usize) -> usize {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    const RESERVED: u64 = 64 + REFUSALS_AT_ONCE as u64;
+    const RESERVED: u64 = 64 + crate::core::DEFAULT_REFUSALS_AT_ONCE as u64;
     let Ok((mut soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return wanted;
     };
@@ -523,7 +526,9 @@ mod tests {
 
     #[test]
     fn the_refusal_is_well_formed() {
-        let text = std::str::from_utf8(REFUSAL).unwrap();
+        let answer = crate::core::rest::RestResponse::error(503, "serviceunavailable", "full");
+        let bytes = raw_http(&answer);
+        let text = std::str::from_utf8(&bytes).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(head.contains(&format!("Content-Length: {}", body.len())));
         let body: serde_json::Value = serde_json::from_str(body).unwrap();

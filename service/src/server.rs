@@ -24,7 +24,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::auth::TokenKeys;
 use crate::config::{ServiceConfig, TlsConfig};
 use crate::core::{CoreSettings, CoreStats, ServiceCore};
-use crate::shared::{timer_task, unix_now, Shared};
+use crate::shared::{timer_task, wall_clock, Shared};
 
 /// How long a graceful shutdown waits for sockets to close after `serverclose`.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -70,16 +70,15 @@ pub struct ServiceStats {
 }
 
 fn stats_of(shared: &Shared) -> ServiceStats {
-    use std::sync::atomic::Ordering::Relaxed;
-    let c = &shared.counters;
+    let core = shared.core_stats();
     ServiceStats {
-        core: shared.core_stats(),
-        rest_auth_failures: c.rest_auth_failures.load(Relaxed),
-        authorize_failures: c.authorize_failures.load(Relaxed),
-        origin_rejections: c.origin_rejections.load(Relaxed),
-        slow_consumers: c.slow_consumers.load(Relaxed),
-        refused_connections: c.refused_connections.load(Relaxed),
-        open_connections: shared.open_tcp_connections(),
+        rest_auth_failures: core.rest_auth_failures,
+        authorize_failures: core.authorize_failures,
+        origin_rejections: core.origin_rejections,
+        slow_consumers: core.slow_consumers,
+        refused_connections: core.refused_connections,
+        open_connections: usize::try_from(core.open_connections).unwrap_or(usize::MAX),
+        core,
     }
 }
 
@@ -119,22 +118,19 @@ impl Service {
         };
         let tokens = TokenKeys::new(&secret);
         let seed = config.seed().unwrap_or_else(|| OsRng.next_u64());
+        let max_connections = crate::listener::connection_budget(config.limits().max_connections);
+        let mut settings = CoreSettings::from_config(&config, seed);
+        settings.advertised_host = host.clone();
+        settings.advertised_port = addr.port();
+        settings.max_connections = max_connections;
         let core = ServiceCore::new(
-            CoreSettings::from_config(&config, seed),
+            settings,
             tokens.clone(),
             Instant::now(),
-            unix_now(),
+            wall_clock().as_secs_f64(),
         );
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let max_connections = crate::listener::connection_budget(config.limits().max_connections);
-        let shared = Arc::new(Shared::new(
-            config,
-            tokens,
-            core,
-            host,
-            addr.port(),
-            max_connections,
-        ));
+        let shared = Arc::new(Shared::new(config, tokens, core, host, addr.port()));
         let app = crate::http::router(shared.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
         let tasks = vec![tokio::spawn(timer_task(shared.clone()))];
@@ -254,10 +250,6 @@ fn server_tls_config(tls: &TlsConfig) -> Result<rustls::ServerConfig, StartError
     Ok(config)
 }
 
-/// The peer address of a connection, as handlers see it through `ConnectInfo`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PeerAddr(pub(crate) SocketAddr);
-
 /// A service running on the caller's tokio runtime.
 #[derive(Debug)]
 pub struct RunningService {
@@ -312,7 +304,7 @@ impl RunningService {
         self.shared.config.api_keys(group)?;
         self.shared
             .tokens
-            .issue_agent(group, user, unix_now() as u64, lifetime.as_secs())
+            .issue_agent(group, user, wall_clock().as_secs(), lifetime.as_secs())
             .ok()
             .map(|(token, _)| token)
     }
@@ -324,7 +316,7 @@ impl RunningService {
 
     /// The `/metrics` text.
     pub fn metrics_text(&self) -> String {
-        crate::http::render_metrics(&self.shared)
+        self.shared.read_core(ServiceCore::metrics_text)
     }
 
     /// A handle that starts the graceful shutdown from elsewhere.
@@ -462,7 +454,7 @@ impl ServiceHandle {
         self.shared.config.api_keys(group)?;
         self.shared
             .tokens
-            .issue_agent(group, user, unix_now() as u64, lifetime.as_secs())
+            .issue_agent(group, user, wall_clock().as_secs(), lifetime.as_secs())
             .ok()
             .map(|(token, _)| token)
     }

@@ -1,21 +1,22 @@
 //! The state the server's tasks share: the service core behind a mutex, the send queue of every
-//! connection, the timer wake-up and the server-level counters.
+//! connection and the timer wake-up.
 //!
-//! Every call into the core takes the lock, feeds one input with the current time, drains the
+//! Every call into the core takes the lock, feeds one input with the current time, carries the
 //! core's outputs into the connections' bounded queues and re-arms the timer task; the lock is
-//! never held across an `.await`. A connection whose queue is full (a consumer that does not
-//! read) is disconnected at once, so memory stays bounded.
+//! never held across an `.await`. A frame that does not fit in a connection's queue is reported
+//! to the core ([`ServiceCore::handle_send_queue_full`]), which decides what happens to the
+//! connection. This module reads the clocks (monotonic and wall) for the core; it decides
+//! nothing.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, Notify};
 
 use crate::auth::TokenKeys;
 use crate::config::ServiceConfig;
-use crate::core::{CloseReason, ConnId, CoreStats, Output, ServiceCore};
+use crate::core::{Admission, CloseReason, ConnId, CoreStats, Output, Role, ServiceCore};
 
 /// What a connection task is asked to write.
 #[derive(Debug)]
@@ -35,21 +36,10 @@ pub(crate) struct ConnHandle {
 
 /// The core and the connections' queues, behind one lock.
 #[derive(Debug)]
-pub(crate) struct Inner {
-    pub(crate) core: ServiceCore,
-    pub(crate) conns: HashMap<ConnId, ConnHandle>,
+struct Inner {
+    core: ServiceCore,
+    conns: HashMap<ConnId, ConnHandle>,
     armed: Option<Instant>,
-}
-
-/// Counters kept by the server around the core.
-#[derive(Debug, Default)]
-pub(crate) struct ServerCounters {
-    pub(crate) rest_auth_failures: AtomicU64,
-    pub(crate) authorize_failures: AtomicU64,
-    pub(crate) origin_rejections: AtomicU64,
-    pub(crate) slow_consumers: AtomicU64,
-    pub(crate) rest_requests: AtomicU64,
-    pub(crate) refused_connections: AtomicU64,
 }
 
 /// Everything the tasks of one running service share.
@@ -59,23 +49,20 @@ pub(crate) struct Shared {
     pub(crate) tokens: TokenKeys,
     pub(crate) host: String,
     pub(crate) port: u16,
-    pub(crate) counters: ServerCounters,
+    /// The core's body limit: the most bytes of a request body the server reads.
+    pub(crate) max_body_bytes: usize,
     pub(crate) timer_wake: Notify,
-    pub(crate) shutting_down: AtomicBool,
     /// Signalled when the last connection of a shutting-down service has gone.
     pub(crate) drained: Notify,
-    /// One permit per open connection (HTTP or WebSocket), `max_connections` in all.
-    pub(crate) connections: Arc<Semaphore>,
-    /// The connection cap in force (the configured one, lowered to the open-file limit).
-    pub(crate) max_connections: usize,
     inner: Mutex<Inner>,
 }
 
-/// The current Unix time in seconds (the server layer may read the wall clock; the core never).
-pub(crate) fn unix_now() -> f64 {
+/// The current wall time, since the Unix epoch (the server layer reads the clocks; the core
+/// never does).
+pub(crate) fn wall_clock() -> Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
+        .unwrap_or(Duration::ZERO)
 }
 
 impl Shared {
@@ -85,19 +72,15 @@ impl Shared {
         core: ServiceCore,
         host: String,
         port: u16,
-        max_connections: usize,
     ) -> Self {
         Shared {
+            max_body_bytes: core.settings().max_body_bytes,
             config,
             tokens,
             host,
             port,
-            counters: ServerCounters::default(),
             timer_wake: Notify::new(),
-            shutting_down: AtomicBool::new(false),
             drained: Notify::new(),
-            connections: Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS))),
-            max_connections: max_connections.min(Semaphore::MAX_PERMITS),
             inner: Mutex::new(Inner {
                 core,
                 conns: HashMap::new(),
@@ -111,10 +94,6 @@ impl Shared {
         format!("{}:{}", self.host, self.port)
     }
 
-    pub(crate) fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Acquire)
-    }
-
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the core half-updated in a way that
         // matters more than stopping the service would; keep serving.
@@ -126,7 +105,7 @@ impl Shared {
         let now = Instant::now();
         let mut inner = self.lock();
         let result = f(&mut inner.core, now);
-        self.dispatch(&mut inner, now);
+        Self::dispatch(&self.timer_wake, &self.drained, &mut inner, now);
         result
     }
 
@@ -136,13 +115,23 @@ impl Shared {
         f(&inner.core)
     }
 
+    /// Asks the core whether a connection just accepted is served.
+    pub(crate) fn admit(&self, refusals_under_way: usize) -> Admission {
+        self.with_core(|core, _| core.admit_connection(refusals_under_way))
+    }
+
+    /// A connection admitted by [`Shared::admit`] has ended.
+    pub(crate) fn connection_ended(&self) {
+        self.with_core(|core, _| core.connection_ended());
+    }
+
     /// Registers a connection's queue with the core's new connection id.
-    pub(crate) fn register(&self, role: crate::core::Role, handle: ConnHandle) -> ConnId {
+    pub(crate) fn register(&self, role: Role, handle: ConnHandle) -> ConnId {
         let now = Instant::now();
         let mut inner = self.lock();
         let id = inner.core.open(now, role);
         inner.conns.insert(id, handle);
-        self.dispatch(&mut inner, now);
+        Self::dispatch(&self.timer_wake, &self.drained, &mut inner, now);
         id
     }
 
@@ -152,25 +141,25 @@ impl Shared {
         let mut inner = self.lock();
         inner.conns.remove(&conn);
         inner.core.handle_closed(now, conn);
-        self.dispatch(&mut inner, now);
+        Self::dispatch(&self.timer_wake, &self.drained, &mut inner, now);
     }
 
-    /// Open TCP connections, HTTP and WebSocket (permits taken).
+    /// Open TCP connections, HTTP and WebSocket.
     pub(crate) fn open_tcp_connections(&self) -> usize {
-        self.max_connections
-            .saturating_sub(self.connections.available_permits())
+        usize::try_from(self.read_core(ServiceCore::open_connections)).unwrap_or(usize::MAX)
     }
 
-    /// Open WebSocket connections (tasks still registered with the core).
+    /// Open WebSocket connections (still registered with the core).
     pub(crate) fn open_connections(&self) -> usize {
-        self.lock().core.connection_count()
+        self.read_core(ServiceCore::connection_count)
     }
 
     pub(crate) fn core_stats(&self) -> CoreStats {
-        self.lock().core.stats()
+        self.read_core(ServiceCore::stats)
     }
 
-    fn dispatch(&self, inner: &mut Inner, now: Instant) {
+    /// Carries the core's outputs into the connections' queues.
+    fn dispatch(timer_wake: &Notify, drained: &Notify, inner: &mut Inner, now: Instant) {
         while let Some(output) = inner.core.poll_output() {
             match output {
                 Output::Send { conn, frame } => {
@@ -180,12 +169,7 @@ impl Shared {
                     match handle.tx.try_send(Outgoing::Text(frame.encode())) {
                         Ok(()) => {}
                         Err(mpsc::error::TrySendError::Full(_)) => {
-                            self.counters.slow_consumers.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(%conn, "send queue full: disconnecting a consumer that does not read");
-                            if let Some(handle) = inner.conns.remove(&conn) {
-                                handle.kill.notify_one();
-                            }
-                            inner.core.handle_closed(now, conn);
+                            inner.core.handle_send_queue_full(now, conn);
                         }
                         Err(mpsc::error::TrySendError::Closed(_)) => {
                             inner.conns.remove(&conn);
@@ -205,10 +189,10 @@ impl Shared {
         let next = inner.core.poll_timeout();
         if next.is_some() && (inner.armed.is_none() || next < inner.armed) {
             inner.armed = next;
-            self.timer_wake.notify_one();
+            timer_wake.notify_one();
         }
-        if self.is_shutting_down() && inner.core.connection_count() == 0 {
-            self.drained.notify_one();
+        if inner.core.is_shutting_down() && inner.core.connection_count() == 0 {
+            drained.notify_one();
         }
     }
 
@@ -220,7 +204,7 @@ impl Shared {
         // The timer task sleeps until this deadline next; dispatch wakes it only for an
         // earlier one.
         inner.armed = inner.core.poll_timeout();
-        self.dispatch(&mut inner, now);
+        Self::dispatch(&self.timer_wake, &self.drained, &mut inner, now);
         let next = inner.core.poll_timeout();
         inner.armed = next;
         next
@@ -228,7 +212,6 @@ impl Shared {
 
     /// Starts the graceful shutdown: `serverclose` to every socket, then close.
     pub(crate) fn begin_shutdown(&self) {
-        self.shutting_down.store(true, Ordering::Release);
         self.with_core(|core, now| core.shutdown(now));
     }
 }

@@ -1,6 +1,7 @@
-//! The WebSocket endpoints `/agent` and `/visitorws`: the upgrade, buffer sizes, the connection
-//! task that feeds received frames to the core and writes what the core sends, and the close
-//! handshake.
+//! The WebSocket endpoints `/agent` and `/visitorws` once the core has admitted the upgrade:
+//! the handshake, buffer sizes, the connection task that feeds received frames to the core and
+//! writes what the core sends, and the close handshake. What the service answers, and when a
+//! socket is closed, is the core's decision; this module only carries it out.
 //!
 //! One task per connection runs a reader and a writer side by side. Frames are decoded with
 //! the protocol crate's `ClientFrame::decode` (size limit from the configuration) outside the
@@ -16,12 +17,11 @@
 //! UTF-8, 1009 a frame or message over twice the frame limit, 1002 any other protocol violation.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -37,10 +37,10 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tungstenite::Message;
 
+use crate::core::rest::RestResponse;
 use crate::core::{ConnId, Role};
-use crate::http::error_response;
 use crate::listener::ConnectionPermit;
-use crate::server::PeerAddr;
+use crate::respond::into_response;
 use crate::shared::{ConnHandle, Outgoing, Shared};
 
 /// Read buffer of each WebSocket (tungstenite's default is 128 KiB).
@@ -50,38 +50,6 @@ pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
-
-/// `GET /agent`.
-pub(crate) async fn agent_endpoint(
-    State(shared): State<Arc<Shared>>,
-    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
-    request: Request,
-) -> Response {
-    if let Some(origin) = request
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-    {
-        if !shared.config.origin_allowed(origin) {
-            shared
-                .counters
-                .origin_rejections
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::info!(%peer, origin, "agent socket refused: origin not allowed");
-            return error_response(StatusCode::FORBIDDEN, "origin", "origin not allowed");
-        }
-    }
-    upgrade_socket(shared, peer, request, Role::Agent)
-}
-
-/// `GET /visitorws`: any origin.
-pub(crate) async fn visitor_endpoint(
-    State(shared): State<Arc<Shared>>,
-    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
-    request: Request,
-) -> Response {
-    upgrade_socket(shared, peer, request, Role::Visitor)
-}
 
 /// The `Sec-WebSocket-Key` of a well-formed upgrade request (RFC 6455 §4.2.1).
 fn websocket_key(headers: &HeaderMap) -> Result<&HeaderValue, &'static str> {
@@ -110,36 +78,31 @@ fn websocket_key(headers: &HeaderMap) -> Result<&HeaderValue, &'static str> {
         .ok_or("Sec-WebSocket-Key is missing")
 }
 
-fn upgrade_socket(
+/// Completes the upgrade the core admitted (see [`crate::core::rest::HttpAnswer::Upgrade`]) and
+/// spawns the socket's task; a request that is not a well-formed upgrade gets the core's 400.
+pub(crate) fn upgrade_socket(
     shared: Arc<Shared>,
     peer: SocketAddr,
     mut request: Request,
     role: Role,
 ) -> Response {
-    if shared.is_shutting_down() {
-        return error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "serviceunavailable",
-            "the service is shutting down",
-        );
-    }
     let accept = match websocket_key(request.headers()) {
         Ok(key) => derive_accept_key(key.as_bytes()),
-        Err(msg) => return error_response(StatusCode::BAD_REQUEST, "badrequest", msg),
+        Err(msg) => return into_response(RestResponse::error(400, "badrequest", msg)),
     };
     let Some(on_upgrade) = request
         .extensions_mut()
         .remove::<hyper::upgrade::OnUpgrade>()
     else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
+        return into_response(RestResponse::error(
+            400,
             "badrequest",
             "this connection cannot be upgraded",
-        );
+        ));
     };
     // The connection's permit stays taken while the socket is open.
     let permit = request.extensions_mut().remove::<ConnectionPermit>();
-    let limit = shared.config.limits().max_frame_bytes;
+    let limit = shared.read_core(|core| core.settings().max_frame_bytes);
     // Frames up to twice the limit reach the decoder, which answers with the error frame;
     // anything larger is refused by the WebSocket layer itself.
     let config = WebSocketConfig::default()

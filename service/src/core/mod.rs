@@ -1,5 +1,7 @@
-//! The sans-IO service core: every behaviour of the reference presence service, with no
-//! sockets, no clock and no threads.
+//! The sans-IO service core: every decision of the reference presence service, with no
+//! sockets, no clock and no threads. Submodules: [`rest`] (every HTTP request, in and out),
+//! `admission` (the connection cap and slow consumers), `record` (presence record sizes),
+//! `timers` (the timer table).
 //!
 //! The core tracks connections (agent and visitor sockets, by [`ConnId`]), visitors per
 //! (group, visitor id), their presence window, merged presence data, visibility, terms and
@@ -11,10 +13,14 @@
 //! * Inputs: [`ServiceCore::open`], [`ServiceCore::handle_frame`] /
 //!   [`ServiceCore::handle_text`] / [`ServiceCore::handle_malformed`],
 //!   [`ServiceCore::handle_closed`], [`ServiceCore::handle_timeout`], [`ServiceCore::shutdown`],
-//!   and the REST operations ([`ServiceCore::lookup`], [`ServiceCore::is_present`],
-//!   [`ServiceCore::signal`], [`ServiceCore::unique_visitor`]). Every input takes `now: Instant`;
-//!   the core never reads a clock. Wall-clock values (token expiry, the `since`/`timestamp`
-//!   fields) are derived from the `(Instant, Unix time)` pair given to [`ServiceCore::new`].
+//!   HTTP requests ([`ServiceCore::handle_http`], with the wall time as an argument), and the
+//!   admission inputs ([`ServiceCore::admit_connection`], [`ServiceCore::connection_ended`],
+//!   [`ServiceCore::handle_send_queue_full`]). The REST operations underneath
+//!   ([`ServiceCore::lookup`], [`ServiceCore::is_present`], [`ServiceCore::signal`],
+//!   [`ServiceCore::unique_visitor`]) are public too, for tests and simulations. Every input
+//!   takes `now: Instant`; the core never reads a clock. On sockets, wall-clock values (token
+//!   expiry, the `since`/`timestamp` fields) are derived from the `(Instant, Unix time)` pair
+//!   given to [`ServiceCore::new`]; REST requests carry their own wall time.
 //! * Outputs: after any input, call [`ServiceCore::poll_output`] until it returns `None`, carry
 //!   each [`Output`] out (send the frame on that connection, or close it), then wait until
 //!   [`ServiceCore::poll_timeout`] (or the next input) and call
@@ -52,16 +58,20 @@
 //! * Malformed frames get `{"type":"error","data":{"error":"badframe","detail":…}}` and the
 //!   socket is closed. A socket silent for the idle timeout (3 × keepalive) is closed.
 
+mod admission;
 mod record;
+pub mod rest;
 mod timers;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+pub use admission::Admission;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use glance_presence_protocol::wire::ConnectFrame;
 use glance_presence_protocol::{
-    ClientFrame, DecodeError, GroupId, PresenceData, ServerFrame, TermsStatus, UniqueId,
+    ApiKey, ClientFrame, DecodeError, GroupId, PresenceData, ServerFrame, TermsStatus, UniqueId,
     Visibility, VisitorId,
 };
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -122,6 +132,9 @@ pub enum CloseReason {
     IdleTimeout,
     /// The service is shutting down (after `serverclose`).
     Shutdown,
+    /// The socket's send queue was full: a consumer that does not read. The driver drops the
+    /// connection (a close frame would not fit in the queue either).
+    SlowConsumer,
 }
 
 impl CloseReason {
@@ -130,7 +143,7 @@ impl CloseReason {
         match self {
             CloseReason::ProtocolError => 1002,
             CloseReason::TooLarge => 1009,
-            CloseReason::Unauthorized => 1008,
+            CloseReason::Unauthorized | CloseReason::SlowConsumer => 1008,
             CloseReason::IdleTimeout | CloseReason::Shutdown => 1001,
         }
     }
@@ -143,6 +156,7 @@ impl CloseReason {
             CloseReason::Unauthorized => "authorization",
             CloseReason::IdleTimeout => "idle timeout",
             CloseReason::Shutdown => "server shutting down",
+            CloseReason::SlowConsumer => "send queue full",
         }
     }
 }
@@ -259,6 +273,20 @@ pub struct CoreStats {
     pub presence_bytes: u64,
     /// Agent sockets closed because their token expired while they were open.
     pub tokens_expired: u64,
+    /// HTTP requests answered other than WebSocket upgrades.
+    pub rest_requests: u64,
+    /// REST calls refused for their bearer token.
+    pub rest_auth_failures: u64,
+    /// `Authorize` calls refused.
+    pub authorize_failures: u64,
+    /// Agent requests and sockets refused for their `Origin`.
+    pub origin_rejections: u64,
+    /// Sockets dropped because their send queue was full (a consumer that does not read).
+    pub slow_consumers: u64,
+    /// Connections refused because the connection cap was reached.
+    pub refused_connections: u64,
+    /// Open connections (HTTP and WebSocket) admitted and not yet ended.
+    pub open_connections: u64,
 }
 
 /// The core's settings (a subset of [`ServiceConfig`]).
@@ -283,10 +311,27 @@ pub struct CoreSettings {
     pub max_presence_keys: usize,
     /// Lifetime announced for unique ids (seconds).
     pub unique_timeout_secs: u64,
-    /// The groups the service serves.
-    pub groups: BTreeSet<GroupId>,
+    /// The groups the service serves, each with its API keys (LoginKeys are checked against
+    /// them).
+    pub groups: BTreeMap<GroupId, Vec<ApiKey>>,
     /// Seed of the unique-id generator.
     pub seed: u64,
+    /// Allowed agent origins; `"*"` allows every origin.
+    pub allowed_origins: Vec<String>,
+    /// `isPresenceLoadBalanced` in `GetVisitorSettings3` answers.
+    pub load_balanced: bool,
+    /// The host this service names itself by in `direct`, `directserver`, `ds` and
+    /// `presenceUrl`.
+    pub advertised_host: String,
+    /// The port it names itself by (`httpsport`, `direct`).
+    pub advertised_port: u16,
+    /// Largest REST request body (bytes).
+    pub max_body_bytes: usize,
+    /// Open connections (HTTP and WebSocket together) at most.
+    pub max_connections: usize,
+    /// Connections refused with a 503 at the same time at most; beyond it a connection over
+    /// the cap is closed at once.
+    pub refusals_at_once: usize,
 }
 
 impl CoreSettings {
@@ -302,11 +347,35 @@ impl CoreSettings {
             max_presence_bytes: config.limits().max_presence_bytes,
             max_presence_keys: config.limits().max_presence_keys,
             unique_timeout_secs: config.unique_timeout_secs(),
-            groups: config.groups().keys().copied().collect(),
+            groups: config.groups().clone(),
             seed,
+            allowed_origins: config.allowed_origins().to_vec(),
+            load_balanced: config.load_balanced(),
+            advertised_host: config
+                .advertise_host()
+                .map_or_else(|| "127.0.0.1".to_owned(), str::to_owned),
+            advertised_port: config.listen().port(),
+            max_body_bytes: config.limits().max_body_bytes,
+            max_connections: config.limits().max_connections,
+            refusals_at_once: DEFAULT_REFUSALS_AT_ONCE,
         }
     }
+
+    /// Whether an agent `Origin` header value is allowed.
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        self.allowed_origins
+            .iter()
+            .any(|allowed| allowed == "*" || allowed.eq_ignore_ascii_case(origin))
+    }
+
+    /// `host:port` as the service names itself.
+    pub fn direct(&self) -> String {
+        format!("{}:{}", self.advertised_host, self.advertised_port)
+    }
 }
+
+/// Connections refused with a 503 at the same time, by default.
+pub const DEFAULT_REFUSALS_AT_ONCE: usize = 64;
 
 #[derive(Debug)]
 enum ConnState {
@@ -454,7 +523,7 @@ impl ServiceCore {
 
     /// Whether the service serves this group.
     pub fn has_group(&self, group: GroupId) -> bool {
-        self.settings.groups.contains(&group)
+        self.settings.groups.contains_key(&group)
     }
 
     /// Counters and gauges.

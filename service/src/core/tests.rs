@@ -12,6 +12,7 @@ use crate::config::ServiceConfig;
 
 const EPOCH_UNIX: f64 = 1_700_000_000.0;
 const SECRET: &[u8] = b"test secret test secret test secret!";
+const API_KEY: &str = "the group's api key";
 
 fn group() -> GroupId {
     GroupId::new(12345).unwrap()
@@ -22,7 +23,7 @@ fn vid(s: &str) -> VisitorId {
 }
 
 /// The service's default windows (6 s, see `config::DEFAULT_PRESENCE_WINDOW`), small limits.
-fn settings() -> CoreSettings {
+pub(super) fn settings() -> CoreSettings {
     CoreSettings {
         keepalive_secs: 30,
         presence_window: crate::config::DEFAULT_PRESENCE_WINDOW,
@@ -33,8 +34,20 @@ fn settings() -> CoreSettings {
         max_presence_bytes: 512,
         max_presence_keys: 16,
         unique_timeout_secs: 300,
-        groups: [group()].into_iter().collect(),
+        groups: [(
+            group(),
+            vec![glance_presence_protocol::ApiKey::new(API_KEY)],
+        )]
+        .into_iter()
+        .collect(),
         seed: 1,
+        allowed_origins: vec!["https://console.example".to_owned()],
+        load_balanced: false,
+        advertised_host: "127.0.0.1".to_owned(),
+        advertised_port: 8080,
+        max_body_bytes: 4096,
+        max_connections: 2,
+        refusals_at_once: 1,
     }
 }
 

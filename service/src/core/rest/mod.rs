@@ -1,0 +1,312 @@
+//! The service's HTTP face in the core: one request in, one answer out.
+//!
+//! [`ServiceCore::handle_http`] takes what matters of an HTTP request ([`RestRequest`]: method,
+//! path, raw query, the `Authorization` and `Origin` headers, the body bytes) with the time,
+//! monotonic and wall, and returns either a [`RestResponse`] (status, headers, body) or
+//! [`HttpAnswer::Upgrade`] for a WebSocket endpoint the driver should open. Every decision is
+//! made here: routing and methods, CORS preflights and headers, the agent origin check, the
+//! answer while shutting down, the body limit, bearer tokens and their expiry against the
+//! wall time passed in, `Authorize` with its LoginKey, query parameters (Glance's `&&` and
+//! `ver` tolerated), signal bodies, and every reply's shape (written with the protocol crate's
+//! writers where it has one). It is not the HTTP protocol: parsing requests and writing
+//! responses on the wire is the server's.
+//!
+//! Submodules, one concept each: [`agent`] (the bearer-token endpoints), `visitor` (the visitor
+//! and settings endpoints), `authorize` (`Authorize` with a LoginKey), `metrics` (the
+//! Prometheus text).
+
+pub mod agent;
+mod authorize;
+mod metrics;
+mod visitor;
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use glance_presence_protocol::{GroupId, VisitorId};
+use serde_json::{json, Value};
+
+use super::{Role, ServiceCore};
+use crate::query::QueryParams;
+
+/// Path of the legacy Authorize endpoint.
+pub const AUTHORIZE_PATH: &str = "/services/AuthorizationService.svc/rest/Authorize";
+/// Path of the visitor settings endpoint.
+pub const VISITOR_SETTINGS_PATH: &str = "/services/authorizationservice/GetVisitorSettings3";
+/// Shortest and longest token lifetimes `Authorize` grants, in minutes.
+pub const TOKEN_MINUTES: std::ops::RangeInclusive<u64> = 1..=120;
+
+/// `Content-Type` of every JSON answer.
+pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+/// `Content-Type` of the `/metrics` answer.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// An HTTP method, as far as the service tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpMethod {
+    /// `GET` (and `HEAD`, which the server answers like `GET` without the body).
+    Get,
+    /// `POST`.
+    Post,
+    /// `OPTIONS` (CORS preflight).
+    Options,
+    /// Anything else.
+    Other,
+}
+
+/// What the core needs of one HTTP request.
+#[derive(Clone, Copy)]
+pub struct RestRequest<'a> {
+    /// The method.
+    pub method: HttpMethod,
+    /// The path, without the query.
+    pub path: &'a str,
+    /// The raw query string, without the `?`.
+    pub query: Option<&'a str>,
+    /// The `Authorization` header, when present and readable as text.
+    pub authorization: Option<&'a str>,
+    /// The `Origin` header, when present and readable as text.
+    pub origin: Option<&'a str>,
+    /// The body, or `None` when it was not read in full within
+    /// [`super::CoreSettings::max_body_bytes`] (answered 413).
+    pub body: Option<&'a [u8]>,
+}
+
+impl fmt::Debug for RestRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RestRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &self.query)
+            .field("authorization", &self.authorization.map(|_| "<redacted>"))
+            .field("origin", &self.origin)
+            .field("body_bytes", &self.body.map(<[u8]>::len))
+            .finish()
+    }
+}
+
+/// An answer: status, headers (in order) and body.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RestResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// Headers, in order.
+    pub headers: Vec<(&'static str, String)>,
+    /// The body.
+    pub body: String,
+}
+
+impl fmt::Debug for RestResponse {
+    // The body may hold a token (`Authorize`): shown by length only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RestResponse")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
+}
+
+impl RestResponse {
+    /// A JSON answer.
+    pub fn json(status: u16, body: &Value) -> Self {
+        RestResponse {
+            status,
+            headers: vec![("Content-Type", JSON_CONTENT_TYPE.to_owned())],
+            body: body.to_string(),
+        }
+    }
+
+    /// `{"err":…,"msg":…}` with a status: the service's error shape.
+    pub fn error(status: u16, err: &str, msg: &str) -> Self {
+        RestResponse::json(status, &json!({ "err": err, "msg": msg }))
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What to do with an HTTP request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpAnswer {
+    /// Write this answer.
+    Respond(RestResponse),
+    /// A WebSocket endpoint: complete the upgrade (answering a malformed upgrade request with
+    /// [`RestResponse::error`] 400) and register the socket with [`ServiceCore::open`].
+    Upgrade(Role),
+}
+
+/// A 400 `badrequest` with the reason.
+pub(crate) fn bad_request(msg: impl fmt::Display) -> RestResponse {
+    RestResponse::error(400, "badrequest", &msg.to_string())
+}
+
+/// `groupid`: a positive integer.
+pub(crate) fn group_param(q: &QueryParams) -> Result<GroupId, RestResponse> {
+    let raw = q
+        .get("groupid")
+        .ok_or_else(|| bad_request("groupid is missing"))?;
+    raw.parse::<GroupId>().map_err(bad_request)
+}
+
+/// `visitorid`: the visitor id rule.
+pub(crate) fn visitor_param(q: &QueryParams) -> Result<VisitorId, RestResponse> {
+    let raw = q
+        .get("visitorid")
+        .ok_or_else(|| bad_request("visitorid is missing"))?;
+    VisitorId::new(raw).map_err(bad_request)
+}
+
+/// A body as JSON; an empty (all-whitespace) body reads as `{}`.
+pub(crate) fn json_body(body: &[u8]) -> Result<Value, RestResponse> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    serde_json::from_slice(body).map_err(|e| bad_request(format!("body is not JSON: {e}")))
+}
+
+fn is_agent_path(path: &str) -> bool {
+    matches!(
+        path,
+        "/lookupvisitor" | "/findvisitor" | "/signalvisitor" | "/query" | AUTHORIZE_PATH
+    )
+}
+
+fn is_rest_path(path: &str) -> bool {
+    is_agent_path(path) || matches!(path, "/uniquevisitor" | "/presence" | VISITOR_SETTINGS_PATH)
+}
+
+/// The method each endpoint takes.
+fn endpoint_method(path: &str) -> Option<HttpMethod> {
+    match path {
+        "/lookupvisitor"
+        | "/findvisitor"
+        | "/query"
+        | "/uniquevisitor"
+        | "/metrics"
+        | VISITOR_SETTINGS_PATH
+        | "/agent"
+        | "/visitorws" => Some(HttpMethod::Get),
+        "/signalvisitor" | "/presence" | AUTHORIZE_PATH => Some(HttpMethod::Post),
+        _ => None,
+    }
+}
+
+/// The CORS headers of every REST answer.
+fn add_cors(response: &mut RestResponse, origin: Option<&str>) {
+    let allow_origin = origin
+        .filter(|o| o.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)))
+        .unwrap_or("*");
+    let headers = [
+        ("Access-Control-Allow-Origin", allow_origin),
+        ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+        (
+            "Access-Control-Allow-Headers",
+            "Authorization, Content-Type",
+        ),
+        ("Access-Control-Max-Age", "600"),
+        ("Vary", "Origin"),
+    ];
+    for (name, value) in headers {
+        response.headers.push((name, value.to_owned()));
+    }
+}
+
+impl ServiceCore {
+    /// Decides the answer to one HTTP request at monotonic `now` and wall time `unix` (time
+    /// since the Unix epoch; tokens are checked and issued against it). Drain
+    /// [`ServiceCore::poll_output`] afterwards: a signal may send a frame.
+    pub fn handle_http(
+        &mut self,
+        now: Instant,
+        unix: Duration,
+        request: &RestRequest<'_>,
+    ) -> HttpAnswer {
+        let path = request.path;
+        let origin = request.origin;
+        let is_ws = matches!(path, "/agent" | "/visitorws");
+        if !is_ws {
+            self.stats.rest_requests += 1;
+        }
+        let origin_ok = match origin {
+            Some(origin) if is_agent_path(path) || path == "/agent" => {
+                self.settings.origin_allowed(origin)
+            }
+            _ => true,
+        };
+        if !origin_ok {
+            self.stats.origin_rejections += 1;
+            tracing::info!(path, "request refused: origin not allowed");
+            return HttpAnswer::Respond(RestResponse::error(403, "origin", "origin not allowed"));
+        }
+        if request.method == HttpMethod::Options && !is_ws {
+            let mut response = RestResponse {
+                status: 204,
+                headers: Vec::new(),
+                body: String::new(),
+            };
+            add_cors(&mut response, origin);
+            return HttpAnswer::Respond(response);
+        }
+        if (is_rest_path(path) || is_ws) && self.shutting_down {
+            return HttpAnswer::Respond(RestResponse::error(
+                503,
+                "serviceunavailable",
+                "the service is shutting down",
+            ));
+        }
+        let method = endpoint_method(path);
+        if method.is_some_and(|m| m != request.method) {
+            let mut response =
+                RestResponse::error(405, "methodnotallowed", "method not allowed here");
+            if let Some(allowed) = method {
+                let allow = if allowed == HttpMethod::Get {
+                    "GET"
+                } else {
+                    "POST"
+                };
+                response.headers.push(("Allow", allow.to_owned()));
+            }
+            if !is_ws {
+                add_cors(&mut response, origin);
+            }
+            return HttpAnswer::Respond(response);
+        }
+        match path {
+            "/agent" => return HttpAnswer::Upgrade(Role::Agent),
+            "/visitorws" => return HttpAnswer::Upgrade(Role::Visitor),
+            _ => {}
+        }
+        let Some(body) = request.body else {
+            return HttpAnswer::Respond(RestResponse::error(
+                413,
+                "badrequest",
+                "request body too large",
+            ));
+        };
+        let q = QueryParams::parse(request.query);
+        let mut response = match path {
+            "/lookupvisitor" => self.rest_lookup(unix, &q, request.authorization),
+            "/findvisitor" => self.rest_find(unix, &q, request.authorization),
+            "/query" => self.rest_query(unix, &q, request.authorization),
+            "/signalvisitor" => self.rest_signal(now, unix, &q, request.authorization, body),
+            "/uniquevisitor" => self.rest_unique_visitor(now, &q),
+            "/presence" => self.rest_presence(&q),
+            VISITOR_SETTINGS_PATH => self.rest_visitor_settings(&q),
+            AUTHORIZE_PATH => self.rest_authorize(unix, &q, body),
+            "/metrics" => self.rest_metrics(),
+            _ => RestResponse::error(404, "notfound", "no such endpoint"),
+        };
+        add_cors(&mut response, origin);
+        tracing::debug!(?request.method, path, status = response.status, "REST request");
+        HttpAnswer::Respond(response)
+    }
+}
+
+#[cfg(test)]
+mod tests;

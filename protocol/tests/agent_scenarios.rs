@@ -1001,3 +1001,71 @@ fn entropy_reseeds_the_jitter_unless_the_application_chose_a_seed() {
     assert!(chosen.has_chosen_seed());
     assert_eq!(chosen.with_entropy(7).rng_seed(), 42);
 }
+
+#[test]
+fn a_token_provider_is_asked_before_connecting_before_expiry_after_a_refusal_and_on_silence() {
+    use glance_presence_protocol::agent::AgentConfig;
+    let config = AgentConfig::builder()
+        .group_id(12345)
+        .visitor_id("v1")
+        .token_provider()
+        .presence_server(support::harness::PRESENCE)
+        .rng_seed(7)
+        .idle_ping_after(secs(600))
+        .build()
+        .unwrap();
+    let mut h = Harness::with_config(config, std::time::Instant::now());
+    let asked = |h: &Harness| count(h, |e| matches!(e, AgentEvent::TokenNeeded));
+    h.connect().unwrap();
+    assert_eq!(asked(&h), 1, "asked before anything is sent");
+    assert!(h.find_http("/findvisitor").is_none());
+    let now = h.now;
+    let first = jwt_with_exp(support::harness::UNIX_START + 600);
+    h.agent
+        .provide_token(now, Ok(first.as_str().into()))
+        .unwrap();
+    h.drain();
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.open_socket();
+    h.frame(r#"{"type":"connected","keepalive":300}"#);
+    h.respond("/lookupvisitor", 200, "{}");
+    h.note("80% of the token's 600 s: the application is asked again, the socket moves to the new token");
+    h.advance(secs(480));
+    assert_eq!(asked(&h), 2);
+    let now = h.now;
+    h.agent.provide_token(now, Ok("second".into())).unwrap();
+    h.drain();
+    assert!(h.event_list().contains(&AgentEvent::Disconnected {
+        why: DisconnectReason::TokenRenewed
+    }));
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.open_socket();
+    h.frame(r#"{"type":"connected","keepalive":300}"#);
+    h.respond("/lookupvisitor", 200, "{}");
+    h.note("the service refuses the token: asked again; the application stays silent");
+    h.frame(r#"{"type":"error","data":{"error":"connfail","detail":"authorization"}}"#);
+    assert_eq!(asked(&h), 3);
+    h.advance(secs(10));
+    assert!(h.event_list().iter().any(|e| matches!(
+        e,
+        AgentEvent::Disconnected {
+            why: DisconnectReason::ConnectFailed {
+                step: "token provider",
+                ..
+            }
+        }
+    )));
+    h.note("after the backoff it asks once more; a late answer to the old question was ignored");
+    let deadline = h.agent.poll_timeout().unwrap();
+    h.advance(deadline - h.now);
+    assert_eq!(asked(&h), 4);
+    let now = h.now;
+    h.agent.provide_token(now, Ok("third".into())).unwrap();
+    h.drain();
+    h.respond("/findvisitor", 200, FIND_FOUND);
+    h.open_socket();
+    h.frame(r#"{"type":"connected","keepalive":300}"#);
+    insta::assert_snapshot!(h.transcript());
+    assert_eq!(h.agent.connection_state(), ConnectionState::Connected);
+    assert!(!h.agent.is_stopped());
+}

@@ -79,12 +79,28 @@ pub enum AgentAuth {
         /// Token lifetime asked for, 1–120 minutes.
         duration_minutes: u32,
     },
+    /// Tokens come from the application, as Ably's `authCallback` and Centrifugo's
+    /// `getToken` do: whenever the agent needs one (before the first connect, before the
+    /// current one expires when its JWT `exp` is readable, after the service refuses one) it
+    /// emits [`AgentEvent::TokenNeeded`](super::AgentEvent::TokenNeeded) and waits (up to
+    /// the request timeout) for [`AgentProtocol::provide_token`](super::AgentProtocol::provide_token).
+    /// Refusals are handled as with credentials.
+    Provider,
+}
+
+impl AgentAuth {
+    /// Whether the agent can get a new token by itself when the current one is refused or
+    /// runs out (credentials, or a token provider).
+    pub fn renewable(&self) -> bool {
+        matches!(self, AgentAuth::Credentials { .. } | AgentAuth::Provider)
+    }
 }
 
 impl fmt::Debug for AgentAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AgentAuth::Token(_) => f.write_str("Token(<redacted>)"),
+            AgentAuth::Provider => f.write_str("Provider"),
             AgentAuth::Credentials {
                 partner_user,
                 duration_minutes,
@@ -175,11 +191,11 @@ pub enum ConfigError {
         /// What is wrong with it.
         source: IdError,
     },
-    /// Neither a token nor credentials were set.
-    #[error("set either an authorization token or credentials (partner user id and API key)")]
+    /// Neither a token, nor credentials, nor a token provider was set.
+    #[error("set an authorization token, credentials (partner user id and API key), or a token provider")]
     MissingAuth,
-    /// Both a token and credentials were set.
-    #[error("set either an authorization token or credentials, not both")]
+    /// More than one of a token, credentials and a token provider was set.
+    #[error("set only one of an authorization token, credentials and a token provider")]
     TokenAndCredentials,
     /// The token or API key is empty.
     #[error("{field} is empty")]
@@ -426,6 +442,7 @@ pub struct AgentConfigBuilder {
     unique: Option<String>,
     token: Option<AuthToken>,
     credentials: Option<(String, ApiKey)>,
+    token_provider: bool,
     authorize_minutes: Option<u32>,
     link: LinkSettings,
     web_server: Option<String>,
@@ -487,6 +504,13 @@ impl AgentConfigBuilder {
         api_key: impl Into<ApiKey>,
     ) -> Self {
         self.credentials = Some((partner_user_id.into(), api_key.into()));
+        self
+    }
+
+    /// Authenticate with tokens the application supplies on request (see
+    /// [`AgentAuth::Provider`]).
+    pub fn token_provider(mut self) -> Self {
+        self.token_provider = true;
         self
     }
 
@@ -576,8 +600,10 @@ impl AgentConfigBuilder {
             }
         };
         let auth = match (self.token, self.credentials) {
+            (None, None) if self.token_provider => AgentAuth::Provider,
             (None, None) => return Err(ConfigError::MissingAuth),
             (Some(_), Some(_)) => return Err(ConfigError::TokenAndCredentials),
+            _ if self.token_provider => return Err(ConfigError::TokenAndCredentials),
             (Some(token), None) => {
                 if token.expose_secret().trim().is_empty() {
                     return Err(ConfigError::EmptySecret {

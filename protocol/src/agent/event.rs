@@ -306,6 +306,11 @@ pub enum AgentEvent {
         /// The delay before it, in milliseconds.
         delay_ms: u64,
     },
+    /// The agent needs a token (token-provider configurations only): answer with
+    /// [`AgentProtocol::provide_token`](super::AgentProtocol::provide_token) within the request
+    /// timeout. Asked before the first connect, before the current token expires (when its JWT
+    /// `exp` is readable) and after the service refuses one; never twice at once.
+    TokenNeeded,
     /// The agent has stopped. This is always the last event.
     Stopped {
         /// Why.

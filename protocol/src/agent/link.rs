@@ -14,9 +14,10 @@ use crate::wire::{ClientFrame, ConnectFrame};
 use super::event::{AgentEvent, DisconnectReason, RequestFailure, StopReason};
 use super::requests::{HttpPending, HttpPurpose};
 use super::token::jwt_expiry;
-use super::{AgentAuth, AgentProtocol, AgentTimer};
+use super::{AgentAuth, AgentProtocol, AgentTimer, TokenFetch};
 use crate::link::settings::check_plain_text;
 use crate::link::{link_io, AfterServerClose, Link, LinkTimer, Retry};
+use crate::secret::AuthToken;
 
 /// How soon to try again after a failed token renewal.
 const REFRESH_RETRY: Duration = Duration::from_secs(30);
@@ -38,7 +39,7 @@ impl AgentProtocol {
             AgentAuth::Token(token) => {
                 jwt_expiry(token).is_some_and(|exp| exp.saturating_mul(1000) <= self.unix_ms())
             }
-            AgentAuth::Credentials { .. } => false,
+            AgentAuth::Credentials { .. } | AgentAuth::Provider => false,
         }
     }
 
@@ -67,7 +68,9 @@ impl AgentProtocol {
         self.link.open(link_io!(self), server, "/agent", origin);
     }
 
-    /// Sends `Authorize` unless it is in flight (credentials only).
+    /// Asks for a new token unless a request for one is under way: `Authorize` with
+    /// credentials, `TokenNeeded` to the application with a token provider (answered within
+    /// the request timeout). A bare token cannot be renewed.
     pub(crate) fn ensure_token_fetch(&mut self) {
         if self.token_fetch.is_some() {
             return;
@@ -78,6 +81,15 @@ impl AgentProtocol {
                 api_key,
                 duration_minutes,
             } => (partner_user.clone(), api_key.clone(), *duration_minutes),
+            AgentAuth::Provider => {
+                self.token_fetch = Some(TokenFetch::Provider);
+                self.timers.set(
+                    AgentTimer::TokenWait,
+                    self.now + self.config.timers.request_timeout,
+                );
+                self.emit(AgentEvent::TokenNeeded);
+                return;
+            }
             AgentAuth::Token(_) => return,
         };
         let unix = self.unix_ms() / 1000;
@@ -102,7 +114,7 @@ impl AgentProtocol {
         });
         self.add_origin(&mut request);
         let id = self.send_http(request, HttpPurpose::Authorize);
-        self.token_fetch = Some(id);
+        self.token_fetch = Some(TokenFetch::Authorize(id));
     }
 
     /// Sends `GetVisitorSettings3` unless it is in flight.
@@ -143,29 +155,63 @@ impl AgentProtocol {
         id: HttpRequestId,
         result: Result<AuthorizeResult, RestError>,
     ) {
-        if self.token_fetch != Some(id) {
+        if self.token_fetch != Some(TokenFetch::Authorize(id)) {
             return;
         }
         self.token_fetch = None;
+        self.token_arrived("authorize", result.map(|answer| answer.token));
+    }
+
+    /// The application answered [`AgentEvent::TokenNeeded`] (see
+    /// [`AgentProtocol::provide_token`](super::AgentProtocol::provide_token)).
+    pub(crate) fn on_provided_token(&mut self, token: Result<AuthToken, String>) {
+        if self.token_fetch != Some(TokenFetch::Provider) {
+            return;
+        }
+        self.token_fetch = None;
+        self.timers.stop(AgentTimer::TokenWait);
+        let result = token.map_err(|detail| RestError::Error { status: 0, detail });
+        self.token_arrived("token provider", result);
+    }
+
+    /// The application did not answer `TokenNeeded` within the request timeout.
+    fn on_token_wait_over(&mut self) {
+        if self.token_fetch != Some(TokenFetch::Provider) {
+            return;
+        }
+        self.token_fetch = None;
+        self.token_arrived(
+            "token provider",
+            Err(RestError::Error {
+                status: 0,
+                detail: "the application supplied no token within the request timeout".to_owned(),
+            }),
+        );
+    }
+
+    /// A new token, or the failure to get one, from `step`.
+    fn token_arrived(&mut self, step: &'static str, result: Result<AuthToken, RestError>) {
         match result {
-            Ok(answer) => {
+            Ok(token) => {
                 let now_ms = self.unix_ms();
-                let duration = match self.config.auth() {
-                    AgentAuth::Credentials {
-                        duration_minutes, ..
-                    } => Duration::from_secs(u64::from(*duration_minutes) * 60),
-                    AgentAuth::Token(_) => Duration::from_secs(60),
-                };
-                // The token's own `exp` when it has one, else the lifetime asked for.
-                let life = jwt_expiry(&answer.token)
+                // The token's own `exp` when it has one, else the lifetime asked for (a
+                // provider's token without a readable `exp` is renewed only when refused).
+                let life = jwt_expiry(&token)
                     .map(|exp| {
                         Duration::from_millis(exp.saturating_mul(1000).saturating_sub(now_ms))
                     })
-                    .unwrap_or(duration);
-                let refresh_in = life.mul_f64(0.8).max(MIN_REFRESH_IN);
-                self.token = Some(answer.token);
-                self.timers
-                    .set(AgentTimer::TokenRefresh, self.now + refresh_in);
+                    .or(match self.config.auth() {
+                        AgentAuth::Credentials {
+                            duration_minutes, ..
+                        } => Some(Duration::from_secs(u64::from(*duration_minutes) * 60)),
+                        _ => None,
+                    });
+                if let Some(life) = life {
+                    let refresh_in = life.mul_f64(0.8).max(MIN_REFRESH_IN);
+                    self.timers
+                        .set(AgentTimer::TokenRefresh, self.now + refresh_in);
+                }
+                self.token = Some(token);
                 if matches!(self.link.state, Link::Handshaking(_) | Link::Up(_)) {
                     // The socket was opened with the old token, which the service enforces
                     // until its expiry: move to the new one now, before the old one lapses.
@@ -179,7 +225,7 @@ impl AgentProtocol {
                     self.timers
                         .set(AgentTimer::TokenRefresh, self.now + REFRESH_RETRY);
                 } else {
-                    self.step_failed("authorize", error);
+                    self.step_failed(step, error);
                 }
             }
         }
@@ -357,7 +403,7 @@ impl AgentProtocol {
     }
 
     fn token_refused_after_close(&mut self) {
-        let renewable = matches!(self.config.auth(), AgentAuth::Credentials { .. });
+        let renewable = self.config.auth().renewable();
         self.token_refusals = self.token_refusals.saturating_add(1);
         if !renewable || self.token_refusals > MAX_TOKEN_REFUSALS {
             self.fatal_authorization();
@@ -440,6 +486,7 @@ impl AgentProtocol {
             AgentTimer::VisitorGrace => return self.on_leave_grace_over(),
             AgentTimer::VisitorUnknown => return self.on_visitor_unknown(),
             AgentTimer::TokenRefresh => return self.ensure_token_fetch(),
+            AgentTimer::TokenWait => return self.on_token_wait_over(),
             AgentTimer::Stable => {
                 self.token_refusals = 0;
                 LinkTimer::Stable

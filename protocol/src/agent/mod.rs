@@ -78,6 +78,17 @@ pub(crate) enum AgentTimer {
     /// The agent's own link has been down for the leave grace: the visitor's last known
     /// state is no longer vouched for.
     VisitorUnknown,
+    /// The application has not answered `TokenNeeded` within the request timeout.
+    TokenWait,
+}
+
+/// The request for a new token under way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenFetch {
+    /// `Authorize`, with credentials.
+    Authorize(HttpRequestId),
+    /// `TokenNeeded` to the application, with a token provider.
+    Provider,
 }
 
 impl From<LinkTimer> for AgentTimer {
@@ -105,6 +116,7 @@ impl TimerKey for AgentTimer {
         AgentTimer::IdlePing,
         AgentTimer::Stable,
         AgentTimer::VisitorUnknown,
+        AgentTimer::TokenWait,
     ];
 
     fn index(self) -> usize {
@@ -206,14 +218,14 @@ pub struct AgentProtocol {
     /// The wall time, anchored at creation.
     wall: AnchoredClock,
     link: SocketLink,
-    timers: TimerTable<AgentTimer, 10>,
+    timers: TimerTable<AgentTimer, 11>,
     out: VecDeque<Output<AgentEvent>>,
     next_http: u64,
     next_request: u64,
     /// The token in use (`None` while one is being obtained).
     token: Option<AuthToken>,
     /// The `Authorize` request in flight.
-    token_fetch: Option<HttpRequestId>,
+    token_fetch: Option<TokenFetch>,
     /// Token refusals since the link was last stable (each renews the token; past
     /// `MAX_TOKEN_REFUSALS` the agent stops).
     token_refusals: u32,
@@ -240,7 +252,7 @@ impl AgentProtocol {
     pub fn new(config: AgentConfig, now: Instant, unix_now: Duration) -> Self {
         let token = match config.auth() {
             AgentAuth::Token(token) => Some(token.clone()),
-            AgentAuth::Credentials { .. } => None,
+            AgentAuth::Credentials { .. } | AgentAuth::Provider => None,
         };
         AgentProtocol {
             link: SocketLink::new(
@@ -364,6 +376,24 @@ impl AgentProtocol {
     pub fn disconnect(&mut self, now: Instant) {
         self.tick(now);
         self.stop(StopReason::Requested);
+    }
+
+    /// Answers [`AgentEvent::TokenNeeded`] (token-provider configurations): the token, or why
+    /// the application could not get one (a failure is retried after the backoff, like a
+    /// failed `Authorize`). An answer when no token was asked for (a late one, after the
+    /// request timeout) is ignored.
+    pub fn provide_token(
+        &mut self,
+        now: Instant,
+        token: Result<AuthToken, String>,
+    ) -> Result<(), CommandError> {
+        self.tick(now);
+        if self.link.state == Link::Stopped {
+            return Err(CommandError::Stopped);
+        }
+        self.on_provided_token(token);
+        self.after_input();
+        Ok(())
     }
 
     /// Looks the visitor up (`lookupvisitor`).

@@ -19,9 +19,7 @@ use super::event::{
     AgentEvent, Delivery, PresenceSource, RequestFailure, RequestId, RequestKind, RequestValue,
     VisitorSnapshot, VisitorStatus,
 };
-use super::{
-    AgentAuth, AgentProtocol, AgentTimer, CommandError, Link, PendingSnapshot, SignalRoute,
-};
+use super::{AgentProtocol, AgentTimer, CommandError, Link, PendingSnapshot, SignalRoute};
 use crate::link::settings::check_plain_text;
 
 /// What a request does.
@@ -405,7 +403,7 @@ impl AgentProtocol {
 
     /// A request got 401/403: with credentials, renew the token and retry it once.
     fn request_refused(&mut self, id: RequestId, status: u16) {
-        let renewable = matches!(self.config.auth(), AgentAuth::Credentials { .. });
+        let renewable = self.config.auth().renewable();
         let Some(request) = self.requests.iter_mut().find(|r| r.id == id) else {
             return;
         };
@@ -450,7 +448,7 @@ impl AgentProtocol {
             Ok(LookupResult::Absent) => (PresenceData::new(), Some(false), None),
             Err(error) => {
                 if matches!(error, RestError::Authorization { .. })
-                    && matches!(self.config.auth(), AgentAuth::Credentials { .. })
+                    && self.config.auth().renewable()
                 {
                     self.token = None;
                     self.ensure_token_fetch();

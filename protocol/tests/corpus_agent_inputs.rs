@@ -74,3 +74,40 @@ fn write_seed_corpus_when_asked() {
     }
     println!("wrote {written} seed files");
 }
+
+/// Issue 8, row 9 (found by this target): the socket opens, the service sends
+/// `visitorconn {connected:true}` before `connected`, then the lookup answers `{}`. The agent
+/// must not report the visitor absent before the leave grace has passed.
+#[test]
+fn visitorconn_before_connected_then_empty_lookup_keeps_the_grace() {
+    use support::ops::{run, BodyChoice, FrameChoice, Op, Setup, StatusChoice};
+    let setup = Setup {
+        credentials: false,
+        socket_route: false,
+        glance_backoff: false,
+        discovery: false,
+        auto_pong: true,
+        queue_bound: 3,
+        seed: 7,
+    };
+    let ops = [
+        Op::Connect,
+        // findvisitor: the visitor is on this server.
+        Op::Respond {
+            pick: 0,
+            status: StatusChoice::Ok,
+            body: BodyChoice::Canonical(0),
+        },
+        Op::OpenSocket,
+        Op::VisitorConn(true),
+        Op::Frame(FrameChoice::Connected(Some(30))),
+        // lookupvisitor: `{}`.
+        Op::Respond {
+            pick: 0,
+            status: StatusChoice::Ok,
+            body: BodyChoice::Canonical(0),
+        },
+    ];
+    let report = run(&setup, &ops);
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+}

@@ -52,9 +52,16 @@ fn opt_json(value: &Option<Value>) -> String {
     value.as_ref().map_or("None".to_owned(), Value::to_string)
 }
 
+/// A frame's type as the decoders read it: a non-empty `mtype` wins over `type`.
 fn frame_type(text: &str) -> Option<String> {
     let value: Value = serde_json::from_str(text).ok()?;
-    value.get("type")?.as_str().map(str::to_owned)
+    let field = |name: &str| {
+        value
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    field("mtype").or_else(|| field("type")).map(str::to_owned)
 }
 
 /// The core under test, its virtual clock, the transport's view and the transcript.
@@ -614,11 +621,8 @@ pub mod ops {
         /// decoder from spending the rest of the input on one op).
         Garbage([u8; 8]),
         Binary([u8; 8]),
-        /// A frame of any `type` with any `data` and extra top-level fields.
-        AnyFrame(AnyFrame),
-        /// Up to 4 KiB (now and then 70,000 bytes) as a text frame (lossy UTF-8) or, when the
-        /// flag is set, a binary frame.
-        Blob(Blob, bool),
+        /// A frame of any type and data, or a blob.
+        Wide(Wide),
         /// A frame over the limit.
         Oversized,
         Pong,
@@ -631,7 +635,7 @@ pub mod ops {
         Respond {
             pick: u8,
             status: StatusChoice,
-            body: BodyChoice,
+            body: u8,
         },
         FailHttp {
             pick: u8,
@@ -672,8 +676,6 @@ pub mod ops {
         NotFound,
         ServerError,
         Unavailable,
-        /// Any status, 0 and 600+ included.
-        Any(u16),
     }
 
     impl StatusChoice {
@@ -683,17 +685,31 @@ pub mod ops {
                 StatusChoice::NotFound => 404,
                 StatusChoice::ServerError => 500,
                 StatusChoice::Unavailable => 503,
-                StatusChoice::Any(code) => code,
             }
         }
     }
 
-    /// An HTTP answer's body.
+    /// The frames beyond the templates (one variant of [`Op`], so they do not crowd out the
+    /// steps that make a run reach connections and reconnects).
+    #[derive(Debug, Clone, Arbitrary)]
+    pub enum Wide {
+        /// A frame of any `type` with any `data` and extra top-level fields.
+        AnyFrame(AnyFrame),
+        /// Up to 4 KiB (now and then 70,000 bytes) as a text frame (lossy UTF-8) or, when the
+        /// flag is set, a binary frame.
+        Blob(Blob, bool),
+        /// An answer with any status (0 and 600+ included) and a changed, JSON or arbitrary
+        /// body.
+        Respond {
+            pick: u8,
+            status: u16,
+            body: BodyChoice,
+        },
+    }
+
+    /// An HTTP answer's body beyond the canonical ones.
     #[derive(Debug, Clone, Arbitrary)]
     pub enum BodyChoice {
-        /// The canonical body of the endpoint picked by the byte.
-        Canonical(u8),
-        Canonical2(u8),
         /// A canonical body with one top-level field set to any JSON value (or removed).
         Changed(u8, u8, Option<Json>),
         /// Any JSON value.
@@ -818,7 +834,7 @@ pub mod ops {
         }
     }
 
-    /// Up to 4 KiB of arbitrary bytes, or (one time in 32) 70,000 bytes.
+    /// Up to 63 arbitrary bytes, one time in 8 up to 4 KiB, or (one time in 32) 70,000 bytes.
     #[derive(Debug, Clone)]
     pub struct Blob(pub Vec<u8>);
 
@@ -830,7 +846,12 @@ pub mod ops {
                 bytes.resize(70_000, fill.max(b' '));
                 return Ok(Blob(bytes));
             }
-            let len = usize::from(u16::arbitrary(u)? % 4097);
+            // Mostly short, so one op does not take the whole input.
+            let len = if u.ratio(1, 8)? {
+                usize::from(u16::arbitrary(u)? % 4097)
+            } else {
+                usize::from(u8::arbitrary(u)? % 64)
+            };
             Ok(Blob(u.bytes(len.min(u.len()))?.to_vec()))
         }
     }
@@ -978,6 +999,22 @@ pub mod ops {
         }
     }
 
+    /// Answers the outstanding request picked by `n` with `status` and the body made for its
+    /// URL.
+    fn respond(h: &mut Harness, n: u8, status: u16, body: impl FnOnce(&str) -> Vec<u8>) {
+        let pending: Vec<HttpRequestId> = h.pending_http.iter().map(|(id, _)| *id).collect();
+        if let Some(id) = pick(&pending, n) {
+            let url = h
+                .pending_http
+                .iter()
+                .find(|(p, _)| *p == id)
+                .map(|(_, r)| r.url.clone())
+                .unwrap_or_default();
+            let body = body(&url);
+            h.input(TransportInput::HttpResponse { id, status, body });
+        }
+    }
+
     /// Plays a run and checks every invariant.
     pub fn run(setup: &Setup, ops: &[Op]) -> Report {
         let policy = if setup.glance_backoff {
@@ -1087,13 +1124,13 @@ pub mod ops {
                     }
                     Ok(())
                 }
-                Op::AnyFrame(frame) => {
+                Op::Wide(Wide::AnyFrame(frame)) => {
                     if h.last_socket.is_some() {
                         h.frame(&frame.0);
                     }
                     Ok(())
                 }
-                Op::Blob(blob, binary) => {
+                Op::Wide(Wide::Blob(blob, binary)) => {
                     if let Some(socket) = h.last_socket {
                         if *binary {
                             h.input(TransportInput::BinaryFrame {
@@ -1160,31 +1197,23 @@ pub mod ops {
                     status,
                     body,
                 } => {
-                    let pending: Vec<HttpRequestId> =
-                        h.pending_http.iter().map(|(id, _)| *id).collect();
-                    if let Some(id) = pick(&pending, *n) {
-                        let url = h
-                            .pending_http
-                            .iter()
-                            .find(|(p, _)| *p == id)
-                            .map(|(_, r)| r.url.clone())
-                            .unwrap_or_default();
-                        let bytes = match body {
-                            BodyChoice::Canonical(n) | BodyChoice::Canonical2(n) => {
-                                canonical(&url, *n).into_bytes()
-                            }
-                            BodyChoice::Changed(n, field, value) => {
-                                changed(&canonical(&url, *n), *field, value.as_ref()).into_bytes()
-                            }
-                            BodyChoice::Json(value) => value.0.to_string().into_bytes(),
-                            BodyChoice::Blob(blob) => blob.0.clone(),
-                        };
-                        h.input(TransportInput::HttpResponse {
-                            id,
-                            status: status.code(),
-                            body: bytes,
-                        });
-                    }
+                    respond(&mut h, *n, status.code(), |url| {
+                        canonical(url, *body).into_bytes()
+                    });
+                    Ok(())
+                }
+                Op::Wide(Wide::Respond {
+                    pick: n,
+                    status,
+                    body,
+                }) => {
+                    respond(&mut h, *n, *status, |url| match body {
+                        BodyChoice::Changed(n, field, value) => {
+                            changed(&canonical(url, *n), *field, value.as_ref()).into_bytes()
+                        }
+                        BodyChoice::Json(value) => value.0.to_string().into_bytes(),
+                        BodyChoice::Blob(blob) => blob.0.clone(),
+                    });
                     Ok(())
                 }
                 Op::FailHttp { pick: n } => {
@@ -1228,8 +1257,7 @@ pub mod ops {
                         | Op::Frame(_)
                         | Op::Garbage(_)
                         | Op::Binary(_)
-                        | Op::AnyFrame(_)
-                        | Op::Blob(..)
+                        | Op::Wide(_)
                         | Op::Oversized
                         | Op::Pong
                         | Op::Close(_)

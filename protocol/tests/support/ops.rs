@@ -76,11 +76,8 @@ pub enum Op {
     VisitorConn(bool),
     Garbage(SmallText),
     Binary(SmallBytes),
-    /// A frame of any `type` with any `data` and extra top-level fields.
-    AnyFrame(AnyFrame),
-    /// Up to 4 KiB (now and then over the frame limit) as a text frame (lossy UTF-8) or, when
-    /// the flag is set, a binary frame.
-    Blob(Blob, bool),
+    /// A frame of any type and data, or a blob.
+    Wide(Wide),
     Pong,
     Close(CloseChoice),
     /// An input for an older socket.
@@ -124,6 +121,17 @@ pub enum FrameChoice {
     Unknown,
 }
 
+/// The frames beyond the templates (one variant of [`Op`], so they do not crowd out the steps
+/// that make a run reach presence changes).
+#[derive(Debug, Clone, Arbitrary)]
+pub enum Wide {
+    /// A frame of any `type` with any `data` and extra top-level fields.
+    AnyFrame(AnyFrame),
+    /// Up to 4 KiB (now and then over the frame limit) as a text frame (lossy UTF-8) or, when
+    /// the flag is set, a binary frame.
+    Blob(Blob, bool),
+}
+
 #[derive(Debug, Clone, Copy, Arbitrary)]
 pub enum CloseChoice {
     Peer,
@@ -151,6 +159,13 @@ pub enum BodyChoice {
     Canonical(u8),
     Empty,
     Garbage(SmallText),
+    Wide(WideBody),
+}
+
+/// The bodies beyond the canonical ones (one variant of [`BodyChoice`], so canonical answers
+/// stay frequent).
+#[derive(Debug, Clone, Arbitrary)]
+pub enum WideBody {
     /// A canonical body with one top-level field set to any JSON value (or removed).
     Changed(u8, u8, Option<Json>),
     /// Any JSON value.
@@ -285,8 +300,8 @@ impl<'a> Arbitrary<'a> for AnyFrame {
     }
 }
 
-/// Up to 4 KiB of arbitrary bytes, or (one time in 32) 70,000 bytes, over the default frame
-/// and close to the body limits.
+/// Up to 63 arbitrary bytes, one time in 8 up to 4 KiB, or (one time in 32) 70,000 bytes,
+/// over the default frame limit.
 #[derive(Debug, Clone)]
 pub struct Blob(pub Vec<u8>);
 
@@ -298,7 +313,12 @@ impl<'a> Arbitrary<'a> for Blob {
             bytes.resize(70_000, fill.max(b' '));
             return Ok(Blob(bytes));
         }
-        let len = usize::from(u16::arbitrary(u)? % 4097);
+        // Mostly short, so one op does not take the whole input.
+        let len = if u.ratio(1, 8)? {
+            usize::from(u16::arbitrary(u)? % 4097)
+        } else {
+            usize::from(u8::arbitrary(u)? % 64)
+        };
         Ok(Blob(u.bytes(len.min(u.len()))?.to_vec()))
     }
 }
@@ -663,8 +683,8 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
             }
             Op::Frame(choice) => send_frame(&mut h, &opened, &mut last_up, &choice.text()),
             Op::Garbage(text) => send_frame(&mut h, &opened, &mut last_up, &text.0),
-            Op::AnyFrame(frame) => send_frame(&mut h, &opened, &mut last_up, &frame.0),
-            Op::Blob(blob, binary) => {
+            Op::Wide(Wide::AnyFrame(frame)) => send_frame(&mut h, &opened, &mut last_up, &frame.0),
+            Op::Wide(Wide::Blob(blob, binary)) => {
                 if let Some(socket) = h.last_socket {
                     if *binary {
                         h.input(TransportInput::BinaryFrame {
@@ -745,12 +765,12 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
                         BodyChoice::Canonical(n) => canonical(&request.url, *n).into_bytes(),
                         BodyChoice::Empty => Vec::new(),
                         BodyChoice::Garbage(g) => g.0.clone().into_bytes(),
-                        BodyChoice::Changed(n, field, value) => {
+                        BodyChoice::Wide(WideBody::Changed(n, field, value)) => {
                             changed(&canonical(&request.url, *n), *field, value.as_ref())
                                 .into_bytes()
                         }
-                        BodyChoice::Json(value) => value.0.to_string().into_bytes(),
-                        BodyChoice::Blob(blob) => blob.0.clone(),
+                        BodyChoice::Wide(WideBody::Json(value)) => value.0.to_string().into_bytes(),
+                        BodyChoice::Wide(WideBody::Blob(blob)) => blob.0.clone(),
                     };
                     let status = if request.url.contains("/signalvisitor")
                         && matches!(body, BodyChoice::Canonical(_))

@@ -36,7 +36,8 @@ struct VisitorThread {
 
 impl VisitorThread {
     fn spawn(server: &str, id: &str) -> VisitorThread {
-        let config = VisitorConfig::builder(12345)
+        let config = VisitorConfig::builder()
+            .group_id(12345)
             .visitor_id(id)
             .presence_server(server)
             // The test's own visitor reconnects quickly; the agent under test keeps its defaults.

@@ -108,6 +108,15 @@ impl GroupId {
     }
 }
 
+impl TryFrom<u64> for GroupId {
+    type Error = IdError;
+
+    /// As [`GroupId::new`].
+    fn try_from(value: u64) -> Result<Self, IdError> {
+        GroupId::new(value)
+    }
+}
+
 impl fmt::Display for GroupId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
@@ -331,6 +340,8 @@ mod tests {
             Err(IdError::NotPositiveInteger { .. })
         ));
         assert_eq!("21489".parse::<GroupId>().unwrap().get(), 21489);
+        assert_eq!(GroupId::try_from(7u64), GroupId::new(7));
+        assert!(GroupId::try_from(0u64).is_err());
         for bad in ["", "0", "-1", "+5", " 5", "5a", "99999999999999999999999"] {
             let err = bad.parse::<GroupId>().unwrap_err();
             assert_eq!(

@@ -14,6 +14,7 @@
 
 pub mod agent;
 pub mod backoff;
+pub mod config_error;
 pub mod ids;
 pub mod io;
 pub mod link;

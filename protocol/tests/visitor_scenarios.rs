@@ -114,7 +114,8 @@ fn connect_then_presence() {
 #[test]
 fn unique_connect() {
     let mut h = Harness::with_config(
-        glance_presence_protocol::visitor::VisitorConfig::builder(12345)
+        glance_presence_protocol::visitor::VisitorConfig::builder()
+            .group_id(12345)
             .unique()
             .presence_server(visitor_support::PRESENCE)
             .rng_seed(7)
@@ -178,7 +179,8 @@ fn unique_connect() {
 #[test]
 fn unique_request_failure_is_retried_with_backoff() {
     let mut h = Harness::with_config(
-        glance_presence_protocol::visitor::VisitorConfig::builder(12345)
+        glance_presence_protocol::visitor::VisitorConfig::builder()
+            .group_id(12345)
             .unique()
             .presence_server(visitor_support::PRESENCE)
             .rng_seed(7)
@@ -808,7 +810,8 @@ fn serverclose_stops_by_default_and_reconnects_after_the_backoff_when_asked() {
 #[test]
 fn a_unique_grant_is_renewed_with_its_id_before_it_lapses_and_when_refused() {
     let mut h = Harness::with_config(
-        glance_presence_protocol::visitor::VisitorConfig::builder(12345)
+        glance_presence_protocol::visitor::VisitorConfig::builder()
+            .group_id(12345)
             .unique()
             .presence_server(visitor_support::PRESENCE)
             .rng_seed(7)

@@ -34,7 +34,8 @@ pub const CONNECTED: &str = r#"{"type":"connected","keepalive":30}"#;
 
 /// The default configuration: group 12345, visitor `v1`, the loopback presence server, seed 7.
 pub fn base_config() -> VisitorConfigBuilder {
-    VisitorConfig::builder(12345)
+    VisitorConfig::builder()
+        .group_id(12345)
         .visitor_id("v1")
         .presence_server(PRESENCE)
         .rng_seed(7)
@@ -1022,7 +1023,8 @@ pub mod ops {
         } else {
             ReconnectPolicy::default()
         };
-        let mut builder = VisitorConfig::builder(12345)
+        let mut builder = VisitorConfig::builder()
+            .group_id(12345)
             .presence_server(PRESENCE)
             .reconnect_policy(policy)
             .direct_server_lookup(setup.lookup)

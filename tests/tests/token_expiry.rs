@@ -34,7 +34,8 @@ fn service() -> ServiceHandle {
 
 /// A visitor kept serviced on its own thread until the flag drops.
 fn visitor_thread(svc: &ServiceHandle, id: &str) -> (Arc<AtomicBool>, thread::JoinHandle<()>) {
-    let config = VisitorConfig::builder(DEMO_GROUP_ID)
+    let config = VisitorConfig::builder()
+        .group_id(DEMO_GROUP_ID)
         .visitor_id(id)
         .presence_server(svc.http_base())
         .build()

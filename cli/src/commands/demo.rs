@@ -120,7 +120,8 @@ impl Seen {
 
 /// The visitor's script, run on its own thread.
 fn visitor_script(server: String) -> Result<(), String> {
-    let config = VisitorConfig::builder(DEMO_GROUP_ID)
+    let config = VisitorConfig::builder()
+        .group_id(DEMO_GROUP_ID)
         .visitor_id(VISITOR_ID)
         .presence_server(server)
         .build()

@@ -68,7 +68,8 @@ pub fn describe(event: &VisitorEvent) -> String {
 /// Runs until Ctrl-C.
 pub fn run(args: &VisitorArgs) -> Result<(), Failure> {
     let presence = presence_fields(&args.url, &args.fields)?;
-    let config = VisitorConfig::builder(args.group)
+    let config = VisitorConfig::builder()
+        .group_id(args.group)
         .visitor_id(args.visitor.as_str())
         .presence_server(args.server.as_str())
         // Until Ctrl-C: a graceful service restart is a pause, not the end.

@@ -330,7 +330,8 @@ pub fn agent_args(server: &str, visitor: &str) -> Vec<String> {
 
 /// A visitor in this process, connected (past `connected`).
 pub fn visitor(server: &str, id: &str) -> BlockingVisitor {
-    let config = VisitorConfig::builder(DEMO_GROUP_ID)
+    let config = VisitorConfig::builder()
+        .group_id(DEMO_GROUP_ID)
         .visitor_id(id)
         .presence_server(server)
         .build()

@@ -6,8 +6,8 @@
 //! [`link_builder_setters!`], so they are written once; the configurations themselves and
 //! their getters stay in the cores' `config` modules.
 
-use crate::agent::ConfigError;
 use crate::backoff::ReconnectPolicy;
+use crate::config_error::ConfigError;
 use crate::ids::GroupId;
 use crate::link::AfterServerClose;
 use crate::rest::{Scheme, ServerAddr};

@@ -14,8 +14,8 @@
 
 use std::time::Duration;
 
-pub use crate::agent::ConfigError;
 use crate::backoff::ReconnectPolicy;
+pub use crate::config_error::ConfigError;
 use crate::ids::{GroupId, VisitorId};
 use crate::link::settings::{link_builder_setters, LinkSettings, Seed};
 pub use crate::link::settings::{DEFAULT_PRESENCE_SERVER, MIN_FRAME_BYTES};
@@ -92,21 +92,14 @@ impl VisitorConfig {
     ///
     /// ```
     /// use glance_presence_protocol::visitor::VisitorConfig;
-    /// let config = VisitorConfig::builder(12345).visitor_id("v1").build().unwrap();
+    /// let config = VisitorConfig::builder().group_id(12345).visitor_id("v1").build().unwrap();
     /// assert_eq!(config.presence_server().ws_url("/visitorws"), "wss://presence.glance.net/visitorws");
     /// assert_eq!(config.client_version(), "6.33.0");
-    /// assert!(VisitorConfig::builder(12345).build().is_err()); // no identity
+    /// assert!(VisitorConfig::builder().group_id(12345).build().is_err()); // no identity
+    /// assert!(VisitorConfig::builder().visitor_id("v1").build().is_err()); // no group
     /// ```
-    pub fn builder(group: u64) -> VisitorConfigBuilder {
-        VisitorConfigBuilder {
-            group,
-            visitor: None,
-            unique: false,
-            link: LinkSettings::default(),
-            direct_server_lookup: false,
-            timers: VisitorTimers::default(),
-            outgoing_queue_bound: None,
-        }
+    pub fn builder() -> VisitorConfigBuilder {
+        VisitorConfigBuilder::default()
     }
 
     /// The group.
@@ -185,9 +178,9 @@ impl VisitorConfig {
 
 /// Builds a [`VisitorConfig`]. Setters take raw values; [`VisitorConfigBuilder::build`] checks
 /// them all and reports the first problem as a [`ConfigError`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct VisitorConfigBuilder {
-    group: u64,
+    group: Option<u64>,
     visitor: Option<String>,
     unique: bool,
     link: LinkSettings,
@@ -197,6 +190,12 @@ pub struct VisitorConfigBuilder {
 }
 
 impl VisitorConfigBuilder {
+    /// The Glance group id (required; a positive integer).
+    pub fn group_id(mut self, group: u64) -> Self {
+        self.group = Some(group);
+        self
+    }
+
     /// The visitor id (exclusive with [`unique`](Self::unique)).
     pub fn visitor_id(mut self, id: impl Into<String>) -> Self {
         self.visitor = Some(id.into());
@@ -241,7 +240,8 @@ impl VisitorConfigBuilder {
 
     /// Checks every setting and returns the configuration, or the first problem found.
     pub fn build(self) -> Result<VisitorConfig, ConfigError> {
-        let group = GroupId::new(self.group).map_err(|source| ConfigError::InvalidId {
+        let group = self.group.ok_or(ConfigError::MissingGroup)?;
+        let group = GroupId::new(group).map_err(|source| ConfigError::InvalidId {
             field: "group id",
             source,
         })?;
@@ -319,7 +319,8 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let c = VisitorConfig::builder(12345)
+        let c = VisitorConfig::builder()
+            .group_id(12345)
             .visitor_id("v1")
             .build()
             .unwrap();
@@ -337,11 +338,13 @@ mod tests {
             c.identity(),
             &VisitorIdentity::Visitor(VisitorId::new("v1").unwrap())
         );
-        let same = VisitorConfig::builder(12345)
+        let same = VisitorConfig::builder()
+            .group_id(12345)
             .visitor_id("v1")
             .build()
             .unwrap();
-        let other = VisitorConfig::builder(12345)
+        let other = VisitorConfig::builder()
+            .group_id(12345)
             .visitor_id("v2")
             .build()
             .unwrap();
@@ -351,16 +354,19 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        let b = || VisitorConfig::builder(12345).visitor_id("v1");
+        let b = || VisitorConfig::builder().group_id(12345).visitor_id("v1");
         assert!(matches!(
-            VisitorConfig::builder(0).visitor_id("v1").build(),
+            VisitorConfig::builder()
+                .group_id(0)
+                .visitor_id("v1")
+                .build(),
             Err(ConfigError::InvalidId {
                 field: "group id",
                 ..
             })
         ));
         assert_eq!(
-            VisitorConfig::builder(1).build().unwrap_err(),
+            VisitorConfig::builder().group_id(1).build().unwrap_err(),
             ConfigError::MissingVisitor
         );
         assert_eq!(
@@ -368,7 +374,10 @@ mod tests {
             ConfigError::VisitorAndUnique
         );
         assert!(matches!(
-            VisitorConfig::builder(1).visitor_id("bad id").build(),
+            VisitorConfig::builder()
+                .group_id(1)
+                .visitor_id("bad id")
+                .build(),
             Err(ConfigError::InvalidId {
                 field: "visitor id",
                 ..
@@ -413,7 +422,11 @@ mod tests {
                 .build(),
             Err(ConfigError::InvalidReconnectPolicy(_))
         ));
-        let unique = VisitorConfig::builder(7).unique().build().unwrap();
+        let unique = VisitorConfig::builder()
+            .group_id(7)
+            .unique()
+            .build()
+            .unwrap();
         assert_eq!(unique.identity(), &VisitorIdentity::Unique);
     }
 }

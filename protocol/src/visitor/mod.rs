@@ -173,7 +173,7 @@ impl fmt::Debug for UniqueGrant {
 /// use glance_presence_protocol::PresenceData;
 ///
 /// let now = Instant::now();
-/// let config = VisitorConfig::builder(12345)
+/// let config = VisitorConfig::builder().group_id(12345)
 ///     .visitor_id("v1")
 ///     .presence_server("http://127.0.0.1:8080")
 ///     .build()?;

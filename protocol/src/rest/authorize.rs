@@ -15,7 +15,7 @@ use crate::secret::{AuthToken, LoginKey};
 
 use super::request::{encode_query_value, HttpRequest, Method, CONTENT_TYPE_JSON};
 use super::response::{check_response, wrong_type, DEFAULT_MAX_BODY_BYTES};
-use super::server::ServerAddr;
+use super::server_addr::ServerAddr;
 use super::RestError;
 
 /// Shortest token lifetime the service grants, in minutes.

@@ -26,7 +26,7 @@ mod authorize;
 mod pydict;
 mod request;
 mod response;
-mod server;
+mod server_addr;
 
 pub use authorize::{
     authorize, parse_authorize, AuthorizeParams, AuthorizeResult, AUTHORIZE_MAX_DURATION_MINUTES,
@@ -44,7 +44,7 @@ pub use response::{
     QueryResult, SignalOutcome, UniqueVisitor, VisitorRecord, VisitorSettings, VisitorState,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_UNIQUE_TIMEOUT_SECS,
 };
-pub use server::{Scheme, ServerAddr, ServerAddrError, MAX_AUTHORITY_LEN};
+pub use server_addr::{Scheme, ServerAddr, ServerAddrError, MAX_AUTHORITY_LEN};
 
 /// Why a REST or authorization call failed.
 ///

@@ -13,7 +13,7 @@ use crate::ids::{GroupId, VisitorId};
 use crate::secret::AuthToken;
 use crate::wire::InvokeRequest;
 
-use super::server::ServerAddr;
+use super::server_addr::ServerAddr;
 
 /// `Content-Type` of the presence service's POST bodies, as Glance's client sends it.
 pub const CONTENT_TYPE_JSON_UTF8: &str = "application/json; charset=utf-8";

@@ -19,7 +19,7 @@ use crate::ids::{UniqueId, VisitorId};
 use crate::presence::{PresenceData, TermsStatus, Visibility};
 
 use super::pydict::convert_python_dict_fields;
-use super::server::{Scheme, ServerAddr, ServerAddrError};
+use super::server_addr::{Scheme, ServerAddr, ServerAddrError};
 use super::{sanitize_detail, RestError};
 
 /// Largest response body the parsers read: 256 KiB. A bigger body is a [`RestError::Error`].

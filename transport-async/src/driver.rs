@@ -382,7 +382,7 @@ where
                     let http = self.http.clone();
                     let done = self.http_done.clone();
                     tokio::task::spawn_blocking(move || {
-                        let _ = done.send((id, http.execute(&request)));
+                        let _ = done.send((id, http.execute(&request).map_err(|e| e.to_string())));
                     });
                 }
             }

@@ -10,8 +10,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use glance_presence_blocking::{websocket_config, websocket_target, CloseSniffer, WebSocketTarget};
 use glance_presence_protocol::io::CloseReason;
+use glance_presence_transport::{
+    websocket_config, websocket_target, CloseSniffer, WebSocketTarget,
+};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::pki_types::ServerName;

@@ -269,7 +269,8 @@ fn visitor_thread(
     stop: Arc<AtomicBool>,
     ready: mpsc::Sender<Result<(), String>>,
 ) -> Result<(), String> {
-    let config = VisitorConfig::builder(DEMO_GROUP_ID)
+    let config = VisitorConfig::builder()
+        .group_id(DEMO_GROUP_ID)
         .visitor_id(VISITOR_ID)
         .presence_server(server)
         .build()

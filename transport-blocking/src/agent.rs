@@ -11,38 +11,14 @@ use glance_presence_protocol::agent::{
     AgentConfig, AgentEvent, AgentProtocol, CommandError, Delivery, Outcome, Outcomes,
     RequestFailure, RequestId, RequestValue, Routed, VisitorSnapshot, VisitorStatus,
 };
+use glance_presence_protocol::AuthToken;
 use serde_json::Value;
 
-use crate::driver::{Driver, Route, TransportConfig, TransportError, Turn};
-use crate::os::{entropy_seed, unix_now};
+use glance_presence_transport::{
+    entropy_seed, unix_now, AgentError, TransportConfig, TransportError,
+};
 
-/// A blocking call did not succeed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum AgentError {
-    /// The core refused the command before sending anything (bad invoke func, queue full,
-    /// stopped...).
-    #[error(transparent)]
-    Command(#[from] CommandError),
-    /// The request was sent and failed (service refusal, timeout, connection...).
-    #[error(transparent)]
-    Failed(#[from] RequestFailure),
-    /// The request resolved with a value of an unexpected kind (a bug in the core).
-    #[error("unexpected outcome {0:?}")]
-    Unexpected(Box<RequestValue>),
-}
-
-impl AgentError {
-    /// Glance's reason string for a failed request (`"visitornotpresent"`, …), or `"usage"`
-    /// for a command refused before anything was sent.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            AgentError::Command(_) => "usage",
-            AgentError::Failed(failure) => failure.reason(),
-            AgentError::Unexpected(_) => "error",
-        }
-    }
-}
+use crate::driver::{Driver, Route, Turn};
 
 /// A Glance Presence agent over blocking sockets.
 ///
@@ -69,14 +45,30 @@ pub struct BlockingAgent {
 
 /// The blocking calls' requests: registered before the core runs, outcomes kept until the
 /// caller takes them.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Waiting {
     outcomes: Outcomes<()>,
     ready: HashMap<RequestId, Outcome>,
+    tokens: Option<TokenProvider>,
+    token_wanted: bool,
 }
 
-impl Route<AgentEvent> for Waiting {
+impl std::fmt::Debug for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiting")
+            .field("outcomes", &self.outcomes)
+            .field("ready", &self.ready.len())
+            .field("token_provider", &self.tokens.is_some())
+            .finish()
+    }
+}
+
+impl Route<AgentProtocol> for Waiting {
     fn route(&mut self, event: AgentEvent) -> Option<AgentEvent> {
+        if matches!(event, AgentEvent::TokenNeeded) && self.tokens.is_some() {
+            self.token_wanted = true;
+            return None;
+        }
         match self.outcomes.route(event) {
             Routed::Claimed { id, result, .. } => {
                 self.ready.insert(id, result);
@@ -85,7 +77,31 @@ impl Route<AgentEvent> for Waiting {
             Routed::Event(event) => Some(event),
         }
     }
+
+    fn answer(&mut self, core: &mut AgentProtocol, _now: Instant) -> bool {
+        if !std::mem::take(&mut self.token_wanted) {
+            return false;
+        }
+        let Some(provider) = self.tokens.as_mut() else {
+            return false;
+        };
+        let token = provider().map_err(|e| e.to_string());
+        // The time after the application's callback, which may have taken a while.
+        let _ = core.provide_token(Instant::now(), token);
+        true
+    }
 }
+
+/// The application's token callback for token-provider configurations
+/// (`AgentConfigBuilder::token_provider`): called on the driving thread each time the core
+/// asks for a token (before the first connect, before the current one expires, after the
+/// service refused one), it returns a fresh token or why there is none (retried after the
+/// core's backoff). Keep it bounded: the agent waits for it, and the core gives up on an
+/// answer after its request timeout.
+pub type TokenProvider = Box<dyn FnMut() -> Result<AuthToken, BoxError> + Send>;
+
+/// Any error the application's token callback returns.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl BlockingAgent {
     /// An agent for one visitor. Nothing is sent until a command asks for it.
@@ -95,9 +111,48 @@ impl BlockingAgent {
             Instant::now(),
             unix_now(),
         );
-        Ok(BlockingAgent {
-            driver: Driver::with_router(core, Waiting::default(), transport)?,
-        })
+        let request_timeout = core.config().timers().request_timeout;
+        let mut driver = Driver::with_router(core, Waiting::default(), transport)?;
+        driver.bound_http_by(request_timeout);
+        Ok(BlockingAgent { driver })
+    }
+
+    /// An agent whose tokens come from `provider` (a configuration built with
+    /// `AgentConfigBuilder::token_provider`): each [`AgentEvent::TokenNeeded`] is answered by
+    /// calling it, and does not reach the application.
+    ///
+    /// ```no_run
+    /// use glance_presence_blocking::{BlockingAgent, TransportConfig};
+    /// use glance_presence_protocol::agent::AgentConfig;
+    /// use glance_presence_protocol::AuthToken;
+    ///
+    /// let config = AgentConfig::builder()
+    ///     .group_id(12345)
+    ///     .visitor_id("v1")
+    ///     .token_provider()
+    ///     .build()?;
+    /// let provider = || Ok(AuthToken::new("a token from your own auth service"));
+    /// let mut agent = BlockingAgent::with_token_provider(config, TransportConfig::default(), provider)?;
+    /// agent.connect()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_token_provider(
+        config: AgentConfig,
+        transport: TransportConfig,
+        provider: impl FnMut() -> Result<AuthToken, BoxError> + Send + 'static,
+    ) -> Result<Self, TransportError> {
+        let mut agent = BlockingAgent::new(config, transport)?;
+        agent.driver.router().tokens = Some(Box::new(provider));
+        Ok(agent)
+    }
+
+    /// Answers [`AgentEvent::TokenNeeded`] by hand (agents without a provider callback):
+    /// the token, or why there is none.
+    pub fn provide_token(&mut self, token: Result<AuthToken, BoxError>) -> Result<(), AgentError> {
+        let token = token.map_err(|e| e.to_string());
+        Ok(self
+            .driver
+            .command(|core, now| core.provide_token(now, token))?)
     }
 
     /// The core, for its getters (connection state, visitor presence, merged presence data).
@@ -215,5 +270,30 @@ impl Iterator for Events<'_> {
 
     fn next(&mut self) -> Option<AgentEvent> {
         self.agent.next_event(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_agents_of_one_visitor_draw_different_jitter_unless_a_seed_is_chosen() {
+        let builder = || {
+            AgentConfig::builder()
+                .group_id(12345)
+                .visitor_id("v1")
+                .token("t")
+                .presence_server("http://127.0.0.1:9")
+        };
+        let agent = |config| BlockingAgent::new(config, TransportConfig::default()).unwrap();
+        let default_seed = builder().build().unwrap().rng_seed();
+        let a = agent(builder().build().unwrap());
+        let b = agent(builder().build().unwrap());
+        let (a, b) = (a.core().config().rng_seed(), b.core().config().rng_seed());
+        assert_ne!(a, b);
+        assert_ne!(a, default_seed);
+        let chosen = agent(builder().rng_seed(42).build().unwrap());
+        assert_eq!(chosen.core().config().rng_seed(), 42);
     }
 }

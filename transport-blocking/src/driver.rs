@@ -6,59 +6,28 @@
 //! Nothing runs between calls: the driver advances only inside [`Driver::turn`] and the calls
 //! built on it (`next_event`, `wait_for`). Applications that watch a visitor call `next_event`
 //! in a loop; the read timeout of the socket is derived from the core's next deadline.
+//!
+//! HTTP exchanges run on one reused worker thread per driver (started on the first exchange),
+//! each bounded by the deadline the core gives its requests: while one runs the loop keeps
+//! reading the socket and firing the core's timers, and waits for whichever comes first (the
+//! socket, the worker's result, the next deadline). The loop itself only moves bytes.
 
 use std::collections::VecDeque;
-use std::io;
 use std::net::Shutdown;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use glance_presence_protocol::io::{CloseReason, Output, SansIo, SocketId, TransportInput};
-use rustls::ClientConfig;
+use glance_presence_protocol::io::{
+    CloseReason, HttpRequestId, Output, SansIo, SocketId, TransportInput,
+};
+use glance_presence_protocol::rest::HttpRequest;
+use glance_presence_transport::{TlsContext, TransportConfig, TransportError};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
 
-use crate::http::HttpClient;
-use crate::socket::{self, Stream, DEFAULT_MAX_MESSAGE_BYTES};
-use crate::tls::TlsRoots;
-
-/// How the blocking transport connects.
-#[derive(Debug, Clone)]
-pub struct TransportConfig {
-    /// Bound on TCP connect + TLS + WebSocket handshake.
-    pub connect_timeout: Duration,
-    /// Bound on one HTTP exchange (the core has its own request timeout on top).
-    pub http_timeout: Duration,
-    /// Hard ceiling on one WebSocket message (or frame) from the peer, in bytes (default
-    /// [`DEFAULT_MAX_MESSAGE_BYTES`], 1 MiB). A message over it drops the link with a
-    /// transport error. Keep it above the core's own `max_frame_bytes` (64 KiB by default):
-    /// frames between the two reach the core, which reports them as a `protocol_violation`
-    /// and keeps the link, as PROTOCOL.md says. This ceiling only bounds memory.
-    pub max_message_bytes: usize,
-    /// Which TLS roots to trust for `wss://` and `https://`.
-    pub tls_roots: TlsRoots,
-}
-
-impl Default for TransportConfig {
-    fn default() -> Self {
-        TransportConfig {
-            connect_timeout: Duration::from_secs(10),
-            http_timeout: Duration::from_secs(10),
-            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-            tls_roots: TlsRoots::webpki(),
-        }
-    }
-}
-
-/// The transport could not be set up.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TransportError {
-    /// The TLS configuration was refused by rustls.
-    #[error("TLS configuration: {0}")]
-    Tls(#[from] rustls::Error),
-}
+use crate::http::{Done, HttpClient, HttpWorker};
+use crate::socket::{self, Stream};
+use crate::wait::{self, Wake};
 
 /// What one [`Driver::turn`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,16 +45,24 @@ struct OpenSocket {
     ws: WebSocket<Stream>,
 }
 
-/// Takes the events a caller inside the driver waits for (request outcomes) before they go
-/// to the application.
-pub trait Route<E> {
-    /// `None` when the event was handed to a waiter; `Some` to deliver it to the application.
-    fn route(&mut self, event: E) -> Option<E>;
+/// Takes the events a caller inside the driver waits for (request outcomes, a token request
+/// it answers) before they go to the application.
+pub trait Route<P: SansIo> {
+    /// `None` when the event was taken here; `Some` to deliver it to the application.
+    fn route(&mut self, event: P::Event) -> Option<P::Event>;
+
+    /// Called once the core's outputs are drained: an answer the router owes the core (a
+    /// token it was asked for) goes in now. `true` when the core was fed (the driver then
+    /// drains again).
+    fn answer(&mut self, core: &mut P, now: Instant) -> bool {
+        let _ = (core, now);
+        false
+    }
 }
 
 /// No waiters: every event goes to the application.
-impl<E> Route<E> for () {
-    fn route(&mut self, event: E) -> Option<E> {
+impl<P: SansIo> Route<P> for () {
+    fn route(&mut self, event: P::Event) -> Option<P::Event> {
         Some(event)
     }
 }
@@ -97,7 +74,14 @@ pub struct Driver<P: SansIo, R = ()> {
     router: R,
     socket: Option<OpenSocket>,
     http: HttpClient,
-    tls: Arc<ClientConfig>,
+    /// The HTTP worker and its wake-up, once the first exchange started it.
+    worker: Option<(HttpWorker, Wake)>,
+    /// Bound on one HTTP exchange, from the moment the core asks for it.
+    http_bound: Duration,
+    /// The WebSocket may hold frames already read off the descriptor (set after each message,
+    /// cleared when a read finds nothing).
+    maybe_buffered: bool,
+    tls: TlsContext,
     config: TransportConfig,
     events: VecDeque<P::Event>,
 }
@@ -120,24 +104,41 @@ impl<P: SansIo> Driver<P> {
     }
 }
 
-impl<P: SansIo, R: Route<P::Event>> Driver<P, R> {
+impl<P: SansIo, R: Route<P>> Driver<P, R> {
     /// Wraps a core whose events pass through `router` first.
     pub fn with_router(
         core: P,
         router: R,
         config: TransportConfig,
     ) -> Result<Self, TransportError> {
-        let tls = config.tls_roots.client_config()?;
+        let tls = TlsContext::new(config.tls_roots.clone())?;
         let http = HttpClient::new(&config.tls_roots, config.http_timeout);
         Ok(Driver {
             core,
             router,
             socket: None,
             http,
+            worker: None,
+            http_bound: config.http_timeout,
+            maybe_buffered: false,
             tls,
             config,
             events: VecDeque::new(),
         })
+    }
+
+    /// Bounds every HTTP exchange by `bound` from the moment the core asks for it (at most
+    /// the transport's `http_timeout`): drivers of a core with a request timeout pass it here,
+    /// so that no exchange outlives the core's wait for it.
+    pub fn bound_http_by(&mut self, bound: Duration) {
+        self.http_bound = bound.min(self.config.http_timeout);
+    }
+
+    /// HTTP exchanges under way on the worker thread.
+    pub fn http_in_flight(&self) -> usize {
+        self.worker
+            .as_ref()
+            .map_or(0, |(worker, _)| worker.in_flight())
     }
 
     /// The core, for its getters.
@@ -233,11 +234,14 @@ impl<P: SansIo, R: Route<P::Event>> Driver<P, R> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        if self.socket.is_some() {
-            self.read_socket(wake.map(|w| w.saturating_duration_since(now)));
+        let wait = wake.map(|w| w.saturating_duration_since(now));
+        if self.http_in_flight() > 0 {
+            self.wait_with_http(wait);
+        } else if self.socket.is_some() {
+            self.read_socket(wait);
         } else {
-            match wake {
-                Some(w) => std::thread::sleep(w.saturating_duration_since(now)),
+            match wait {
+                Some(wait) => std::thread::sleep(wait),
                 None => return Turn::Idle,
             }
         }
@@ -253,8 +257,17 @@ impl<P: SansIo, R: Route<P::Event>> Driver<P, R> {
         }
     }
 
-    /// Carries out every output the core has.
+    /// Carries out every output the core has, and what the router answers (the drain rule).
     fn drain(&mut self) {
+        loop {
+            self.drain_outputs();
+            if !self.router.answer(&mut self.core, Instant::now()) {
+                return;
+            }
+        }
+    }
+
+    fn drain_outputs(&mut self) {
         while let Some(output) = self.core.poll_output() {
             match output {
                 Output::Event(event) => {
@@ -270,15 +283,120 @@ impl<P: SansIo, R: Route<P::Event>> Driver<P, R> {
                 Output::SendFrame { socket, text } => self.send(socket, Message::text(text)),
                 Output::SendPing { socket } => self.send(socket, Message::Ping(Vec::new().into())),
                 Output::CloseSocket { socket } => self.close_socket(socket),
-                Output::Http { id, request } => {
-                    let input = match self.http.execute(&request) {
-                        Ok((status, body)) => TransportInput::HttpResponse { id, status, body },
-                        Err(detail) => TransportInput::HttpFailed { id, detail },
-                    };
-                    self.core.handle_input(Instant::now(), input);
+                Output::Http { id, request } => self.start_http(id, request),
+            }
+        }
+    }
+
+    /// Hands an exchange to the worker (started on first use), bounded from now.
+    fn start_http(&mut self, id: HttpRequestId, request: HttpRequest) {
+        let deadline = Instant::now() + self.http_bound;
+        if self.worker.is_none() {
+            let started = Wake::new().and_then(|wake| {
+                HttpWorker::start(self.http.clone(), wake.notifier()).map(|w| (w, wake))
+            });
+            match started {
+                Ok(worker) => self.worker = Some(worker),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start the HTTP worker; exchanges run inline");
                 }
             }
         }
+        let submitted = match &mut self.worker {
+            Some((worker, _)) => worker.submit(id, request.clone(), deadline),
+            None => false,
+        };
+        if !submitted {
+            // No worker thread: the exchange runs here, still bounded by its deadline.
+            self.worker = None;
+            let result = self.http.execute_until(&request, deadline);
+            self.finish_http((id, result));
+        }
+    }
+
+    fn finish_http(&mut self, (id, result): Done) {
+        let input = match result {
+            Ok((status, body)) => TransportInput::HttpResponse { id, status, body },
+            Err(error) => TransportInput::HttpFailed {
+                id,
+                detail: error.to_string(),
+            },
+        };
+        self.core.handle_input(Instant::now(), input);
+    }
+
+    /// Waits at most `wait` for a finished exchange or, when a socket is open, for whichever
+    /// comes first: the socket or the exchange. Feeds the core what came.
+    fn wait_with_http(&mut self, wait: Option<Duration>) {
+        let Some((worker, _)) = &mut self.worker else {
+            return;
+        };
+        if let Some(done) = worker.try_take() {
+            return self.finish_http(done);
+        }
+        if self.socket.is_none() {
+            if let Some(done) = worker.take_within(wait) {
+                self.finish_http(done);
+            }
+            return;
+        }
+        // Frames already read into the WebSocket's buffers do not show on the descriptor:
+        // take one without blocking first.
+        if self.maybe_buffered && self.read_socket_now() {
+            return;
+        }
+        let ready = match (&self.worker, &self.socket) {
+            (Some((_, wake)), Some(open)) => wake.wait(open.ws.get_ref().tcp(), wait),
+            _ => return,
+        };
+        let ready = match ready {
+            Ok(ready) => ready,
+            Err(e) => {
+                return self.lose_socket(CloseReason::TransportError {
+                    detail: e.to_string(),
+                })
+            }
+        };
+        if ready.http {
+            if let Some((worker, wake)) = &mut self.worker {
+                wake.clear();
+                let done: Vec<Done> = std::iter::from_fn(|| worker.try_take()).collect();
+                for done in done {
+                    self.finish_http(done);
+                }
+            }
+        }
+        if ready.socket {
+            let bound = self
+                .worker
+                .as_ref()
+                .and_then(|(_, wake)| wake.read_bound(wait));
+            self.read_socket(bound);
+        }
+    }
+
+    /// Reads one message if one can be had without blocking; `true` when something was fed
+    /// to the core (a message, or the loss of the socket).
+    fn read_socket_now(&mut self) -> bool {
+        let Some(open) = self.socket.as_mut() else {
+            return false;
+        };
+        if let Err(e) = open.ws.get_ref().tcp().set_nonblocking(true) {
+            self.lose_socket(CloseReason::TransportError {
+                detail: e.to_string(),
+            });
+            return true;
+        }
+        let fed = self.read_socket_inner();
+        if let Some(open) = self.socket.as_mut() {
+            if let Err(e) = open.ws.get_ref().tcp().set_nonblocking(false) {
+                self.lose_socket(CloseReason::TransportError {
+                    detail: e.to_string(),
+                });
+                return true;
+            }
+        }
+        fed
     }
 
     fn open_socket(&mut self, id: SocketId, url: &str, headers: &[(String, String)]) {
@@ -336,14 +454,26 @@ impl<P: SansIo, R: Route<P::Event>> Driver<P, R> {
         let Some(open) = self.socket.as_mut() else {
             return;
         };
-        // A zero timeout means "block forever" to the OS; wait at least a millisecond.
-        let timeout = wait.map(|w| w.max(Duration::from_millis(1)));
-        if let Err(e) = open.ws.get_ref().tcp().set_read_timeout(timeout) {
+        if let Err(e) = open
+            .ws
+            .get_ref()
+            .tcp()
+            .set_read_timeout(wait::read_timeout(wait))
+        {
             self.lose_socket(CloseReason::TransportError {
                 detail: e.to_string(),
             });
             return;
         }
+        self.read_socket_inner();
+    }
+
+    /// Reads one message with the socket's current blocking mode; `true` when something was
+    /// fed to the core.
+    fn read_socket_inner(&mut self) -> bool {
+        let Some(open) = self.socket.as_mut() else {
+            return false;
+        };
         let id = open.id;
         let input = match open.ws.read() {
             Ok(Message::Text(text)) => TransportInput::Frame {
@@ -356,7 +486,7 @@ impl<P: SansIo, R: Route<P::Event>> Driver<P, R> {
             },
             Ok(Message::Pong(_)) => TransportInput::Pong { socket: id },
             Ok(Message::Ping(_)) => TransportInput::Ping { socket: id },
-            Ok(Message::Frame(_)) => return,
+            Ok(Message::Frame(_)) => return false,
             Ok(Message::Close(frame)) => {
                 // What the peer sent, not the library's answer to it.
                 let reason = open.ws.get_ref().peer_close().unwrap_or_else(|| {
@@ -367,18 +497,13 @@ impl<P: SansIo, R: Route<P::Event>> Driver<P, R> {
                     CloseReason::ClosedByPeer { code, reason }
                 });
                 self.lose_socket(reason);
-                return;
+                return true;
             }
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    // A timeout, or a signal (Ctrl-C) interrupting the read: not a lost link.
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                return;
+            // A timeout, no data yet, or a signal (Ctrl-C) interrupting the read: not a lost
+            // link.
+            Err(tungstenite::Error::Io(e)) if wait::nothing_yet(e.kind()) => {
+                self.maybe_buffered = false;
+                return false;
             }
             Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => {
                 let reason = open
@@ -390,7 +515,7 @@ impl<P: SansIo, R: Route<P::Event>> Driver<P, R> {
                         reason: String::new(),
                     });
                 self.lose_socket(reason);
-                return;
+                return true;
             }
             Err(e) => {
                 // A malformed close frame fails in the library: report the frame itself.
@@ -402,10 +527,12 @@ impl<P: SansIo, R: Route<P::Event>> Driver<P, R> {
                             detail: e.to_string(),
                         });
                 self.lose_socket(reason);
-                return;
+                return true;
             }
         };
+        self.maybe_buffered = true;
         self.core.handle_input(Instant::now(), input);
+        true
     }
 }
 

@@ -8,8 +8,9 @@ use glance_presence_protocol::visitor::{
     CommandError, VisitorConfig, VisitorEvent, VisitorProtocol,
 };
 
-use crate::driver::{Driver, TransportConfig, TransportError};
-use crate::os::entropy_seed;
+use glance_presence_transport::{entropy_seed, TransportConfig, TransportError};
+
+use crate::driver::Driver;
 
 /// A simulated Glance Presence visitor over blocking sockets.
 ///
@@ -18,7 +19,7 @@ use crate::os::entropy_seed;
 /// use glance_presence_protocol::visitor::VisitorConfig;
 /// use glance_presence_protocol::PresenceData;
 ///
-/// let config = VisitorConfig::builder(12345)
+/// let config = VisitorConfig::builder().group_id(12345)
 ///     .visitor_id("v1")
 ///     .presence_server("http://127.0.0.1:8080")
 ///     .build()?;

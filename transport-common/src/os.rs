@@ -36,28 +36,4 @@ mod tests {
         let seeds: std::collections::HashSet<u64> = (0..64).map(|_| entropy_seed()).collect();
         assert_eq!(seeds.len(), 64);
     }
-
-    #[test]
-    fn two_agents_of_one_visitor_draw_different_jitter_unless_a_seed_is_chosen() {
-        use glance_presence_protocol::agent::AgentConfig;
-
-        use crate::{BlockingAgent, TransportConfig};
-
-        let builder = || {
-            AgentConfig::builder()
-                .group_id(12345)
-                .visitor_id("v1")
-                .token("t")
-                .presence_server("http://127.0.0.1:9")
-        };
-        let agent = |config| BlockingAgent::new(config, TransportConfig::default()).unwrap();
-        let default_seed = builder().build().unwrap().rng_seed();
-        let a = agent(builder().build().unwrap());
-        let b = agent(builder().build().unwrap());
-        let (a, b) = (a.core().config().rng_seed(), b.core().config().rng_seed());
-        assert_ne!(a, b);
-        assert_ne!(a, default_seed);
-        let chosen = agent(builder().rng_seed(42).build().unwrap());
-        assert_eq!(chosen.core().config().rng_seed(), 42);
-    }
 }

@@ -10,6 +10,8 @@
 //! * every frame sent encodes within the core's own frame limit and decodes back to itself;
 //! * per agent socket, `visitorconn` and `visitorsock` alternate, starting with `true`;
 //! * at shutdown, every open socket gets `serverclose` before any other frame;
+//! * a visitor's merged presence record stays within the byte and key bounds, and the
+//!   `presence_bytes` gauge is the size of the records of present visitors (0 once nobody is);
 //! * the connection count is opens − transport closes; the socket gauges add up to it;
 //!   cumulative counters never go down; held signals delivered + dropped ≤ held; the
 //!   `visitors_present` gauge equals the number of visitors `is_present` says are present,
@@ -112,6 +114,8 @@ struct Run {
     now: Instant,
     conns: BTreeMap<ConnId, Conn>,
     max_frame_bytes: usize,
+    /// The bounds of a visitor's merged presence record: bytes, keys.
+    presence_bounds: (usize, usize),
     visitors: BTreeSet<(GroupId, VisitorId)>,
     last_stats: CoreStats,
     reached: Reached,
@@ -137,7 +141,11 @@ impl Run {
         settings.idle_timeout = Duration::from_secs(5 + u64::from(u.u8() % 120));
         settings.presence_window = Duration::from_millis(500 + 100 * u64::from(u.u8() % 100));
         settings.hold_window = Duration::from_millis(500 + 100 * u64::from(u.u8() % 100));
+        // Small presence bounds, so refusals happen.
+        settings.max_presence_bytes = 16 + usize::from(u.u16() % 2048);
+        settings.max_presence_keys = 1 + u.below(16);
         let max_frame_bytes = settings.max_frame_bytes;
+        let presence_bounds = (settings.max_presence_bytes, settings.max_presence_keys);
         let now = Instant::now();
         let core = ServiceCore::new(settings, TokenKeys::new(SECRET), now, EPOCH_UNIX as f64);
         Run {
@@ -145,6 +153,7 @@ impl Run {
             now,
             conns: BTreeMap::new(),
             max_frame_bytes,
+            presence_bounds,
             visitors: BTreeSet::new(),
             last_stats: CoreStats::default(),
             reached: Reached::default(),
@@ -362,6 +371,11 @@ impl Run {
                 last.connections_total,
                 stats.connections_total,
             ),
+            (
+                "presence_refused",
+                last.presence_refused,
+                stats.presence_refused,
+            ),
         ];
         for (name, before, after) in monotonic {
             assert!(after >= before, "{name} went down: {before} → {after}");
@@ -381,14 +395,37 @@ impl Run {
             .count() as u64;
         assert_eq!(stats.visitors_present, present, "visitors_present gauge");
         assert!(stats.visitors_tracked >= present);
+        let (max_bytes, max_keys) = self.presence_bounds;
+        let mut record_bytes = 0;
         for (g, v) in &self.visitors {
             let snapshot = self.core.lookup(*g, v);
             assert_eq!(snapshot.is_some(), self.core.is_present(*g, v));
             if let Some(s) = snapshot {
                 assert_eq!((&s.group, &s.visitor), (g, v));
                 assert!(s.updated_unix >= s.since_unix);
+                // The merged record stays within its bounds, counted as `"key":value,`.
+                let bytes: usize = s
+                    .presence
+                    .iter()
+                    .map(|(k, v)| {
+                        Value::from(k.as_str()).to_string().len() + v.to_string().len() + 2
+                    })
+                    .sum();
+                assert!(
+                    bytes <= max_bytes && s.presence.len() <= max_keys,
+                    "{v}'s record holds {bytes} bytes in {} keys; the bounds are {max_bytes} \
+                     and {max_keys}",
+                    s.presence.len()
+                );
+                let encoded = Value::Object(s.presence.clone().into_map()).to_string();
+                assert!(encoded.len() <= max_bytes + 1);
+                record_bytes += bytes;
             }
         }
+        assert_eq!(
+            stats.presence_bytes, record_bytes as u64,
+            "the presence_bytes gauge and the records of present visitors differ"
+        );
         self.last_stats = stats;
     }
 
@@ -491,7 +528,7 @@ pub fn run(data: &[u8]) -> Reached {
     let mut u = Input::new(data);
     let mut r = Run::new(&mut u);
     let mut steps = 0;
-    while !u.is_empty() && steps < 96 {
+    while !u.is_empty() && steps < 48 {
         steps += 1;
         match u.below(16) {
             0 | 1 => {
@@ -618,8 +655,12 @@ pub fn run(data: &[u8]) -> Reached {
         r.core.handle_closed(r.now, id);
         r.drain();
     }
+    // Let every presence window pass: nobody is present, and the records' memory is back.
+    r.advance(Duration::from_secs(3600));
     r.check_state();
     assert_eq!(r.core.connection_count(), 0);
+    assert_eq!(r.core.stats().presence_bytes, 0);
+    assert_eq!(r.core.stats().visitors_present, 0);
     r.reached
 }
 

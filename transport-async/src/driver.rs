@@ -1,68 +1,55 @@
-//! The one async driver: a tokio task per core that owns the core and its socket and selects
-//! over the socket's next message, the core's next deadline, the command channel, finished
-//! HTTP exchanges and room in the event channel. It feeds the core what happened and carries
-//! out the core's outputs; it decides nothing (reconnects, keepalives and timeouts come from
-//! the core's outputs and `poll_timeout`).
+//! The one async driver: a hand-written future per core (agent or visitor) that owns the core
+//! and its socket. Each time it is polled it takes the commands queued for it, the socket's
+//! messages, the socket being opened, finished HTTP exchanges and the core's timer, feeds the
+//! core what happened and carries out the core's outputs (the drain rule); it decides nothing
+//! (reconnects, keepalives and timeouts come from the core's outputs and `poll_timeout`).
 //!
-//! Every branch of the select is cancel-safe by construction: `mpsc` receives and
-//! `reserve_owned` lose nothing when another branch wins, the socket's `next()` keeps its
-//! state in the stream, the socket being opened is a boxed future polled by reference across
-//! iterations, and the sleep is rebuilt from `poll_timeout` every turn.
-//!
-//! Backpressure: events wait in the task until the bounded event channel has room. While
-//! events wait, the task stops reading the socket (so a slow application slows the service's
-//! sends through TCP instead of growing a buffer), but it still fires the core's timers
-//! (keepalives, request timeouts), runs commands and takes HTTP answers.
+//! The driver is a plain future, so it costs one task and no channel per core: commands reach
+//! it through its [`Slot`] (a small queue and a waker shared with the handles), events leave
+//! through the merged [`Inbox`] of its agent or fleet, whose per-source bound and lag policy
+//! are described there. HTTP exchanges are futures of the shared client, polled here and
+//! bounded by the core's request timeout; they are dropped (cancelled) when the core stops.
 
 use std::collections::VecDeque;
-use std::future::{pending, Future};
+use std::future::Future;
+use std::mem;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::CloseFrame;
+use async_tungstenite::tungstenite::{Error as WsError, Message};
+use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt};
-use glance_presence_blocking::{HttpClient, TransportConfig, TransportError};
 use glance_presence_protocol::agent::AgentProtocol;
 use glance_presence_protocol::io::{
     CloseReason, HttpRequestId, Output, SansIo, SocketId, TransportInput,
 };
 use glance_presence_protocol::visitor::VisitorProtocol;
-use tokio::sync::{mpsc, oneshot};
-use tokio_rustls::rustls::ClientConfig;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use glance_presence_transport::HttpError;
 
-use crate::socket::{self, Ws};
-
-/// Capacity of each handle's event channel (see the crate docs on backpressure).
-pub const EVENT_BUFFER: usize = 64;
-
-/// Capacity of each handle's command channel; a caller waits for room.
-pub const COMMAND_BUFFER: usize = 16;
+use crate::connect::{self, Ws};
+use crate::inbox::{Inbox, Source};
+use crate::runtime::{self, AsyncTimer, BoxFuture};
+use crate::shared::Inner;
 
 /// Bound on writing one close frame when the driver closes a socket.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// The driver task is gone (it panicked, or the runtime is shutting down); nothing more will
-/// happen on this handle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskEnded;
+/// Rounds of work in one poll before the driver yields to other tasks.
+const ROUNDS_PER_POLL: usize = 32;
 
-impl std::fmt::Display for TaskEnded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the driver task has ended")
-    }
-}
-
-impl std::error::Error for TaskEnded {}
-
-/// What the driver needs from a core beyond [`SansIo`]: how to stop it, and whether it has.
+/// What the driver needs from a core beyond [`SansIo`].
 pub(crate) trait Core: SansIo + Send + 'static {
     /// Stops for good (the core emits its final event).
     fn stop(&mut self, now: Instant);
     /// Whether the core has stopped for good.
     fn is_stopped(&self) -> bool;
+    /// How long an HTTP exchange may take, from the moment the core asks for it.
+    fn http_bound(&self) -> Option<Duration>;
 }
 
 impl Core for AgentProtocol {
@@ -71,6 +58,9 @@ impl Core for AgentProtocol {
     }
     fn is_stopped(&self) -> bool {
         AgentProtocol::is_stopped(self)
+    }
+    fn http_bound(&self) -> Option<Duration> {
+        Some(self.config().timers().request_timeout)
     }
 }
 
@@ -81,262 +71,249 @@ impl Core for VisitorProtocol {
     fn is_stopped(&self) -> bool {
         VisitorProtocol::is_stopped(self)
     }
+    fn http_bound(&self) -> Option<Duration> {
+        None
+    }
 }
 
-/// Takes the events that someone inside the task waits for (request outcomes) before they go
-/// to the application.
-pub(crate) trait Route<E>: Send + 'static {
-    /// `None` when the event was handed to a waiter; `Some` to deliver it to the application.
-    fn route(&mut self, event: E) -> Option<E>;
+/// Takes the events that someone inside the driver waits for (request outcomes, token
+/// requests) before they go to the application, and feeds the core what it answers.
+pub(crate) trait Route<P: SansIo>: Send + 'static {
+    /// `None` when the event was taken here; `Some` to deliver it to the application.
+    fn route(&mut self, event: P::Event) -> Option<P::Event>;
+
+    /// Polls what the router owes the core (a token it is fetching); `true` when the core
+    /// was fed.
+    fn poll_answer(&mut self, core: &mut P, cx: &mut Context<'_>) -> bool {
+        let _ = (core, cx);
+        false
+    }
 }
 
 /// No waiters: every event goes to the application.
-impl<E> Route<E> for () {
-    fn route(&mut self, event: E) -> Option<E> {
+impl<P: SansIo> Route<P> for () {
+    fn route(&mut self, event: P::Event) -> Option<P::Event> {
         Some(event)
     }
 }
 
-/// A command: runs on the task with the core, the router and the time.
-type Command<P, R> = Box<dyn FnOnce(&mut P, &mut R, Instant) + Send>;
+/// A command: runs in the driver with the core, the router and the time.
+pub(crate) type Command<P, R> = Box<dyn FnOnce(&mut P, &mut R, Instant) + Send>;
 
-type HttpDone = (HttpRequestId, Result<(u16, Vec<u8>), String>);
-
-/// The application's side of one driver task.
-pub(crate) struct Handle<P: Core, R> {
-    commands: mpsc::Sender<Command<P, R>>,
-    events: mpsc::Receiver<P::Event>,
-    /// Events taken off the channel by [`Handle::stop`], not yet handed out.
-    stash: VecDeque<P::Event>,
+/// What the handles of one driver share with it.
+pub(crate) struct Slot<P, R> {
+    commands: Mutex<VecDeque<Command<P, R>>>,
+    waker: AtomicWaker,
+    queued: AtomicUsize,
+    stop: AtomicBool,
+    ended: AtomicBool,
 }
 
-impl<P: Core, R> std::fmt::Debug for Handle<P, R> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handle")
-            .field("task_running", &!self.commands.is_closed())
-            .field("stashed_events", &self.stash.len())
-            .finish()
+impl<P, R> Slot<P, R> {
+    pub(crate) fn new() -> Self {
+        Slot {
+            commands: Mutex::new(VecDeque::new()),
+            waker: AtomicWaker::new(),
+            queued: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
+        }
     }
-}
 
-impl<P, R> Handle<P, R>
-where
-    P: Core,
-    P::Event: Send + 'static,
-    R: Route<P::Event>,
-{
-    /// Spawns the task for `core` on the current tokio runtime.
-    ///
-    /// # Panics
-    ///
-    /// Outside a tokio runtime, as `tokio::spawn` does.
-    pub(crate) fn spawn(
-        core: P,
-        router: R,
-        config: TransportConfig,
-    ) -> Result<Self, TransportError> {
-        let tls = config.tls_roots.client_config()?;
-        let http = HttpClient::new(&config.tls_roots, config.http_timeout);
-        let (command_tx, command_rx) = mpsc::channel(COMMAND_BUFFER);
-        let (event_tx, event_rx) = mpsc::channel(EVENT_BUFFER);
-        let (http_tx, http_rx) = mpsc::unbounded_channel();
-        let task = Task {
-            core,
-            router,
-            socket: None,
-            opening: None,
-            http,
-            http_done: http_tx,
-            tls,
-            config,
-            pending: VecDeque::new(),
-            events: Some(event_tx),
+    /// Queues a command; `false` when the driver has ended.
+    pub(crate) fn send(&self, command: Command<P, R>) -> bool {
+        match self.commands.lock() {
+            // Checked under the lock the driver ends under: a command is either run or
+            // refused, never left behind.
+            Ok(mut commands) if !self.ended.load(Ordering::Acquire) => commands.push_back(command),
+            _ => return false,
+        }
+        self.waker.wake();
+        true
+    }
+
+    /// Marks the driver ended and drops the commands it will never run (their callers see
+    /// the driver gone). `false` when it had already ended.
+    fn end(&self) -> bool {
+        let dropped = match self.commands.lock() {
+            Ok(mut commands) => {
+                if self.ended.swap(true, Ordering::AcqRel) {
+                    return false;
+                }
+                mem::take(&mut *commands)
+            }
+            Err(_) => return !self.ended.swap(true, Ordering::AcqRel),
         };
-        tokio::spawn(task.run(command_rx, http_rx));
-        Ok(Handle {
-            commands: command_tx,
-            events: event_rx,
-            stash: VecDeque::new(),
-        })
+        drop(dropped);
+        true
     }
 
-    /// Runs `f` on the task (then the task carries out what the core asked for) and returns
-    /// its result. Dropping the future before the command was queued sends nothing; dropping
-    /// it later lets the command run and discards its result.
-    pub(crate) async fn call<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut P, &mut R, Instant) -> T + Send + 'static,
-    ) -> Result<T, TaskEnded> {
-        let (tx, rx) = oneshot::channel();
-        let command: Command<P, R> = Box::new(move |core, router, now| {
-            let _ = tx.send(f(core, router, now));
-        });
-        self.commands.send(command).await.map_err(|_| TaskEnded)?;
-        rx.await.map_err(|_| TaskEnded)
+    /// Asks the driver to stop its core.
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.waker.wake();
     }
 
-    /// The next event; `None` once the core has stopped and every event was taken.
-    pub(crate) async fn next_event(&mut self) -> Option<P::Event> {
-        if let Some(event) = self.stash.pop_front() {
-            return Some(event);
-        }
-        self.events.recv().await
+    /// Whether the driver has ended.
+    pub(crate) fn ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
     }
 
-    /// Stops the core and waits until the task has delivered its last event (which stay
-    /// available to [`Handle::next_event`]).
-    pub(crate) async fn stop(&mut self) {
-        let _ = self.call(|core, _, now| core.stop(now)).await;
-        while let Some(event) = self.events.recv().await {
-            self.stash.push_back(event);
+    fn take_commands(&self) -> VecDeque<Command<P, R>> {
+        match self.commands.lock() {
+            Ok(mut commands) => mem::take(&mut *commands),
+            Err(_) => VecDeque::new(),
         }
     }
 }
 
-/// A socket being opened: a boxed future, polled by reference so that it survives the select
-/// iterations it does not win.
-struct Opening {
-    id: SocketId,
-    connect: Pin<Box<dyn Future<Output = Result<Ws, CloseReason>> + Send>>,
+impl<P: Send + 'static, R: Send + 'static> Source for Slot<P, R> {
+    fn queued(&self) -> &AtomicUsize {
+        &self.queued
+    }
+
+    fn wake(&self) {
+        self.waker.wake();
+    }
 }
 
-/// What woke the task.
-enum Wake<P: Core, R> {
-    Command(Option<Command<P, R>>),
-    Socket(Option<Result<Message, WsError>>),
-    Opened(Result<Box<Ws>, CloseReason>),
-    Http(HttpDone),
-    Timer,
-    Room(Option<mpsc::OwnedPermit<P::Event>>),
-}
+type HttpFuture = BoxFuture<Result<(u16, Vec<u8>), HttpError>>;
 
-/// The task's state: the core and the IO it carries out for it.
-struct Task<P: Core, R> {
+/// The driver of one core (see the module docs).
+pub(crate) struct Driver<P: Core, R, K> {
     core: P,
     router: R,
+    slot: Arc<Slot<P, R>>,
+    source: Arc<dyn Source>,
+    shared: Arc<Inner>,
+    inbox: Arc<Inbox<K, P::Event>>,
+    key: K,
     socket: Option<(SocketId, Ws)>,
-    opening: Option<Opening>,
-    http: HttpClient,
-    http_done: mpsc::UnboundedSender<HttpDone>,
-    tls: Arc<ClientConfig>,
-    config: TransportConfig,
-    /// Events waiting for room in the event channel.
+    opening: Option<(SocketId, BoxFuture<Result<Ws, CloseReason>>)>,
+    outbound: VecDeque<Message>,
+    flushing: bool,
+    http: Vec<(HttpRequestId, HttpFuture)>,
+    timer: Option<Pin<Box<dyn AsyncTimer>>>,
+    armed: Option<Instant>,
+    /// Events waiting for room in the inbox.
     pending: VecDeque<P::Event>,
-    /// `None` once the core has stopped and its last event was delivered (or the application
-    /// dropped its receiver).
-    events: Option<mpsc::Sender<P::Event>>,
+    stopping: bool,
 }
 
-impl<P, R> Task<P, R>
+impl<P, R, K> Driver<P, R, K>
 where
     P: Core,
     P::Event: Send + 'static,
-    R: Route<P::Event>,
+    R: Route<P>,
+    K: Clone + Send + 'static,
 {
-    async fn run(
-        mut self,
-        mut commands: mpsc::Receiver<Command<P, R>>,
-        mut http_done: mpsc::UnboundedReceiver<HttpDone>,
-    ) {
-        loop {
-            self.drain().await;
-            self.deliver_ready();
-            let deadline = self.core.poll_timeout();
-            let read_socket = self.socket.is_some() && self.pending.is_empty();
-            let opening = self.opening.is_some();
-            let room = match &self.events {
-                Some(tx) if !self.pending.is_empty() => Some(tx.clone()),
-                _ => None,
-            };
-            let wait_room = room.is_some();
-            let wake = tokio::select! {
-                command = commands.recv() => Wake::Command(command),
-                message = next_message(&mut self.socket), if read_socket => Wake::Socket(message),
-                opened = next_opened(&mut self.opening), if opening => Wake::Opened(opened),
-                Some(done) = http_done.recv() => Wake::Http(done),
-                () = sleep_until(deadline), if deadline.is_some() => Wake::Timer,
-                permit = reserve(room), if wait_room => Wake::Room(permit),
-            };
-            let now = Instant::now();
-            match wake {
-                Wake::Command(Some(command)) => command(&mut self.core, &mut self.router, now),
-                Wake::Command(None) => {
-                    // Every handle is gone: stop the core, carry out its last outputs, end.
-                    self.core.stop(now);
-                    self.drain().await;
-                    break;
-                }
-                Wake::Socket(message) => self.on_message(message),
-                Wake::Opened(result) => {
-                    let Some(opening) = self.opening.take() else {
-                        continue;
-                    };
-                    let input = match result {
-                        Ok(ws) => {
-                            self.socket = Some((opening.id, *ws));
-                            TransportInput::SocketOpened { socket: opening.id }
-                        }
-                        Err(reason) => TransportInput::SocketClosed {
-                            socket: opening.id,
-                            reason,
-                        },
-                    };
-                    self.core.handle_input(now, input);
-                }
-                Wake::Http((id, result)) => {
-                    let input = match result {
-                        Ok((status, body)) => TransportInput::HttpResponse { id, status, body },
-                        Err(detail) => TransportInput::HttpFailed { id, detail },
-                    };
-                    self.core.handle_input(now, input);
-                }
-                Wake::Timer => self.core.handle_timeout(now),
-                Wake::Room(Some(permit)) => {
-                    if let Some(event) = self.pending.pop_front() {
-                        permit.send(event);
+    /// A driver for `core`, registered with `inbox` as a running source.
+    pub(crate) fn new(
+        core: P,
+        router: R,
+        slot: Arc<Slot<P, R>>,
+        shared: Arc<Inner>,
+        inbox: Arc<Inbox<K, P::Event>>,
+        key: K,
+    ) -> Self {
+        inbox.source_started();
+        let source: Arc<dyn Source> = slot.clone();
+        Driver {
+            core,
+            router,
+            slot,
+            source,
+            shared,
+            inbox,
+            key,
+            socket: None,
+            opening: None,
+            outbound: VecDeque::new(),
+            flushing: false,
+            http: Vec::new(),
+            timer: None,
+            armed: None,
+            pending: VecDeque::new(),
+            stopping: false,
+        }
+    }
+
+    /// One round: every input that is ready, then the drain; `true` when anything happened.
+    fn round(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        let now = Instant::now();
+        for command in self.slot.take_commands() {
+            command(&mut self.core, &mut self.router, now);
+            progress = true;
+        }
+        if self.slot.stop.load(Ordering::Acquire) && !self.stopping {
+            self.stopping = true;
+            self.core.stop(now);
+            self.http.clear();
+            progress = true;
+        }
+        if self.router.poll_answer(&mut self.core, cx) {
+            progress = true;
+        }
+        if let Some((id, connect)) = &mut self.opening {
+            if let Poll::Ready(result) = connect.as_mut().poll(cx) {
+                let socket = *id;
+                self.opening = None;
+                let input = match result {
+                    Ok(ws) => {
+                        self.socket = Some((socket, ws));
+                        TransportInput::SocketOpened { socket }
                     }
-                }
-                Wake::Room(None) => {
-                    // The application dropped its receiver: nobody will read events.
-                    self.pending.clear();
-                    self.events = None;
+                    Err(reason) => TransportInput::SocketClosed { socket, reason },
+                };
+                self.core.handle_input(Instant::now(), input);
+                progress = true;
+            }
+        }
+        let mut i = 0;
+        while i < self.http.len() {
+            if let Poll::Ready(result) = self.http[i].1.as_mut().poll(cx) {
+                let (id, _) = self.http.swap_remove(i);
+                let input = match result {
+                    Ok((status, body)) => TransportInput::HttpResponse { id, status, body },
+                    Err(error) => TransportInput::HttpFailed {
+                        id,
+                        detail: error.to_string(),
+                    },
+                };
+                self.core.handle_input(Instant::now(), input);
+                progress = true;
+            } else {
+                i += 1;
+            }
+        }
+        if self.pending.is_empty() {
+            if let Some((_, ws)) = &mut self.socket {
+                if let Poll::Ready(message) = ws.poll_next_unpin(cx) {
+                    self.on_message(message);
+                    progress = true;
                 }
             }
         }
-        if let Some((_, ws)) = self.socket.take() {
-            shut(ws).await;
+        if self
+            .core
+            .poll_timeout()
+            .is_some_and(|due| due <= Instant::now())
+        {
+            self.core.handle_timeout(Instant::now());
+            progress = true;
         }
+        progress |= self.drain();
+        self.deliver();
+        progress |= self.flush(cx);
+        progress
     }
 
-    /// Hands queued events to the channel while it has room; closes the channel once the
-    /// core has stopped and the last event went out.
-    fn deliver_ready(&mut self) {
-        let Some(tx) = &self.events else {
-            self.pending.clear();
-            return;
-        };
-        while let Some(event) = self.pending.pop_front() {
-            match tx.try_send(event) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(event)) => {
-                    self.pending.push_front(event);
-                    return;
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    self.pending.clear();
-                    self.events = None;
-                    return;
-                }
-            }
-        }
-        if self.core.is_stopped() {
-            self.events = None;
-        }
-    }
-
-    /// Carries out every output the core has (the drain rule).
-    async fn drain(&mut self) {
+    /// Carries out every output the core has; `true` when there was one.
+    fn drain(&mut self) -> bool {
+        let mut any = false;
         while let Some(output) = self.core.poll_output() {
+            any = true;
             match output {
                 Output::Event(event) => {
                     if let Some(event) = self.router.route(event) {
@@ -348,60 +325,97 @@ where
                     url,
                     headers,
                 } => {
-                    if let Some((_, old)) = self.socket.take() {
-                        shut(old).await;
-                    }
-                    tracing::debug!(%socket, url, "opening WebSocket");
-                    let connect = socket::open(
-                        url,
-                        headers,
-                        Arc::clone(&self.tls),
-                        self.config.connect_timeout,
-                        self.config.max_message_bytes,
-                    );
-                    self.opening = Some(Opening {
-                        id: socket,
-                        connect: Box::pin(connect),
-                    });
+                    self.close_current();
+                    let shared = Arc::clone(&self.shared);
+                    self.opening = Some((socket, Box::pin(connect::open(shared, url, headers))));
                 }
-                Output::SendFrame { socket, text } => self.send(socket, Message::text(text)).await,
+                Output::SendFrame { socket, text } => {
+                    if self.socket.as_ref().is_some_and(|(id, _)| *id == socket) {
+                        self.outbound.push_back(Message::text(text));
+                    }
+                }
                 Output::SendPing { socket } => {
-                    self.send(socket, Message::Ping(Vec::new().into())).await
+                    if self.socket.as_ref().is_some_and(|(id, _)| *id == socket) {
+                        self.outbound.push_back(Message::Ping(Vec::new().into()));
+                    }
                 }
                 Output::CloseSocket { socket } => {
-                    if self.opening.as_ref().is_some_and(|o| o.id == socket) {
-                        self.opening = None;
-                    }
-                    if self.socket.as_ref().is_some_and(|(id, _)| *id == socket) {
-                        if let Some((_, ws)) = self.socket.take() {
-                            shut(ws).await;
-                        }
+                    if self.socket.as_ref().is_some_and(|(id, _)| *id == socket)
+                        || self.opening.as_ref().is_some_and(|(id, _)| *id == socket)
+                    {
+                        self.close_current();
                     }
                 }
                 Output::Http { id, request } => {
-                    let http = self.http.clone();
-                    let done = self.http_done.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let _ = done.send((id, http.execute(&request).map_err(|e| e.to_string())));
-                    });
+                    let bound = self
+                        .core
+                        .http_bound()
+                        .map_or(self.shared.config.http_timeout, |b| {
+                            b.min(self.shared.config.http_timeout)
+                        });
+                    let deadline = Instant::now() + bound;
+                    let client = self.shared.http.clone();
+                    self.http.push((
+                        id,
+                        Box::pin(async move { client.execute_until(&request, deadline).await }),
+                    ));
                 }
+            }
+        }
+        any
+    }
+
+    /// Hands waiting events to the inbox while this source has room.
+    fn deliver(&mut self) {
+        while let Some(event) = self.pending.pop_front() {
+            if let Err(event) = self.inbox.push(self.key.clone(), event, &self.source) {
+                self.pending.push_front(event);
+                return;
             }
         }
     }
 
-    /// Sends one message; a write that fails, or does not complete within the connect
-    /// timeout, is a broken link.
-    async fn send(&mut self, id: SocketId, message: Message) {
-        let Some((_, ws)) = self.socket.as_mut().filter(|(open, _)| *open == id) else {
-            return; // a stale socket: the core no longer cares
+    /// Writes queued frames; `true` when the socket was lost (the core was told).
+    fn flush(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some((_, ws)) = &mut self.socket else {
+            self.outbound.clear();
+            return false;
         };
-        let detail = match tokio::time::timeout(self.config.connect_timeout, ws.send(message)).await
-        {
-            Ok(Ok(())) => return,
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "a WebSocket write did not complete in time".to_owned(),
-        };
-        self.lose_socket(CloseReason::TransportError { detail });
+        let mut failure = None;
+        while !self.outbound.is_empty() {
+            match ws.poll_ready_unpin(cx) {
+                Poll::Ready(Ok(())) => {
+                    if let Some(message) = self.outbound.pop_front() {
+                        if let Err(e) = ws.start_send_unpin(message) {
+                            failure = Some(e);
+                            break;
+                        }
+                        self.flushing = true;
+                    }
+                }
+                Poll::Ready(Err(e)) => {
+                    failure = Some(e);
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        if failure.is_none() && self.flushing {
+            match ws.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => self.flushing = false,
+                Poll::Ready(Err(e)) => failure = Some(e),
+                Poll::Pending => {}
+            }
+        }
+        match failure {
+            Some(e) => {
+                self.lose_socket(CloseReason::TransportError {
+                    detail: e.to_string(),
+                });
+                true
+            }
+            None => false,
+        }
     }
 
     fn on_message(&mut self, message: Option<Result<Message, WsError>>) {
@@ -453,6 +467,8 @@ where
 
     /// The socket broke: drop it and tell the core.
     fn lose_socket(&mut self, reason: CloseReason) {
+        self.outbound.clear();
+        self.flushing = false;
         if let Some((socket, _)) = self.socket.take() {
             self.core.handle_input(
                 Instant::now(),
@@ -460,42 +476,98 @@ where
             );
         }
     }
-}
 
-async fn next_message(socket: &mut Option<(SocketId, Ws)>) -> Option<Result<Message, WsError>> {
-    match socket {
-        Some((_, ws)) => ws.next().await,
-        None => pending().await,
+    /// Closes the open socket (a normal close frame, written in the background within a
+    /// short bound) and abandons one being opened.
+    fn close_current(&mut self) {
+        self.opening = None;
+        self.outbound.clear();
+        self.flushing = false;
+        if let Some((_, ws)) = self.socket.take() {
+            let runtime = Arc::clone(&self.shared.runtime);
+            self.shared
+                .runtime
+                .spawn(Box::pin(async move { shut(runtime, ws).await }));
+        }
+    }
+
+    /// Arms the timer for the core's next deadline; `true` when it is already due.
+    fn arm(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(deadline) = self.core.poll_timeout() else {
+            self.armed = None;
+            return false;
+        };
+        if deadline <= Instant::now() {
+            return true;
+        }
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if self.armed != Some(deadline) {
+                    timer.as_mut().reset(deadline);
+                }
+                timer
+            }
+            None => self.timer.insert(self.shared.runtime.timer(deadline)),
+        };
+        self.armed = Some(deadline);
+        timer.as_mut().poll(cx).is_ready()
+    }
+
+    fn finished(&self) -> bool {
+        self.core.is_stopped() && self.pending.is_empty()
     }
 }
 
-async fn next_opened(opening: &mut Option<Opening>) -> Result<Box<Ws>, CloseReason> {
-    match opening {
-        Some(opening) => opening.connect.as_mut().await.map(Box::new),
-        None => pending().await,
+impl<P, R, K> Future for Driver<P, R, K>
+where
+    P: Core + Unpin,
+    P::Event: Send + Unpin + 'static,
+    R: Route<P> + Unpin,
+    K: Clone + Send + Unpin + 'static,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        this.slot.waker.register(cx.waker());
+        let mut rounds = 0;
+        loop {
+            while this.round(cx) {
+                rounds += 1;
+                if rounds >= ROUNDS_PER_POLL {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+            }
+            if this.finished() {
+                this.close_current();
+                this.http.clear();
+                if this.slot.end() {
+                    this.inbox.source_ended();
+                }
+                return Poll::Ready(());
+            }
+            if !this.arm(cx) {
+                return Poll::Pending;
+            }
+        }
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
-        None => pending().await,
+impl<P: Core, R, K> Drop for Driver<P, R, K> {
+    fn drop(&mut self) {
+        if self.slot.end() {
+            // Dropped before it finished (the runtime shut down): the stream must still end.
+            self.inbox.source_ended();
+        }
     }
 }
 
-async fn reserve<E>(room: Option<mpsc::Sender<E>>) -> Option<mpsc::OwnedPermit<E>> {
-    match room {
-        Some(tx) => tx.reserve_owned().await.ok(),
-        None => pending().await,
-    }
-}
-
-/// Closes a socket without waiting for the peer: a normal close frame (1000) if it can be
-/// written within a short bound, then the stream is dropped.
-async fn shut(mut ws: Ws) {
+/// Writes a normal close frame (1000) within a short bound, then drops the stream.
+async fn shut(runtime: Arc<dyn runtime::Runtime>, mut ws: Ws) {
     let close = ws.close(Some(CloseFrame {
         code: CloseCode::Normal,
         reason: "".into(),
     }));
-    let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, close).await;
+    let _ = runtime::until(&runtime, Instant::now() + CLOSE_WRITE_TIMEOUT, close).await;
 }

@@ -96,7 +96,8 @@ fn page(url: &str) -> PresenceData {
 
 /// A visitor on `svc`, connected (past `connected`), that has reported `url`.
 async fn visitor(svc: &RunningService, id: &str, url: &str) -> AsyncVisitor {
-    let config = VisitorConfig::builder(DEMO_GROUP_ID)
+    let config = VisitorConfig::builder()
+        .group_id(DEMO_GROUP_ID)
         .visitor_id(id)
         .presence_server(svc.http_base())
         .build()
@@ -364,7 +365,8 @@ async fn wss_and_https_work_with_a_test_certificate() {
         ..TransportConfig::default()
     };
 
-    let visitor_config = VisitorConfig::builder(DEMO_GROUP_ID)
+    let visitor_config = VisitorConfig::builder()
+        .group_id(DEMO_GROUP_ID)
         .visitor_id("secure")
         .presence_server(svc.http_base())
         .build()

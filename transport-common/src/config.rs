@@ -23,9 +23,12 @@ pub struct TransportConfig {
     pub max_message_bytes: usize,
     /// Which TLS roots to trust for `wss://` and `https://`.
     pub tls_roots: TlsRoots,
-    /// Idle HTTP connections kept per host by a shared HTTP client (default 4); more are
+    /// Idle HTTP connections kept per host by a shared HTTP client (default 32); more are
     /// closed as soon as their exchange ends.
     pub http_max_idle_per_host: usize,
+    /// HTTP connections open at once per host by a shared HTTP client (default 32); further
+    /// exchanges wait for one of them.
+    pub http_max_connections_per_host: usize,
     /// How long an idle HTTP connection is kept for reuse (default 15 s).
     pub http_idle_timeout: Duration,
     /// How many connects (WebSocket opens and the HTTP exchanges of connecting) run at once in
@@ -41,7 +44,8 @@ impl Default for TransportConfig {
             http_timeout: Duration::from_secs(10),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             tls_roots: TlsRoots::webpki(),
-            http_max_idle_per_host: 4,
+            http_max_idle_per_host: 32,
+            http_max_connections_per_host: 32,
             http_idle_timeout: Duration::from_secs(15),
             max_concurrent_connects: 256,
         }

@@ -153,7 +153,21 @@ impl PresenceData {
     /// Returns the keys whose value changed or that were added, in `later`'s order.
     pub fn merge(&mut self, later: &PresenceData) -> Vec<String> {
         let mut changed = Vec::new();
-        for (key, value) in &later.0 {
+        // The usual case first: the later data has the keys of this one in the same order (a
+        // page reports the same object shape every time), so walk both together and look
+        // nothing up by hash until the shapes part.
+        let mut same_shape = 0;
+        for ((key, existing), (later_key, value)) in self.0.iter_mut().zip(later.0.iter()) {
+            if key != later_key {
+                break;
+            }
+            if existing != value {
+                existing.clone_from(value);
+                changed.push(key.clone());
+            }
+            same_shape += 1;
+        }
+        for (key, value) in later.0.iter().skip(same_shape) {
             match self.0.get_mut(key) {
                 Some(existing) if existing == value => {}
                 Some(existing) => {

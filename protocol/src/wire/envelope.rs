@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
+use serde_json::{Map, Number, Value};
 
 use super::DecodeError;
 
@@ -151,7 +151,7 @@ impl<'de> Deserialize<'de> for Parsed<'de> {
                     match key {
                         Key::Type => env.kind = map.next_value()?,
                         Key::Mtype => env.mtype = map.next_value()?,
-                        Key::Data => env.data = map.next_value()?,
+                        Key::Data => env.data = map.next_value::<Option<Data>>()?.map(|d| d.0),
                         Key::Keepalive => env.keepalive = map.next_value()?,
                         Key::Direct => env.direct = map.next_value()?,
                         Key::Authorization => env.authorization = map.next_value()?,
@@ -246,4 +246,63 @@ pub(super) fn check_len_then_utf8(bytes: &[u8], max_bytes: usize) -> Result<&str
         });
     }
     std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)
+}
+
+/// `data`, built as a `Value` in one pass like serde_json's own, except that an object is
+/// given room for [`DATA_FIELDS`] fields up front (a presence object holds about that many), so
+/// it is not grown and rehashed field by field.
+struct Data(Value);
+
+/// Fields an object in `data` has room for before it grows.
+const DATA_FIELDS: usize = 8;
+
+impl<'de> Deserialize<'de> for Data {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Data;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Data, A::Error> {
+                let mut map = Map::with_capacity(DATA_FIELDS);
+                while let Some((key, value)) = access.next_entry::<String, Value>()? {
+                    map.insert(key, value);
+                }
+                Ok(Data(Value::Object(map)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Data, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = access.next_element::<Value>()? {
+                    items.push(item);
+                }
+                Ok(Data(Value::Array(items)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Data, E> {
+                Ok(Data(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Data, E> {
+                Ok(Data(Value::Number(v.into())))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Data, E> {
+                Ok(Data(Value::Number(v.into())))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Data, E> {
+                Ok(Data(Number::from_f64(v).map_or(Value::Null, Value::Number)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Data, E> {
+                Ok(Data(Value::String(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Data, E> {
+                Ok(Data(Value::String(v)))
+            }
+            fn visit_unit<E>(self) -> Result<Data, E> {
+                Ok(Data(Value::Null))
+            }
+            fn visit_none<E>(self) -> Result<Data, E> {
+                Ok(Data(Value::Null))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
 }

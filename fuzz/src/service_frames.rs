@@ -489,7 +489,7 @@ fn connect_frame(u: &mut Input<'_>, role: Role) -> String {
 
 fn template(u: &mut Input<'_>, role: Role) -> String {
     match u.below(12) {
-        0 | 1 | 2 => connect_frame(u, role),
+        0..=2 => connect_frame(u, role),
         3 => r#"{"type":"k"}"#.to_owned(),
         4 => json!({"type": "presence", "data": u.json(2)}).to_string(),
         5 => {

@@ -450,7 +450,8 @@ fn lookup_of_an_absent_visitor() {
 
 #[test]
 fn signal_delivered_held_and_visitor_absent() {
-    let mut h = Harness::new(|b| b);
+    // Glance's way: findvisitor before every signal.
+    let mut h = Harness::new(|b| b.find_before_every_signal(true));
     h.connect_happy(LOOKUP_PRESENT);
     let delivered = h.signal(json!({"hello": "world"})).unwrap();
     h.respond("/findvisitor", 200, FIND_FOUND);
@@ -1068,4 +1069,72 @@ fn a_token_provider_is_asked_before_connecting_before_expiry_after_a_refusal_and
     insta::assert_snapshot!(h.transcript());
     assert_eq!(h.agent.connection_state(), ConnectionState::Connected);
     assert!(!h.agent.is_stopped());
+}
+
+#[test]
+fn signals_go_straight_to_the_visitors_known_server_and_find_again_only_when_told_it_is_gone() {
+    let mut h = Harness::new(|b| b);
+    h.connect_happy(LOOKUP_PRESENT);
+    let http_count = |h: &Harness, path: &str| {
+        h.outputs
+            .iter()
+            .filter(
+                |(_, o)| matches!(o, Output::Http { request, .. } if request.url.contains(path)),
+            )
+            .count()
+    };
+    let finds_at_connect = http_count(&h, "/findvisitor");
+    h.note("the visitor's server is known from the socket's findvisitor: one round trip");
+    let first = h.signal(json!({"n": 1})).unwrap();
+    assert!(h.find_http("/findvisitor").is_none());
+    h.respond("/signalvisitor", 200, r#"{"delivered":true}"#);
+    let second = h.signal(json!({"n": 2})).unwrap();
+    h.respond("/signalvisitor", 200, r#"{"held":true}"#);
+    assert_eq!(http_count(&h, "/findvisitor"), finds_at_connect);
+    h.note("the server says the visitor is not there: find once, then post again");
+    let moved = h.signal(json!({"n": 3})).unwrap();
+    h.respond(
+        "/signalvisitor",
+        404,
+        r#"{"err":"visitornotpresent","msg":"visitor not present"}"#,
+    );
+    h.respond(
+        "/findvisitor",
+        200,
+        r#"{"visitorfound":true,"direct":"127.0.0.1:9090","directserver":"127.0.0.1","httpsport":9090}"#,
+    );
+    let post = h.find_http("/signalvisitor").unwrap();
+    let url = h
+        .outputs
+        .iter()
+        .find_map(|(_, o)| match o {
+            Output::Http { id, request } if *id == post => Some(request.url.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(url.starts_with("http://127.0.0.1:9090/"), "{url}");
+    h.respond("/signalvisitor", 200, r#"{"delivered":true}"#);
+    h.note("the visitor left: the post says so, the find confirms, and the signal fails");
+    let gone = h.signal(json!({"n": 4})).unwrap();
+    h.respond(
+        "/signalvisitor",
+        404,
+        r#"{"err":"visitornotpresent","msg":"visitor not present"}"#,
+    );
+    h.respond("/findvisitor", 200, r#"{"visitorfound":false}"#);
+    h.note("with no known server, the next signal finds first");
+    let after = h.signal(json!({"n": 5})).unwrap();
+    h.respond("/findvisitor", 200, r#"{"visitorfound":false}"#);
+    insta::assert_snapshot!(h.transcript());
+    assert_eq!(
+        outcome(&h, first),
+        Ok(RequestValue::Sent(Delivery::Delivered))
+    );
+    assert_eq!(outcome(&h, second), Ok(RequestValue::Sent(Delivery::Held)));
+    assert_eq!(
+        outcome(&h, moved),
+        Ok(RequestValue::Sent(Delivery::Delivered))
+    );
+    assert_eq!(outcome(&h, gone), Err(RequestFailure::VisitorNotPresent));
+    assert_eq!(outcome(&h, after), Err(RequestFailure::VisitorNotPresent));
 }

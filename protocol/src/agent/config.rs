@@ -183,6 +183,7 @@ pub struct AgentConfig {
     pub(crate) discovery: bool,
     pub(crate) site: String,
     pub(crate) signal_route: SignalRoute,
+    pub(crate) find_every_signal: bool,
     pub(crate) timers: AgentTimers,
     pub(crate) reconnect: ReconnectPolicy,
     pub(crate) rng_seed: Seed,
@@ -282,6 +283,12 @@ impl AgentConfig {
         self.signal_route
     }
 
+    /// Whether every REST signal and invoke asks `findvisitor` first (see
+    /// [`AgentConfigBuilder::find_before_every_signal`]).
+    pub fn finds_before_every_signal(&self) -> bool {
+        self.find_every_signal
+    }
+
     /// The timers.
     pub fn timers(&self) -> &AgentTimers {
         &self.timers
@@ -352,6 +359,7 @@ pub struct AgentConfigBuilder {
     discovery: bool,
     site: Option<String>,
     signal_route: SignalRoute,
+    find_every_signal: bool,
     timers: AgentTimers,
     command_queue_bound: Option<usize>,
 }
@@ -446,6 +454,15 @@ impl AgentConfigBuilder {
     /// How signals and invokes are sent (default [`SignalRoute::Rest`]).
     pub fn signal_route(mut self, route: SignalRoute) -> Self {
         self.signal_route = route;
+        self
+    }
+
+    /// Ask `findvisitor` before every REST signal and invoke, as Glance's agents do, instead
+    /// of posting straight to the visitor's server when the agent already knows it (the
+    /// default: one round trip per signal; the agent finds again only when the service says
+    /// the visitor is not there, or the server cannot be reached).
+    pub fn find_before_every_signal(mut self, every: bool) -> Self {
+        self.find_every_signal = every;
         self
     }
 
@@ -572,6 +589,7 @@ impl AgentConfigBuilder {
             discovery: self.discovery,
             site,
             signal_route: self.signal_route,
+            find_every_signal: self.find_every_signal,
             timers: self.timers,
             reconnect: self.link.reconnect,
             rng_seed,

@@ -277,11 +277,8 @@ impl AgentProtocol {
         self.find_fetch = None;
         match result {
             Ok(found) => {
-                let direct = found
-                    .direct_server
-                    .as_deref()
-                    .and_then(|d| self.presence_server.with_authority(d).ok())
-                    .filter(|d| check_plain_text("direct server", d).is_ok());
+                let direct = self.usable_direct(found.direct_server.as_deref());
+                self.visitor_server = if found.found { direct.clone() } else { None };
                 if found.direct_server.is_some() && direct.is_none() {
                     self.emit(AgentEvent::ProtocolViolation {
                         detail: format!(

@@ -236,6 +236,9 @@ pub struct AgentProtocol {
     load_balanced: bool,
     /// The server for the socket, once found (findvisitor or redirect).
     direct: Option<ServerAddr>,
+    /// The server the visitor was last seen on (findvisitor, a lookup): REST signals are
+    /// posted there without asking `findvisitor` first, unless configured otherwise.
+    visitor_server: Option<ServerAddr>,
     find_fetch: Option<HttpRequestId>,
     http: Vec<HttpPending>,
     requests: Vec<Request>,
@@ -281,6 +284,7 @@ impl AgentProtocol {
             settings_fetch: None,
             load_balanced: false,
             direct: None,
+            visitor_server: None,
             find_fetch: None,
             http: Vec::new(),
             requests: Vec::new(),

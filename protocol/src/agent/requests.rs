@@ -51,6 +51,9 @@ pub(crate) struct Request {
     pub(crate) stage: Stage,
     /// Already retried once after a 401/403 with a renewed token.
     pub(crate) auth_retried: bool,
+    /// A signal posted straight to the visitor's known server, without `findvisitor`: found
+    /// (and posted) again once if that server says the visitor is not there.
+    pub(crate) posted_to_known_server: bool,
 }
 
 /// Which step of a request an HTTP request is.
@@ -130,6 +133,7 @@ impl AgentProtocol {
             deadline: self.now + self.config.timers.request_timeout,
             stage: Stage::Waiting,
             auth_retried: false,
+            posted_to_known_server: false,
         });
         self.after_input();
         Ok(id)
@@ -180,14 +184,22 @@ impl AgentProtocol {
                     }
                 }
                 _ if rest_ready => {
+                    let known = match request.op {
+                        RequestOp::Signal(_) if !self.config.find_every_signal => {
+                            self.visitor_server.clone()
+                        }
+                        _ => None,
+                    };
                     let step = match request.op {
                         RequestOp::Lookup => RequestStep::Lookup,
                         RequestOp::Query => RequestStep::Query,
                         RequestOp::Find => RequestStep::Locate,
+                        RequestOp::Signal(_) if known.is_some() => RequestStep::Post,
                         RequestOp::Signal(_) => RequestStep::Find,
                     };
                     self.requests[index].stage = Stage::InFlight;
-                    self.send_request_step(id, step, None);
+                    self.requests[index].posted_to_known_server = known.is_some();
+                    self.send_request_step(id, step, known);
                 }
                 _ => {}
             }
@@ -340,6 +352,7 @@ impl AgentProtocol {
     fn on_request_step(&mut self, id: RequestId, step: RequestStep, response: &Response) {
         let result: Result<Option<RequestValue>, RestError> = match step {
             RequestStep::Lookup => parse(response, rest::parse_lookup).map(|answer| {
+                self.learn_visitor_server(&answer);
                 Some(RequestValue::Lookup {
                     visitor: match answer {
                         LookupResult::Absent => None,
@@ -374,12 +387,13 @@ impl AgentProtocol {
                 })
             }),
             RequestStep::Find => match parse(response, rest::parse_find) {
-                Ok(FindResult { found: false, .. }) => Err(RestError::VisitorNotPresent),
+                Ok(FindResult { found: false, .. }) => {
+                    self.visitor_server = None;
+                    Err(RestError::VisitorNotPresent)
+                }
                 Ok(FindResult { direct_server, .. }) => {
-                    let direct = direct_server
-                        .as_deref()
-                        .and_then(|d| self.presence_server.with_authority(d).ok())
-                        .filter(|d| check_plain_text("direct server", d).is_ok());
+                    let direct = self.usable_direct(direct_server.as_deref());
+                    self.visitor_server = direct.clone();
                     self.send_request_step(id, RequestStep::Post, direct);
                     Ok(None)
                 }
@@ -397,7 +411,45 @@ impl AgentProtocol {
             Ok(Some(value)) => self.resolve(id, Ok(value)),
             Ok(None) => {}
             Err(RestError::Authorization { status }) => self.request_refused(id, status),
+            Err(RestError::VisitorNotPresent | RestError::Connection { .. })
+                if step == RequestStep::Post && self.refind(id) => {}
             Err(error) => self.resolve(id, Err(error.into())),
+        }
+    }
+
+    /// A signal posted straight to the visitor's known server found the visitor gone (or the
+    /// server unreachable): forget that server and find the visitor once before posting
+    /// again. False when the signal already went through `findvisitor`.
+    fn refind(&mut self, id: RequestId) -> bool {
+        let Some(request) = self.requests.iter_mut().find(|r| r.id == id) else {
+            return false;
+        };
+        if !request.posted_to_known_server {
+            return false;
+        }
+        request.posted_to_known_server = false;
+        self.visitor_server = None;
+        self.send_request_step(id, RequestStep::Find, None);
+        true
+    }
+
+    /// A `direct`/`directserver` answer as a server the agent may post to (same scheme as the
+    /// presence server; plain text only on loopback).
+    pub(crate) fn usable_direct(&self, direct: Option<&str>) -> Option<ServerAddr> {
+        direct
+            .and_then(|d| self.presence_server.with_authority(d).ok())
+            .filter(|d| check_plain_text("direct server", d).is_ok())
+    }
+
+    /// A lookup names the visitor's server when the visitor is there.
+    pub(crate) fn learn_visitor_server(&mut self, answer: &LookupResult) {
+        match answer {
+            LookupResult::Present(record) => {
+                if let Some(direct) = self.usable_direct(record.direct_server().as_deref()) {
+                    self.visitor_server = Some(direct);
+                }
+            }
+            LookupResult::Absent => self.visitor_server = None,
         }
     }
 
@@ -441,6 +493,9 @@ impl AgentProtocol {
         let Some(snapshot) = self.snapshot.take_if(|s| s.http == id) else {
             return;
         };
+        if let Ok(answer) = &result {
+            self.learn_visitor_server(answer);
+        }
         let (mut view, present, since) = match result {
             Ok(LookupResult::Present(record)) => {
                 (record.presence, Some(true), record.visitorpresent)

@@ -14,7 +14,7 @@ use futures_core::Stream;
 use glance_presence_protocol::agent::{
     AgentConfig, AgentEvent, AgentProtocol, CommandError, ConnectionState, Delivery, Outcome,
     Outcomes, RequestFailure, RequestId, RequestValue, Routed, VisitorPresence, VisitorSnapshot,
-    VisitorStatus,
+    VisitorState,
 };
 use glance_presence_protocol::AuthToken;
 use glance_presence_transport::{entropy_seed, unix_now, AgentError, TransportError};
@@ -158,7 +158,7 @@ pub(crate) mod ops {
         }
     }
 
-    pub(crate) async fn query(slot: &AgentSlot) -> Result<Option<VisitorStatus>, AgentError> {
+    pub(crate) async fn query(slot: &AgentSlot) -> Result<Option<VisitorState>, AgentError> {
         match request(slot, |core, now| core.query(now)).await? {
             RequestValue::Query { visitor } => Ok(visitor),
             other => Err(AgentError::Unexpected(Box::new(other))),
@@ -269,7 +269,7 @@ impl AgentHandle {
     /// # Cancel safety
     ///
     /// As [`AgentHandle::lookup`].
-    pub async fn query(&self) -> Result<Option<VisitorStatus>, AgentError> {
+    pub async fn query(&self) -> Result<Option<VisitorState>, AgentError> {
         ops::query(self.slot()).await
     }
 
@@ -477,7 +477,7 @@ impl AsyncAgent {
     }
 
     /// See [`AgentHandle::query`].
-    pub async fn query(&self) -> Result<Option<VisitorStatus>, AgentError> {
+    pub async fn query(&self) -> Result<Option<VisitorState>, AgentError> {
         self.handle.query().await
     }
 

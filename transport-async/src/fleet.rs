@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 use glance_presence_protocol::agent::{
-    AgentConfigBuilder, AgentEvent, ConfigError, Delivery, VisitorSnapshot, VisitorStatus,
+    AgentConfigBuilder, AgentEvent, ConfigError, Delivery, VisitorSnapshot, VisitorState,
 };
 use glance_presence_protocol::VisitorId;
 use glance_presence_transport::{AgentError, TransportError};
@@ -353,7 +353,7 @@ impl FleetHandle {
     }
 
     /// Queries `visitor`'s current state: `None` when absent.
-    pub async fn query(&self, visitor: &str) -> Result<Option<VisitorStatus>, FleetError> {
+    pub async fn query(&self, visitor: &str) -> Result<Option<VisitorState>, FleetError> {
         Ok(ops::query(&*self.slot(visitor)?).await?)
     }
 

@@ -34,7 +34,7 @@ use glance_presence_blocking::{
 };
 use glance_presence_protocol::agent::{AgentConfig, Delivery};
 use glance_presence_protocol::rest::{
-    self, HttpRequest, Method, RestTarget, ServerAddr, SignalBody, SignalOutcome,
+    self, HttpRequest, Method, RestTarget, ServerAddr, SignalBody,
 };
 use glance_presence_protocol::visitor::{VisitorConfig, VisitorEvent};
 use glance_presence_protocol::{GroupId, PartnerUserId, PresenceData, VisitorId};
@@ -149,7 +149,7 @@ impl Bare {
 
 fn check_delivered(status: u16, body: &[u8]) -> Result<(), BoxError> {
     match rest::parse_signal(status, body)? {
-        SignalOutcome::Delivered => Ok(()),
+        Delivery::Delivered => Ok(()),
         other => Err(format!("signalvisitor answered {other:?}, not delivered").into()),
     }
 }

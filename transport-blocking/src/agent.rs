@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use glance_presence_protocol::agent::{
     AgentConfig, AgentEvent, AgentProtocol, CommandError, Delivery, Outcome, Outcomes,
-    RequestFailure, RequestId, RequestValue, Routed, VisitorSnapshot, VisitorStatus,
+    RequestFailure, RequestId, RequestValue, Routed, VisitorSnapshot, VisitorState,
 };
 use glance_presence_protocol::AuthToken;
 use serde_json::Value;
@@ -187,7 +187,7 @@ impl BlockingAgent {
     }
 
     /// Queries the visitor's current state: `None` when the visitor is absent.
-    pub fn query(&mut self) -> Result<Option<VisitorStatus>, AgentError> {
+    pub fn query(&mut self) -> Result<Option<VisitorState>, AgentError> {
         match self.request(|core, now| core.query(now))? {
             RequestValue::Query { visitor } => Ok(visitor),
             other => Err(AgentError::Unexpected(Box::new(other))),

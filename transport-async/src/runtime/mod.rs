@@ -1,7 +1,7 @@
 //! The runtime glue, kept small (after quinn's `Runtime` trait): spawning a task, a timer
 //! that can be re-armed, and a TCP connect. Everything else in this crate (WebSockets, TLS,
 //! HTTP, the drivers) is written against `futures-io` and these three calls, so one code path
-//! serves every runtime. [`TokioRuntime`] (feature `tokio`) and [`SmolRuntime`] (feature
+//! serves every runtime. `TokioRuntime` (feature `tokio`) and `SmolRuntime` (feature
 //! `smol`) are provided; an application may implement [`Runtime`] for its own.
 
 use std::fmt::Debug;

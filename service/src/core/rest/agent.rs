@@ -2,22 +2,20 @@
 //! a bearer token for the group in `groupid`, checked against the wall time passed in.
 //!
 //! Replies are written with the protocol crate's writers ([`VisitorRecord::to_json`],
-//! [`VisitorState::to_json`], [`SignalOutcome::to_json`](RestSignalOutcome::to_json)); the
+//! [`VisitorState::to_json`], [`Delivery::to_json`](glance_presence_protocol::rest::Delivery::to_json)); the
 //! `findvisitor` answer, which the protocol crate only parses, is written here. Not here: the
 //! origin check and CORS (see the parent module).
 
 use std::time::{Duration, Instant};
 
-use glance_presence_protocol::rest::{
-    SignalOutcome as RestSignalOutcome, VisitorRecord, VisitorState,
-};
+use glance_presence_protocol::rest::{VisitorRecord, VisitorState};
 use glance_presence_protocol::wire::InvokeRequest;
 use glance_presence_protocol::{GroupId, ServerFrame, VisitorId};
 use serde_json::{Map, Value};
 
 use super::{bad_request, group_param, json_body, visitor_param, RestResponse};
 use crate::auth::TokenError;
-use crate::core::{ServiceCore, SignalOutcome};
+use crate::core::{ServiceCore, SignalRefused};
 use crate::query::QueryParams;
 
 /// The token of an `Authorization: Bearer <token>` header (`bearer` accepted too).
@@ -208,14 +206,11 @@ impl ServiceCore {
         let outcome = self.signal(now, group, &visitor, frame);
         tracing::debug!(%group, %visitor, kind, ?outcome, "signalvisitor");
         match outcome {
-            SignalOutcome::Delivered => {
-                RestResponse::json(200, &RestSignalOutcome::Delivered.to_json())
-            }
-            SignalOutcome::Held => RestResponse::json(200, &RestSignalOutcome::Held.to_json()),
-            SignalOutcome::NotPresent => {
+            Ok(delivery) => RestResponse::json(200, &delivery.to_json()),
+            Err(SignalRefused::NotPresent) => {
                 RestResponse::error(404, "visitornotpresent", "visitor not present")
             }
-            SignalOutcome::HoldQueueFull => RestResponse::error(
+            Err(SignalRefused::HoldQueueFull) => RestResponse::error(
                 429,
                 "holdqueuefull",
                 "too many signals held for this visitor",

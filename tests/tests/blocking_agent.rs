@@ -71,7 +71,8 @@ fn token_agent(svc: &ServiceHandle, visitor: &str) -> BlockingAgent {
 
 /// A visitor on `server`, connected (past `connected`).
 fn visitor_on(server: &str, id: &str, transport: TransportConfig) -> BlockingVisitor {
-    let config = VisitorConfig::builder(DEMO_GROUP_ID)
+    let config = VisitorConfig::builder()
+        .group_id(DEMO_GROUP_ID)
         .visitor_id(id)
         .presence_server(server)
         .build()

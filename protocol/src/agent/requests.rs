@@ -11,13 +11,12 @@ use crate::io::{HttpRequestId, Output};
 use crate::presence::PresenceData;
 use crate::rest::{
     self, FindResult, LookupResult, QueryResult, RestError, RestTarget, ServerAddr, SignalBody,
-    SignalOutcome,
 };
 use crate::wire::ClientFrame;
 
 use super::event::{
     AgentEvent, Delivery, PresenceSource, RequestFailure, RequestId, RequestKind, RequestValue,
-    VisitorSnapshot, VisitorStatus,
+    VisitorSnapshot,
 };
 use super::{AgentProtocol, AgentTimer, CommandError, Link, PendingSnapshot, SignalRoute};
 use crate::link::settings::check_plain_text;
@@ -160,10 +159,21 @@ impl AgentProtocol {
                 self.ensure_settings_fetch();
             }
         }
+        // REST signals and invokes go one at a time, in the order they were made, so that a
+        // retry (a renewed token, finding the visitor again) never lets a later one overtake.
+        let mut signal_in_flight = !socket_route
+            && self
+                .requests
+                .iter()
+                .any(|r| r.stage == Stage::InFlight && matches!(r.op, RequestOp::Signal(_)));
         let mut index = 0;
         while index < self.requests.len() {
             let request = &self.requests[index];
             if request.stage != Stage::Waiting {
+                index += 1;
+                continue;
+            }
+            if signal_in_flight && !socket_route && matches!(request.op, RequestOp::Signal(_)) {
                 index += 1;
                 continue;
             }
@@ -199,6 +209,9 @@ impl AgentProtocol {
                     };
                     self.requests[index].stage = Stage::InFlight;
                     self.requests[index].posted_to_known_server = known.is_some();
+                    if matches!(self.requests[index].op, RequestOp::Signal(_)) {
+                        signal_in_flight = true;
+                    }
                     self.send_request_step(id, step, known);
                 }
                 _ => {}
@@ -368,15 +381,7 @@ impl AgentProtocol {
                 Some(RequestValue::Query {
                     visitor: match answer {
                         QueryResult::Absent => None,
-                        QueryResult::Present(state) => Some(VisitorStatus {
-                            present: state.present,
-                            sockets: state.sockets,
-                            since: state.since,
-                            presence: state.presence,
-                            visibility: state.visibility,
-                            terms: state.terms,
-                            in_session: state.in_session,
-                        }),
+                        QueryResult::Present(state) => Some(state),
                     },
                 })
             }),
@@ -399,27 +404,25 @@ impl AgentProtocol {
                 }
                 Err(error) => Err(error),
             },
-            RequestStep::Post => parse(response, rest::parse_signal).map(|outcome| {
-                Some(RequestValue::Sent(match outcome {
-                    SignalOutcome::Delivered => Delivery::Delivered,
-                    SignalOutcome::Held => Delivery::Held,
-                    SignalOutcome::Accepted(body) => Delivery::Accepted { body },
-                }))
-            }),
+            RequestStep::Post => {
+                parse(response, rest::parse_signal).map(|outcome| Some(RequestValue::Sent(outcome)))
+            }
         };
         match result {
             Ok(Some(value)) => self.resolve(id, Ok(value)),
             Ok(None) => {}
             Err(RestError::Authorization { status }) => self.request_refused(id, status),
-            Err(RestError::VisitorNotPresent | RestError::Connection { .. })
-                if step == RequestStep::Post && self.refind(id) => {}
+            // Only the service's own word that the visitor is not there sends the signal again
+            // (through `findvisitor`): after a failed connection the service may have taken it,
+            // and posting again could deliver it twice.
+            Err(RestError::VisitorNotPresent) if step == RequestStep::Post && self.refind(id) => {}
             Err(error) => self.resolve(id, Err(error.into())),
         }
     }
 
-    /// A signal posted straight to the visitor's known server found the visitor gone (or the
-    /// server unreachable): forget that server and find the visitor once before posting
-    /// again. False when the signal already went through `findvisitor`.
+    /// A signal posted straight to the visitor's known server found the visitor gone: forget
+    /// that server and find the visitor once before posting again. False when the signal
+    /// already went through `findvisitor`.
     fn refind(&mut self, id: RequestId) -> bool {
         let Some(request) = self.requests.iter_mut().find(|r| r.id == id) else {
             return false;

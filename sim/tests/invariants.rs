@@ -14,12 +14,11 @@ use std::time::Instant;
 use glance_presence_sim::check::Invariant;
 use glance_presence_sim::{replay_command, run_seed, Scenario, World};
 
-/// Seeds of 0..10,000 that break "signals once and in order" through a bug in the agent core
-/// (not this crate): since signals post straight to the visitor's last known server, a POST
-/// that fails is retried through `findvisitor` after a later signal has already been
-/// delivered, so the visitor receives them out of order. Each is kept as an ignored
-/// regression test below; the sweep reports them without failing until the core is fixed.
-const KNOWN_AGENT_CORE_BUG: &[u64] = &[
+/// Seeds of 0..10,000 that once broke "signals once and in order": signals posted straight to
+/// the visitor's last known server, a POST that failed was retried through `findvisitor` after
+/// a later signal had already been delivered. The agent core now sends REST signals one at a
+/// time and retries only on the service's own "not present"; these seeds keep it so.
+const SIGNAL_ORDER_REGRESSIONS: &[u64] = &[
     74, 509, 1077, 1130, 1685, 1952, 2345, 3262, 3565, 3578, 3591, 4003, 4192, 4617, 4644, 5593,
     5702, 6776, 6870, 6932, 6970, 7336, 7936, 9517,
 ];
@@ -37,15 +36,6 @@ fn play(first: u64, count: u64) {
         let outcome = run_seed(seed);
         storm_checked += u64::from(outcome.storm_checked);
         if let Some(v) = outcome.violations.first() {
-            if KNOWN_AGENT_CORE_BUG.contains(&seed)
-                && outcome
-                    .violations
-                    .iter()
-                    .all(|v| v.invariant == Invariant::SignalsOnceInOrder)
-            {
-                println!("known agent core bug, seed {seed}: {}", v.detail);
-                continue;
-            }
             failures.push(format!(
                 "seed {seed}: {:?} at {:?}: {}\n    replay: {}",
                 v.invariant,
@@ -88,9 +78,8 @@ fn long_run() {
 }
 
 #[test]
-#[ignore = "an agent core bug: a failed signal POST is retried after a later signal was delivered"]
-fn regression_signal_retried_after_a_later_one_arrives_out_of_order() {
-    for seed in [74, 509, 1077] {
+fn signals_keep_their_order_when_a_post_to_the_known_server_fails() {
+    for &seed in SIGNAL_ORDER_REGRESSIONS {
         let outcome = run_seed(seed);
         assert!(
             outcome.violations.is_empty(),

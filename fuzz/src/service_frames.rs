@@ -24,11 +24,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use glance_presence_protocol::rest::Delivery;
 use glance_presence_protocol::wire::{ClientFrame, ServerFrame};
 use glance_presence_protocol::{ApiKey, GroupId, PartnerUserId, VisitorId};
 use glance_presence_service::auth::TokenKeys;
 use glance_presence_service::core::{
-    ConnId, CoreSettings, CoreStats, Output, Role, ServiceCore, SignalOutcome,
+    ConnId, CoreSettings, CoreStats, Output, Role, ServiceCore, SignalRefused,
 };
 use glance_presence_service::ServiceConfig;
 use serde_json::{json, Value};
@@ -595,15 +596,15 @@ pub fn run(data: &[u8]) -> Reached {
                 let outcome = r.core.signal(r.now, group, &visitor, frame);
                 r.drain();
                 match outcome {
-                    SignalOutcome::Delivered => {
+                    Ok(Delivery::Delivered) => {
                         assert!(present, "delivered to an absent visitor");
                         assert_eq!(r.signals_sent.len(), 1, "a delivered signal is sent once");
                     }
-                    SignalOutcome::Held | SignalOutcome::HoldQueueFull => {
+                    Ok(_) | Err(SignalRefused::HoldQueueFull) => {
                         assert!(present, "held for an absent visitor");
                         assert!(r.signals_sent.is_empty());
                     }
-                    SignalOutcome::NotPresent => assert!(!present),
+                    Err(SignalRefused::NotPresent) => assert!(!present),
                 }
                 r.visitors.insert((group, visitor));
             }

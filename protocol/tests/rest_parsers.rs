@@ -2,9 +2,9 @@
 
 use glance_presence_protocol::rest::{
     check_response, parse_authorize, parse_find, parse_lookup, parse_presence, parse_query,
-    parse_signal, parse_unique_visitor, parse_visitor_settings, FindResult, LookupResult,
-    PresenceAssignment, QueryResult, RestError, Scheme, SignalOutcome, VisitorRecord,
-    VisitorSettings, DEFAULT_MAX_BODY_BYTES, DEFAULT_UNIQUE_TIMEOUT_SECS,
+    parse_signal, parse_unique_visitor, parse_visitor_settings, Delivery, FindResult, LookupResult,
+    PresenceAssignment, QueryResult, RestError, Scheme, VisitorRecord, VisitorSettings,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_UNIQUE_TIMEOUT_SECS,
 };
 use glance_presence_protocol::{TermsStatus, Visibility};
 use serde_json::json;
@@ -258,27 +258,33 @@ fn find_other_shapes() {
 fn signal_outcomes() {
     assert_eq!(
         parse_signal(200, br#"{"delivered":true}"#).unwrap(),
-        SignalOutcome::Delivered
+        Delivery::Delivered
     );
     assert_eq!(
         parse_signal(200, br#"{"held":true}"#).unwrap(),
-        SignalOutcome::Held
+        Delivery::Held
     );
     assert_eq!(
         parse_signal(200, br#"{"delivered":true,"held":true}"#).unwrap(),
-        SignalOutcome::Delivered
+        Delivery::Delivered
     );
     assert_eq!(
         parse_signal(200, br#"{"delivered":false,"ok":1}"#).unwrap(),
-        SignalOutcome::Accepted(json!({"delivered": false, "ok": 1}))
+        Delivery::Accepted {
+            body: json!({"delivered": false, "ok": 1})
+        }
     );
     assert_eq!(
         parse_signal(200, b"[1,2]").unwrap(),
-        SignalOutcome::Accepted(json!([1, 2]))
+        Delivery::Accepted {
+            body: json!([1, 2])
+        }
     );
     assert_eq!(
         parse_signal(204, b"").unwrap(),
-        SignalOutcome::Accepted(serde_json::Value::Null)
+        Delivery::Accepted {
+            body: serde_json::Value::Null
+        }
     );
     assert_eq!(
         parse_signal(
@@ -298,7 +304,7 @@ fn signal_outcomes() {
         parse_signal(200, b"OK"),
         Err(RestError::Error { status: 200, .. })
     ));
-    for outcome in [SignalOutcome::Delivered, SignalOutcome::Held] {
+    for outcome in [Delivery::Delivered, Delivery::Held] {
         let body = outcome.to_json().to_string();
         assert_eq!(parse_signal(200, body.as_bytes()).unwrap(), outcome);
     }

@@ -4,8 +4,8 @@
 
 use glance_presence_protocol::rest::{
     parse_authorize, parse_find, parse_lookup, parse_presence, parse_python_dict, parse_query,
-    parse_signal, parse_unique_visitor, parse_visitor_settings, LookupResult, QueryResult,
-    RestError, ServerAddr, SignalOutcome, UniqueVisitor, VisitorRecord, VisitorSettings,
+    parse_signal, parse_unique_visitor, parse_visitor_settings, Delivery, LookupResult,
+    QueryResult, RestError, ServerAddr, UniqueVisitor, VisitorRecord, VisitorSettings,
     VisitorState,
 };
 use glance_presence_protocol::{PresenceData, TermsStatus, UniqueId, Visibility, VisitorId};
@@ -259,7 +259,7 @@ proptest! {
         prop_assert_eq!(parse_unique_visitor(200, visitor.to_json().to_string().as_bytes()).unwrap(), visitor);
         let settings = VisitorSettings { presence_url, load_balanced };
         prop_assert_eq!(parse_visitor_settings(200, settings.to_json().to_string().as_bytes()).unwrap(), settings);
-        let outcome = if delivered { SignalOutcome::Delivered } else { SignalOutcome::Held };
+        let outcome = if delivered { Delivery::Delivered } else { Delivery::Held };
         prop_assert_eq!(parse_signal(200, outcome.to_json().to_string().as_bytes()).unwrap(), outcome);
     }
 }

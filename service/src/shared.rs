@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, Notify};
 
 use crate::auth::TokenKeys;
 use crate::config::ServiceConfig;
-use crate::core::{Admission, CloseReason, ConnId, CoreStats, Output, Role, ServiceCore};
+use crate::core::{Admission, CloseCause, ConnId, CoreStats, Output, Role, ServiceCore};
 
 /// What a connection task is asked to write.
 #[derive(Debug)]
@@ -24,7 +24,7 @@ pub(crate) enum Outgoing {
     /// One encoded frame.
     Text(String),
     /// A close frame, then the end of the connection.
-    Close(CloseReason),
+    Close(CloseCause),
 }
 
 /// The server's handle on one connection task.

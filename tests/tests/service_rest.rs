@@ -8,8 +8,8 @@ mod service_support;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use glance_presence_protocol::rest::{
-    self, AuthorizeParams, FindResult, LookupResult, QueryResult, RestError, RestTarget,
-    SignalBody, SignalOutcome,
+    self, AuthorizeParams, Delivery, FindResult, LookupResult, QueryResult, RestError, RestTarget,
+    SignalBody,
 };
 use glance_presence_protocol::{
     loginkey, ApiKey, AuthToken, GroupId, LoginKey, PartnerUserId, TermsStatus, Visibility,
@@ -214,7 +214,7 @@ fn every_rest_answer_has_the_documented_shape() {
     insta::assert_json_snapshot!("signalvisitor_delivered", r.json());
     assert_eq!(
         rest::parse_signal(r.status, r.body.as_bytes()).unwrap(),
-        SignalOutcome::Delivered
+        Delivery::Delivered
     );
     assert_eq!(
         visitor.recv_text(),
@@ -237,7 +237,7 @@ fn every_rest_answer_has_the_documented_shape() {
     insta::assert_json_snapshot!("signalvisitor_held", r.json());
     assert_eq!(
         rest::parse_signal(r.status, r.body.as_bytes()).unwrap(),
-        SignalOutcome::Held
+        Delivery::Held
     );
 
     // Visitor-side endpoints (no token).

@@ -3,7 +3,7 @@
 
 mod service_support;
 
-use glance_presence_protocol::rest::{self, LookupResult, RestTarget, SignalBody, SignalOutcome};
+use glance_presence_protocol::rest::{self, Delivery, LookupResult, RestTarget, SignalBody};
 use glance_presence_protocol::{AuthToken, ServerFrame, VisitorId};
 use glance_presence_service::{ServiceConfig, ServiceHandle, StartError, TlsConfig};
 use serde_json::json;
@@ -51,7 +51,7 @@ fn https_and_wss_work_end_to_end() {
     ));
     assert_eq!(
         rest::parse_signal(r.status, r.body.as_bytes()).unwrap(),
-        SignalOutcome::Delivered
+        Delivery::Delivered
     );
     assert_eq!(visitor.recv(), ServerFrame::Signal(json!({"over": "tls"})));
 }

@@ -15,6 +15,7 @@ pub use crate::link::DisconnectReason;
 
 use crate::presence::{PresenceData, TermsStatus, Visibility};
 use crate::rest::RestError;
+pub use crate::rest::{Delivery, VisitorState};
 
 /// Names one application request (lookup, query, signal, invoke). Each resolves exactly once
 /// with an [`AgentEvent::RequestOutcome`].
@@ -112,24 +113,6 @@ pub enum PresenceSource {
     Snapshot,
 }
 
-/// How the service handled a signal or invoke.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "delivery", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Delivery {
-    /// Delivered to the visitor's open socket.
-    Delivered,
-    /// Held for the visitor's next connect (within 5 s).
-    Held,
-    /// A 2xx answer of another shape (kept as received).
-    Accepted {
-        /// The body.
-        body: Value,
-    },
-    /// Sent on the agent's socket (socket route); the service confirms nothing.
-    SentUnconfirmed,
-}
-
 /// The visitor as `lookupvisitor` reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VisitorSnapshot {
@@ -139,25 +122,6 @@ pub struct VisitorSnapshot {
     pub visitor_present_since: Option<f64>,
     /// The presence data stored by the service.
     pub presence: PresenceData,
-}
-
-/// The visitor as `query` reports it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct VisitorStatus {
-    /// Whether the visitor is present.
-    pub present: bool,
-    /// How many sockets it has open.
-    pub sockets: u32,
-    /// Since when (Unix seconds) it has been in this state.
-    pub since: f64,
-    /// Its merged presence data.
-    pub presence: PresenceData,
-    /// Its visibility, when known.
-    pub visibility: Option<Visibility>,
-    /// Its last terms status, when known.
-    pub terms: Option<TermsStatus>,
-    /// Whether a cobrowse session is running.
-    pub in_session: bool,
 }
 
 /// What a successful request returns.
@@ -173,7 +137,7 @@ pub enum RequestValue {
     /// A query: the visitor's state, or `None` when absent.
     Query {
         /// The visitor's state.
-        visitor: Option<VisitorStatus>,
+        visitor: Option<VisitorState>,
     },
     /// A find (`findvisitor`): whether the visitor is connected, and the server it is (or
     /// would be) connected to.

@@ -44,7 +44,7 @@ pub use error::CommandError;
 pub use event::{
     AgentEvent, ConnectionState, Delivery, DisconnectReason, PresenceSource, RequestFailure,
     RequestId, RequestKind, RequestValue, StopReason, VisitorPresence, VisitorSnapshot,
-    VisitorStatus,
+    VisitorState,
 };
 pub use outcomes::{Outcome, Outcomes, Routed};
 

@@ -40,8 +40,8 @@ pub use request::{
 };
 pub use response::{
     check_response, parse_find, parse_lookup, parse_presence, parse_query, parse_signal,
-    parse_unique_visitor, parse_visitor_settings, FindResult, LookupResult, PresenceAssignment,
-    QueryResult, SignalOutcome, UniqueVisitor, VisitorRecord, VisitorSettings, VisitorState,
+    parse_unique_visitor, parse_visitor_settings, Delivery, FindResult, LookupResult,
+    PresenceAssignment, QueryResult, UniqueVisitor, VisitorRecord, VisitorSettings, VisitorState,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_UNIQUE_TIMEOUT_SECS,
 };
 pub use server_addr::{Scheme, ServerAddr, ServerAddrError, MAX_AUTHORITY_LEN};

@@ -13,6 +13,7 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
 use crate::ids::{UniqueId, VisitorId};
@@ -497,22 +498,34 @@ pub fn parse_find(status: u16, body: &[u8]) -> Result<FindResult, RestError> {
 // ---------------------------------------------------------------------------------------------
 // signalvisitor
 
-/// The answer of `signalvisitor` (a 2xx; a 404 `visitornotpresent` is
-/// [`RestError::VisitorNotPresent`]).
-#[derive(Debug, Clone, PartialEq)]
-pub enum SignalOutcome {
+/// What became of a signal or invoke: the one type for a signal's result, from the
+/// `signalvisitor` answer (a 2xx; a 404 `visitornotpresent` is [`RestError::VisitorNotPresent`]),
+/// from the socket route, and in the reference service's reply.
+///
+/// Serialized tagged by `"delivery"` (snake_case), e.g. `{"delivery":"held"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "delivery", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Delivery {
     /// `{"delivered":true}`: the visitor's socket was open and the message was sent.
     Delivered,
-    /// `{"held":true}`: the visitor was seen in the last 5 s; the message waits for its next
-    /// connect.
+    /// `{"held":true}`: the visitor was seen within the service's window; the message waits
+    /// for its next connect.
     Held,
     /// A success of another shape (the real service's body is undocumented; Glance's client
     /// passes it on as is). An empty body gives `Value::Null`.
-    Accepted(Value),
+    Accepted {
+        /// The body as received.
+        body: Value,
+    },
+    /// Sent as a frame on the agent's socket (the socket route); the service confirms
+    /// nothing. Never a REST answer.
+    SentUnconfirmed,
 }
 
-impl SignalOutcome {
-    /// The reply body the reference service sends.
+impl Delivery {
+    /// The `signalvisitor` reply body the reference service sends (`SentUnconfirmed`, which
+    /// is never a REST answer, writes `null`).
     pub fn to_json(&self) -> Value {
         let flag = |key: &str| {
             let mut map = Map::new();
@@ -520,26 +533,27 @@ impl SignalOutcome {
             Value::Object(map)
         };
         match self {
-            SignalOutcome::Delivered => flag("delivered"),
-            SignalOutcome::Held => flag("held"),
-            SignalOutcome::Accepted(value) => value.clone(),
+            Delivery::Delivered => flag("delivered"),
+            Delivery::Held => flag("held"),
+            Delivery::Accepted { body } => body.clone(),
+            Delivery::SentUnconfirmed => Value::Null,
         }
     }
 }
 
 /// Parses a `signalvisitor` reply. `delivered: true` wins over `held: true`; an empty 2xx body
 /// is `Accepted(Value::Null)` (Glance's client reports success for it too).
-pub fn parse_signal(status: u16, body: &[u8]) -> Result<SignalOutcome, RestError> {
+pub fn parse_signal(status: u16, body: &[u8]) -> Result<Delivery, RestError> {
     let Some(value) = check_response(status, body, DEFAULT_MAX_BODY_BYTES)? else {
-        return Ok(SignalOutcome::Accepted(Value::Null));
+        return Ok(Delivery::Accepted { body: Value::Null });
     };
     let flag = |key: &str| value.get(key).and_then(Value::as_bool) == Some(true);
     Ok(if flag("delivered") {
-        SignalOutcome::Delivered
+        Delivery::Delivered
     } else if flag("held") {
-        SignalOutcome::Held
+        Delivery::Held
     } else {
-        SignalOutcome::Accepted(value)
+        Delivery::Accepted { body: value }
     })
 }
 
@@ -547,8 +561,9 @@ pub fn parse_signal(status: u16, body: &[u8]) -> Result<SignalOutcome, RestError
 // query
 
 /// A visitor's current state from `query` (this project's definition; Glance's `query` is
-/// undocumented).
-#[derive(Debug, Clone, PartialEq)]
+/// undocumented): the one type for it, in the agent's answers and events as in the reference
+/// service's reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VisitorState {
     /// `present`: always `true` in a parsed answer (an answer that says the visitor is not
     /// present is [`QueryResult::Absent`]); written as is by [`VisitorState::to_json`].

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use super::rest::RestResponse;
-use super::{CloseReason, ConnId, ServiceCore};
+use super::{CloseCause, ConnId, ServiceCore};
 
 /// What to do with a connection just accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +56,7 @@ impl ServiceCore {
 
     /// A frame for `conn` did not fit in its send queue: the consumer does not read. The socket
     /// is let go at once (counted, logged) and an [`super::Output::Close`] with
-    /// [`CloseReason::SlowConsumer`] asks the driver to drop it; the driver still reports
+    /// [`CloseCause::SlowConsumer`] asks the driver to drop it; the driver still reports
     /// [`ServiceCore::handle_closed`] when its transport is gone.
     pub fn handle_send_queue_full(&mut self, now: Instant, conn: ConnId) {
         if !self.is_open(conn) {
@@ -64,6 +64,6 @@ impl ServiceCore {
         }
         self.stats.slow_consumers += 1;
         tracing::warn!(%conn, "send queue full: disconnecting a consumer that does not read");
-        self.close(now, conn, CloseReason::SlowConsumer);
+        self.close(now, conn, CloseCause::SlowConsumer);
     }
 }

@@ -69,6 +69,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use glance_presence_protocol::rest::Delivery;
 use glance_presence_protocol::wire::ConnectFrame;
 use glance_presence_protocol::{
     ApiKey, ClientFrame, DecodeError, GroupId, PresenceData, ServerFrame, TermsStatus, UniqueId,
@@ -121,7 +122,7 @@ impl Role {
 /// Why the core closes a connection; maps to a WebSocket close code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum CloseReason {
+pub enum CloseCause {
     /// A malformed frame, or a frame out of order.
     ProtocolError,
     /// A frame over the size limit.
@@ -137,26 +138,26 @@ pub enum CloseReason {
     SlowConsumer,
 }
 
-impl CloseReason {
+impl CloseCause {
     /// The WebSocket close code.
     pub fn code(self) -> u16 {
         match self {
-            CloseReason::ProtocolError => 1002,
-            CloseReason::TooLarge => 1009,
-            CloseReason::Unauthorized | CloseReason::SlowConsumer => 1008,
-            CloseReason::IdleTimeout | CloseReason::Shutdown => 1001,
+            CloseCause::ProtocolError => 1002,
+            CloseCause::TooLarge => 1009,
+            CloseCause::Unauthorized | CloseCause::SlowConsumer => 1008,
+            CloseCause::IdleTimeout | CloseCause::Shutdown => 1001,
         }
     }
 
     /// The close reason text.
     pub fn text(self) -> &'static str {
         match self {
-            CloseReason::ProtocolError => "protocol error",
-            CloseReason::TooLarge => "frame too large",
-            CloseReason::Unauthorized => "authorization",
-            CloseReason::IdleTimeout => "idle timeout",
-            CloseReason::Shutdown => "server shutting down",
-            CloseReason::SlowConsumer => "send queue full",
+            CloseCause::ProtocolError => "protocol error",
+            CloseCause::TooLarge => "frame too large",
+            CloseCause::Unauthorized => "authorization",
+            CloseCause::IdleTimeout => "idle timeout",
+            CloseCause::Shutdown => "server shutting down",
+            CloseCause::SlowConsumer => "send queue full",
         }
     }
 }
@@ -176,17 +177,15 @@ pub enum Output {
         /// The connection.
         conn: ConnId,
         /// Why.
-        reason: CloseReason,
+        reason: CloseCause,
     },
 }
 
-/// The result of a signal (REST `signalvisitor` or the agent socket route).
+/// Why the service did not take a signal (REST `signalvisitor` or the agent socket route).
+/// A signal it takes is a [`Delivery`]: `Delivered` (sent to the visitor's newest socket) or
+/// `Held` (the visitor is present without a socket: held for its next connect).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignalOutcome {
-    /// Sent to the visitor's newest socket.
-    Delivered,
-    /// The visitor is present without a socket: held for its next connect.
-    Held,
+pub enum SignalRefused {
     /// The visitor is not present.
     NotPresent,
     /// The visitor's hold queue is full.
@@ -610,8 +609,8 @@ impl ServiceCore {
     /// A frame that did not decode: the error frame, then close.
     pub fn handle_malformed(&mut self, now: Instant, conn: ConnId, err: &DecodeError) {
         let reason = match err {
-            DecodeError::TooLarge { .. } => CloseReason::TooLarge,
-            _ => CloseReason::ProtocolError,
+            DecodeError::TooLarge { .. } => CloseCause::TooLarge,
+            _ => CloseCause::ProtocolError,
         };
         self.protocol_error(now, conn, badframe(err.to_string()), reason);
     }
@@ -621,7 +620,7 @@ impl ServiceCore {
         now: Instant,
         conn: ConnId,
         frame: ServerFrame,
-        reason: CloseReason,
+        reason: CloseCause,
     ) {
         if !self.is_open(conn) {
             return;
@@ -638,7 +637,7 @@ impl ServiceCore {
     }
 
     /// Detaches the connection at once and asks the driver to close it.
-    fn close(&mut self, now: Instant, conn: ConnId, reason: CloseReason) {
+    fn close(&mut self, now: Instant, conn: ConnId, reason: CloseCause) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -702,13 +701,13 @@ impl ServiceCore {
                     "the first frame must be connect, not {}",
                     other.kind()
                 )),
-                CloseReason::ProtocolError,
+                CloseCause::ProtocolError,
             ),
             (Some(_), ClientFrame::Connect(_)) => self.protocol_error(
                 now,
                 conn,
                 badframe("connect was already received on this socket".to_owned()),
-                CloseReason::ProtocolError,
+                CloseCause::ProtocolError,
             ),
             (Some(_), ClientFrame::Keepalive) => {}
             (Some(key), frame) => match role {
@@ -721,14 +720,14 @@ impl ServiceCore {
     fn on_connect(&mut self, now: Instant, conn: ConnId, role: Role, connect: ConnectFrame) {
         if self.shutting_down {
             self.send(conn, ServerFrame::ServerClose);
-            self.close(now, conn, CloseReason::Shutdown);
+            self.close(now, conn, CloseCause::Shutdown);
             return;
         }
         let group = connect.group;
         if !self.has_group(group) {
             self.stats.auth_failures += 1;
             self.send(conn, connfail("group"));
-            self.close(now, conn, CloseReason::Unauthorized);
+            self.close(now, conn, CloseCause::Unauthorized);
             return;
         }
         let now_unix = self.unix_secs(now);
@@ -757,7 +756,7 @@ impl ServiceCore {
                 Role::Visitor => "guesttoken",
             };
             self.send(conn, connfail(detail));
-            self.close(now, conn, CloseReason::Unauthorized);
+            self.close(now, conn, CloseCause::Unauthorized);
             return;
         }
         let key: VisitorKey = (group, connect.visitor);
@@ -798,7 +797,7 @@ impl ServiceCore {
         }
         self.stats.tokens_expired += 1;
         self.send(conn, connfail("authorization"));
-        self.close(now, conn, CloseReason::Unauthorized);
+        self.close(now, conn, CloseCause::Unauthorized);
     }
 
     fn attach_agent(&mut self, conn: ConnId, key: VisitorKey) {
@@ -906,7 +905,7 @@ impl ServiceCore {
             return;
         }
         self.stats.idle_timeouts += 1;
-        self.close(now, conn, CloseReason::IdleTimeout);
+        self.close(now, conn, CloseCause::IdleTimeout);
     }
 
     fn on_absent_timer(&mut self, key: VisitorKey) {
@@ -1060,7 +1059,7 @@ impl ServiceCore {
         group: GroupId,
         visitor: &VisitorId,
         frame: ServerFrame,
-    ) -> SignalOutcome {
+    ) -> Result<Delivery, SignalRefused> {
         self.route_signal(now, &(group, visitor.clone()), frame)
     }
 
@@ -1069,21 +1068,21 @@ impl ServiceCore {
         now: Instant,
         key: &VisitorKey,
         frame: ServerFrame,
-    ) -> SignalOutcome {
+    ) -> Result<Delivery, SignalRefused> {
         let limit = self.settings.held_signals_per_visitor;
         let hold_until = now + self.settings.hold_window;
         let Some(v) = self.visitors.get_mut(key).filter(|v| v.present) else {
             self.stats.signals_not_present += 1;
-            return SignalOutcome::NotPresent;
+            return Err(SignalRefused::NotPresent);
         };
         if let Some(&newest) = v.sockets.last() {
             self.stats.signals_delivered += 1;
             self.send(newest, frame);
-            return SignalOutcome::Delivered;
+            return Ok(Delivery::Delivered);
         }
         if v.held.len() >= limit {
             self.stats.signals_queue_full += 1;
-            return SignalOutcome::HoldQueueFull;
+            return Err(SignalRefused::HoldQueueFull);
         }
         v.held.push_back(Held {
             deadline: hold_until,
@@ -1093,7 +1092,7 @@ impl ServiceCore {
             self.timers.set(TimerKey::Hold(key.clone()), hold_until);
         }
         self.stats.signals_held += 1;
-        SignalOutcome::Held
+        Ok(Delivery::Held)
     }
 
     /// Hands out a unique visitor id (`uniquevisitor`). A request naming an existing `UNQ-`
@@ -1158,7 +1157,7 @@ impl ServiceCore {
         open.sort();
         for (_, conn) in open {
             self.send(conn, ServerFrame::ServerClose);
-            self.close(now, conn, CloseReason::Shutdown);
+            self.close(now, conn, CloseCause::Shutdown);
         }
     }
 

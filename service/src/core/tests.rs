@@ -180,7 +180,11 @@ impl Harness {
         (c, outs)
     }
 
-    fn signal(&mut self, visitor: &str, data: serde_json::Value) -> SignalOutcome {
+    fn signal(
+        &mut self,
+        visitor: &str,
+        data: serde_json::Value,
+    ) -> Result<Delivery, SignalRefused> {
         let outcome = self
             .core
             .signal(self.now, group(), &vid(visitor), ServerFrame::Signal(data));
@@ -203,7 +207,7 @@ fn frames(outs: &[Output], conn: ConnId) -> Vec<ServerFrame> {
         .collect()
 }
 
-fn closes(outs: &[Output], conn: ConnId) -> Vec<CloseReason> {
+fn closes(outs: &[Output], conn: ConnId) -> Vec<CloseCause> {
     outs.iter()
         .filter_map(|o| match o {
             Output::Close { conn: c, reason } if *c == conn => Some(*reason),
@@ -323,12 +327,12 @@ fn records_are_forgotten_when_nobody_needs_them() {
 fn held_signals_are_delivered_once_in_order_on_the_next_connect() {
     let mut h = Harness::new();
     let (v, _) = h.visitor("v1");
-    assert_eq!(h.signal("v1", json!({"n":0})), SignalOutcome::Delivered);
+    assert_eq!(h.signal("v1", json!({"n":0})), Ok(Delivery::Delivered));
     h.closed(v);
     h.advance(Duration::from_secs(1));
-    assert_eq!(h.signal("v1", json!({"n":1})), SignalOutcome::Held);
+    assert_eq!(h.signal("v1", json!({"n":1})), Ok(Delivery::Held));
     h.advance(Duration::from_secs(1));
-    assert_eq!(h.signal("v1", json!({"n":2})), SignalOutcome::Held);
+    assert_eq!(h.signal("v1", json!({"n":2})), Ok(Delivery::Held));
     h.advance(Duration::from_secs(2));
     let (v2, outs) = h.visitor("v1");
     assert_eq!(
@@ -358,13 +362,16 @@ fn held_signals_expire_after_the_hold_window() {
     let mut h = Harness::new();
     let (v, _) = h.visitor("v1");
     h.closed(v);
-    assert_eq!(h.signal("v1", json!({"n":1})), SignalOutcome::Held);
+    assert_eq!(h.signal("v1", json!({"n":1})), Ok(Delivery::Held));
     h.advance(Duration::from_secs(3));
-    assert_eq!(h.signal("v1", json!({"n":2})), SignalOutcome::Held);
+    assert_eq!(h.signal("v1", json!({"n":2})), Ok(Delivery::Held));
     // At 6 s the visitor stops being present and the first signal expires.
     h.advance(Duration::from_secs(3));
     assert_eq!(h.core.stats().signals_dropped, 1);
-    assert_eq!(h.signal("v1", json!({"n":3})), SignalOutcome::NotPresent);
+    assert_eq!(
+        h.signal("v1", json!({"n":3})),
+        Err(SignalRefused::NotPresent)
+    );
     // The second signal is still within its own window when the visitor returns at 7 s.
     h.advance(Duration::from_secs(1));
     let (v2, outs) = h.visitor("v1");
@@ -373,7 +380,7 @@ fn held_signals_expire_after_the_hold_window() {
         [ServerFrame::Signal(json!({"n":2}))]
     );
     h.closed(v2);
-    assert_eq!(h.signal("v1", json!({"n":4})), SignalOutcome::Held);
+    assert_eq!(h.signal("v1", json!({"n":4})), Ok(Delivery::Held));
     h.advance(Duration::from_secs(6));
     let stats = h.core.stats();
     assert_eq!(stats.signals_dropped, 2);
@@ -394,19 +401,22 @@ fn hold_queue_is_bounded() {
     let (v, _) = h.visitor("v1");
     h.closed(v);
     for n in 0..3 {
-        assert_eq!(h.signal("v1", json!(n)), SignalOutcome::Held);
+        assert_eq!(h.signal("v1", json!(n)), Ok(Delivery::Held));
     }
-    assert_eq!(h.signal("v1", json!(3)), SignalOutcome::HoldQueueFull);
+    assert_eq!(h.signal("v1", json!(3)), Err(SignalRefused::HoldQueueFull));
     assert_eq!(h.core.stats().signals_queue_full, 1);
 }
 
 #[test]
 fn signal_to_an_unknown_visitor_is_not_present() {
     let mut h = Harness::new();
-    assert_eq!(h.signal("nobody", json!({})), SignalOutcome::NotPresent);
+    assert_eq!(
+        h.signal("nobody", json!({})),
+        Err(SignalRefused::NotPresent)
+    );
     // An agent waiting for its visitor does not make the visitor present.
     h.agent("v1");
-    assert_eq!(h.signal("v1", json!({})), SignalOutcome::NotPresent);
+    assert_eq!(h.signal("v1", json!({})), Err(SignalRefused::NotPresent));
     assert!(!h.core.is_present(group(), &vid("v1")));
 }
 
@@ -422,7 +432,7 @@ fn a_newer_socket_blurs_the_older_and_gets_the_signals() {
         "no visitorsock churn for agents"
     );
     let signal = ServerFrame::Signal(json!({"go":1}));
-    h.core.signal(h.now, group(), &vid("v1"), signal.clone());
+    let _ = h.core.signal(h.now, group(), &vid("v1"), signal.clone());
     let outs = h.drain();
     assert_eq!(frames(&outs, new), vec![signal.clone()]);
     assert!(frames(&outs, old).is_empty());
@@ -435,7 +445,7 @@ fn a_newer_socket_blurs_the_older_and_gets_the_signals() {
     // The newest closes: the older one gets the signals again; the agent sees nothing.
     let outs = h.closed(new);
     assert!(frames(&outs, a).is_empty());
-    h.core.signal(h.now, group(), &vid("v1"), signal.clone());
+    let _ = h.core.signal(h.now, group(), &vid("v1"), signal.clone());
     let outs = h.drain();
     assert_eq!(frames(&outs, old), vec![signal]);
     assert_eq!(h.core.stats().blurs, 1);
@@ -559,7 +569,7 @@ fn idle_sockets_are_closed_and_keepalives_keep_them() {
     // A socket that never sends connect is closed too.
     let c = h.open(Role::Visitor);
     let outs = h.advance(Duration::from_secs(90));
-    assert_eq!(closes(&outs, c), vec![CloseReason::IdleTimeout]);
+    assert_eq!(closes(&outs, c), vec![CloseCause::IdleTimeout]);
     insta::assert_snapshot!(h.log);
 }
 
@@ -618,7 +628,7 @@ fn bad_tokens_get_connfail_authorization_then_close() {
         let a = h.open(Role::Agent);
         let outs = h.text(a, &case.to_string());
         assert_eq!(frames(&outs, a), vec![expected.clone()], "{case}");
-        assert_eq!(closes(&outs, a), vec![CloseReason::Unauthorized]);
+        assert_eq!(closes(&outs, a), vec![CloseCause::Unauthorized]);
         // Nothing more is sent on a closed socket, and its frames are ignored.
         assert!(h.text(a, r#"{"type":"k"}"#).is_empty());
         h.closed(a);
@@ -637,7 +647,7 @@ fn bad_tokens_get_connfail_authorization_then_close() {
             detail: Some("group".into())
         }]
     );
-    assert_eq!(closes(&outs, v), vec![CloseReason::Unauthorized]);
+    assert_eq!(closes(&outs, v), vec![CloseCause::Unauthorized]);
     assert_eq!(h.core.stats().visitors_tracked, 0);
 }
 
@@ -651,21 +661,21 @@ fn an_agent_token_expiring_later_is_checked_against_virtual_time() {
         a,
         &json!({"type":"connect","authorization":token,"groupid":12345,"visitorid":"v1","version":"1.0.0"}).to_string(),
     );
-    assert_eq!(closes(&outs, a), vec![CloseReason::Unauthorized]);
+    assert_eq!(closes(&outs, a), vec![CloseCause::Unauthorized]);
 }
 
 #[test]
 fn malformed_and_out_of_order_frames_get_the_error_frame_then_close() {
     let mut h = Harness::new();
     for (text, reason) in [
-        ("not json", CloseReason::ProtocolError),
-        ("[1,2]", CloseReason::ProtocolError),
-        (r#"{"type":"k"}"#, CloseReason::ProtocolError),
+        ("not json", CloseCause::ProtocolError),
+        ("[1,2]", CloseCause::ProtocolError),
+        (r#"{"type":"k"}"#, CloseCause::ProtocolError),
         (
             r#"{"type":"connect","groupid":12345,"visitorid":"bad id!","version":"1"}"#,
-            CloseReason::ProtocolError,
+            CloseCause::ProtocolError,
         ),
-        (&"x".repeat(2000), CloseReason::TooLarge),
+        (&"x".repeat(2000), CloseCause::TooLarge),
     ] {
         let c = h.open(Role::Visitor);
         let outs = h.text(c, text);
@@ -682,7 +692,7 @@ fn malformed_and_out_of_order_frames_get_the_error_frame_then_close() {
         v,
         r#"{"type":"connect","groupid":12345,"visitorid":"v1","version":"6.33.0"}"#,
     );
-    assert_eq!(closes(&outs, v), vec![CloseReason::ProtocolError]);
+    assert_eq!(closes(&outs, v), vec![CloseCause::ProtocolError]);
     assert_eq!(h.core.stats().malformed_frames, 6);
     // The closed visitor socket was detached at once.
     assert_eq!(h.core.lookup(group(), &vid("v1")).unwrap().sockets, 0);
@@ -698,7 +708,7 @@ fn shutdown_sends_serverclose_everywhere() {
     let outs = h.drain();
     for c in [a, v, pending] {
         assert_eq!(frames(&outs, c), vec![ServerFrame::ServerClose]);
-        assert_eq!(closes(&outs, c), vec![CloseReason::Shutdown]);
+        assert_eq!(closes(&outs, c), vec![CloseCause::Shutdown]);
     }
     assert!(h.core.is_shutting_down());
     insta::assert_snapshot!(h.log);
@@ -937,7 +947,7 @@ fn an_agent_socket_is_closed_at_its_token_expiry() {
             detail: Some("authorization".into())
         }]
     );
-    assert_eq!(closes(&outs, a), vec![CloseReason::Unauthorized]);
+    assert_eq!(closes(&outs, a), vec![CloseCause::Unauthorized]);
     assert_eq!(h.core.stats().tokens_expired, 1);
     // The expired socket gets nothing more.
     let outs = h.text(
@@ -984,7 +994,7 @@ fn guest_tokens_are_checked_for_expiry_at_connect() {
             detail: Some("guesttoken".into())
         }]
     );
-    assert_eq!(closes(&outs, c), vec![CloseReason::Unauthorized]);
+    assert_eq!(closes(&outs, c), vec![CloseCause::Unauthorized]);
     // Asking again with the unique id (Glance's extendUnique) keeps the id with a fresh token.
     let again = h.core.unique_visitor(h.now, group(), Some(&u.visitor));
     assert_eq!(again.visitor, u.visitor);
@@ -1033,7 +1043,7 @@ fn held_signals_wait_as_long_as_the_visitor_is_present_by_default() {
     let mut h = Harness::with(settings);
     let (v, _) = h.visitor("v1");
     h.closed(v);
-    assert_eq!(h.signal("v1", json!({"n":1})), SignalOutcome::Held);
+    assert_eq!(h.signal("v1", json!({"n":1})), Ok(Delivery::Held));
     // The visitor reopens just before its presence window ends: the signal is still there.
     h.advance(Duration::from_millis(5_999));
     let (v2, outs) = h.visitor("v1");
@@ -1144,7 +1154,7 @@ mod properties {
                     Op::Advance(ms) => h.advance(Duration::from_millis(u64::from(ms))),
                     Op::Signal(v) => {
                         next_signal += 1;
-                        h.core.signal(h.now, group(), &vid(&format!("v{v}")), ServerFrame::Signal(json!({"seq": next_signal})));
+                        let _ = h.core.signal(h.now, group(), &vid(&format!("v{v}")), ServerFrame::Signal(json!({"seq": next_signal})));
                         h.drain()
                     }
                     Op::Shutdown => {

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::{HttpAnswer, HttpMethod, RestRequest, RestResponse, AUTHORIZE_PATH};
 use crate::auth::TokenKeys;
 use crate::core::tests::settings;
-use crate::core::{Admission, CloseReason, Output, Role, ServiceCore};
+use crate::core::{Admission, CloseCause, Output, Role, ServiceCore};
 
 const EPOCH: u64 = 1_700_000_000;
 const SECRET: &[u8] = b"test secret test secret test secret!";
@@ -472,7 +472,7 @@ fn a_consumer_that_does_not_read_is_let_go_and_its_visitor_leaves_as_usual() {
         r.core.poll_output(),
         Some(Output::Close {
             conn: visitor,
-            reason: CloseReason::SlowConsumer
+            reason: CloseCause::SlowConsumer
         })
     );
     r.core.handle_send_queue_full(r.now, visitor);

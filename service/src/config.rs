@@ -51,6 +51,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use glance_presence_protocol::{ApiKey, GroupId};
+
+use crate::core::AdminToken;
 use serde::Deserialize;
 
 /// The group id of the built-in demo group.
@@ -252,6 +254,7 @@ pub struct ServiceConfig {
     seed: Option<u64>,
     limits: Limits,
     tls: Option<TlsConfig>,
+    control_token: Option<AdminToken>,
 }
 
 impl Default for ServiceConfig {
@@ -332,6 +335,7 @@ impl ServiceConfig {
             seed: self.seed,
             limits: self.limits.clone(),
             tls: self.tls.clone(),
+            control_token: self.control_token.clone(),
         }
     }
 
@@ -412,7 +416,12 @@ impl ServiceConfig {
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
-    /// TLS, when configured.
+    /// The admin token of the test controls, when they are on.
+    pub fn test_controls(&self) -> Option<&AdminToken> {
+        self.control_token.as_ref()
+    }
+
+    /// Serves HTTPS/WSS with this certificate and key, when set.
     pub fn tls(&self) -> Option<&TlsConfig> {
         self.tls.as_ref()
     }
@@ -438,6 +447,7 @@ pub struct ServiceConfigBuilder {
     seed: Option<u64>,
     limits: Limits,
     tls: Option<TlsConfig>,
+    control_token: Option<AdminToken>,
 }
 
 impl Default for ServiceConfigBuilder {
@@ -460,6 +470,7 @@ impl Default for ServiceConfigBuilder {
             seed: None,
             limits: Limits::default(),
             tls: None,
+            control_token: None,
         }
     }
 }
@@ -558,6 +569,12 @@ impl ServiceConfigBuilder {
         self.tls = Some(tls);
         self
     }
+    /// Switches the test controls on behind this admin token (see [`crate::core::controls`]);
+    /// refused by [`ServiceConfigBuilder::build`] unless the service listens on loopback.
+    pub fn test_controls(mut self, admin_token: AdminToken) -> Self {
+        self.control_token = Some(admin_token);
+        self
+    }
 
     /// Validates and builds the configuration.
     pub fn build(self) -> Result<ServiceConfig, ConfigError> {
@@ -622,6 +639,9 @@ impl ServiceConfigBuilder {
                 return invalid(format!("advertise_host {host:?} is not a host name"));
             }
         }
+        if self.control_token.is_some() && !self.listen.ip().is_loopback() {
+            return invalid("test controls need a loopback listen address".into());
+        }
         if self.allowed_origins.iter().any(|o| o.trim().is_empty()) {
             return invalid("allowed_origins holds an empty origin".into());
         }
@@ -664,6 +684,7 @@ impl ServiceConfigBuilder {
             seed: self.seed,
             limits: self.limits,
             tls: self.tls,
+            control_token: self.control_token,
         })
     }
 }

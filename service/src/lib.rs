@@ -55,6 +55,7 @@ pub use config::{
     ConfigError, Limits, ServiceConfig, ServiceConfigBuilder, TlsConfig, TokenSecret,
 };
 pub use core::rest::{AUTHORIZE_PATH, TOKEN_MINUTES, VISITOR_SETTINGS_PATH};
+pub use core::AdminToken;
 pub use server::{
     RunningService, Service, ServiceHandle, ServiceStats, ShutdownHandle, StartError,
 };

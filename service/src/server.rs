@@ -123,12 +123,15 @@ impl Service {
         settings.advertised_host = host.clone();
         settings.advertised_port = addr.port();
         settings.max_connections = max_connections;
-        let core = ServiceCore::new(
+        let mut core = ServiceCore::new(
             settings,
             tokens.clone(),
             Instant::now(),
             wall_clock().as_secs_f64(),
         );
+        if let Some(admin) = config.test_controls() {
+            core.enable_controls(admin);
+        }
         let scheme = if tls.is_some() { "https" } else { "http" };
         let shared = Arc::new(Shared::new(config, tokens, core, host, addr.port()));
         let app = crate::http::router(shared.clone());

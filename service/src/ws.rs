@@ -38,7 +38,7 @@ use tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tungstenite::Message;
 
 use crate::core::rest::RestResponse;
-use crate::core::{ConnId, Role};
+use crate::core::{CloseCause, ConnId, Role};
 use crate::listener::ConnectionPermit;
 use crate::respond::into_response;
 use crate::shared::{ConnHandle, Outgoing, Shared};
@@ -181,6 +181,10 @@ async fn run_socket(shared: Arc<Shared>, socket: Socket, role: Role) {
     match end {
         End::ClientClosed => {
             shared.unregister(conn);
+            if shared.read_core(|core| core.controls().breakage().no_close_handshake) {
+                // A test-only broken service: the Close frame is not answered.
+                return;
+            }
             // Sends the queued answer to the client's Close frame.
             let _ = tokio::time::timeout(CLOSE_WAIT, sink.close()).await;
         }
@@ -284,6 +288,7 @@ async fn write_loop(
                         return End::Gone;
                     }
                 }
+                Outgoing::Close(CloseCause::Dropped) => return End::Gone,
                 Outgoing::Close(reason) => {
                     let frame = CloseFrame {
                         code: CloseCode::from(reason.code()),

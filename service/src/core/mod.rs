@@ -59,11 +59,13 @@
 //!   socket is closed. A socket silent for the idle timeout (3 × keepalive) is closed.
 
 mod admission;
+pub mod controls;
 mod record;
 pub mod rest;
 mod timers;
 
 pub use admission::Admission;
+pub use controls::{AdminToken, Breakage, Controls, CONTROL_PREFIX};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -136,6 +138,9 @@ pub enum CloseCause {
     /// The socket's send queue was full: a consumer that does not read. The driver drops the
     /// connection (a close frame would not fit in the queue either).
     SlowConsumer,
+    /// A test control dropped the socket: the driver drops the connection without a close
+    /// frame (the code and text are never sent).
+    Dropped,
 }
 
 impl CloseCause {
@@ -146,6 +151,7 @@ impl CloseCause {
             CloseCause::TooLarge => 1009,
             CloseCause::Unauthorized | CloseCause::SlowConsumer => 1008,
             CloseCause::IdleTimeout | CloseCause::Shutdown => 1001,
+            CloseCause::Dropped => 1006,
         }
     }
 
@@ -158,6 +164,7 @@ impl CloseCause {
             CloseCause::IdleTimeout => "idle timeout",
             CloseCause::Shutdown => "server shutting down",
             CloseCause::SlowConsumer => "send queue full",
+            CloseCause::Dropped => "dropped by a test control",
         }
     }
 }
@@ -441,6 +448,8 @@ pub struct ServiceCore {
     shutting_down: bool,
     /// The sum of every visitor's `presence_bytes`.
     presence_bytes: usize,
+    /// The test controls (off unless [`ServiceCore::enable_controls`] was called).
+    controls: Controls,
 }
 
 impl fmt::Debug for ServiceCore {
@@ -502,6 +511,7 @@ impl ServiceCore {
             rng,
             shutting_down: false,
             presence_bytes: 0,
+            controls: Controls::default(),
         }
     }
 
@@ -563,7 +573,18 @@ impl ServiceCore {
     }
 
     fn send(&mut self, conn: ConnId, frame: ServerFrame) {
+        if self.controls.enabled() && self.is_paused_conn(conn) {
+            return;
+        }
         self.outputs.push_back(Output::Send { conn, frame });
+    }
+
+    /// Whether a test control paused the visitor of this visitor socket.
+    fn is_paused_conn(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| {
+            c.role == Role::Visitor
+                && matches!(&c.state, ConnState::Attached(key) if self.controls.is_paused(key))
+        })
     }
 
     fn send_to_agents(&mut self, agents: &[ConnId], frame: &ServerFrame) {
@@ -1079,6 +1100,10 @@ impl ServiceCore {
             self.stats.signals_delivered += 1;
             self.send(newest, frame);
             return Ok(Delivery::Delivered);
+        }
+        if self.controls.breakage().no_signal_hold {
+            self.stats.signals_not_present += 1;
+            return Err(SignalRefused::NotPresent);
         }
         if v.held.len() >= limit {
             self.stats.signals_queue_full += 1;

@@ -136,6 +136,10 @@ impl ServiceCore {
                 .to_json()
             }
         };
+        if self.controls.breakage().lookup_wrong_shape && body != Value::Object(Map::new()) {
+            // A test-only broken service (see `core::controls`): the record nested one level.
+            return RestResponse::json(200, &serde_json::json!({ "visitor": body }));
+        }
         RestResponse::json(200, &body)
     }
 

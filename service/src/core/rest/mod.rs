@@ -233,6 +233,13 @@ impl ServiceCore {
         if !is_ws {
             self.stats.rest_requests += 1;
         }
+        if path.starts_with(super::CONTROL_PREFIX) {
+            if let Some(answer) =
+                self.handle_control(now, path, request.authorization, request.body)
+            {
+                return HttpAnswer::Respond(answer);
+            }
+        }
         let origin_ok = match origin {
             Some(origin) if is_agent_path(path) || path == "/agent" => {
                 self.settings.origin_allowed(origin)
@@ -289,6 +296,12 @@ impl ServiceCore {
                 "request body too large",
             ));
         };
+        if is_rest_path(path) {
+            if let Some(mut injected) = self.controls.take_failure(path) {
+                add_cors(&mut injected, origin);
+                return HttpAnswer::Respond(injected);
+            }
+        }
         let q = QueryParams::parse(request.query);
         let mut response = match path {
             "/lookupvisitor" => self.rest_lookup(unix, &q, request.authorization),

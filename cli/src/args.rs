@@ -8,15 +8,32 @@ use clap::{Args, Parser, Subcommand};
 
 /// Glance Presence from the command line: watch a visitor, signal it, run the reference
 /// service, or see the whole thing work in `demo`.
-///
-/// Exit codes: 0 success; 1 the service refused (visitor not present, authorization);
-/// 2 usage or configuration error; 3 connection failure.
 #[derive(Debug, Parser)]
-#[command(name = "glance-presence", version, about, long_about = None)]
+#[command(name = "glance-presence", version, about, long_about = None, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// Exit codes, environment, output and network notes, shown under `--help`.
+pub const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  the service refused (visitor not present, authorization, unavailable: HTTP 503)
+  2  usage or configuration error (bad flags, bad --config file)
+  3  the service could not be reached, or did not answer in time
+
+Environment:
+  GLANCE_PRESENCE_SERVER   --server       GLANCE_GROUP_ID         --group
+  GLANCE_TOKEN             --token        GLANCE_API_KEY          --api-key
+  GLANCE_PARTNER_USER_ID   --partner-user-id
+  GLANCE_WEB_SERVER        --web-server
+  GLANCE_PRESENCE_LOG      log filter on stderr, e.g. debug or glance_presence_blocking=trace
+                           (default warn; colour only when stderr is a terminal)
+
+Output: --json prints JSON lines, each with time_unix_ms (Unix milliseconds) and visitor_id;
+the schema is cli/events.schema.json in the source. Proxies (HTTP_PROXY, ALL_PROXY…) are not
+used: every connection, HTTP and WebSocket, goes straight to the server.";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -41,16 +58,25 @@ pub enum Command {
     Lookup {
         #[command(flatten)]
         agent: AgentArgs,
+        /// JSON lines (the output is always JSON; the flag is accepted for scripts).
+        #[arg(long)]
+        json: bool,
     },
     /// Ask the visitor's current state (`query`) and print it as JSON.
     Query {
         #[command(flatten)]
         agent: AgentArgs,
+        /// JSON lines (the output is always JSON; the flag is accepted for scripts).
+        #[arg(long)]
+        json: bool,
     },
     /// Find the server a visitor is connected to (`findvisitor`) and print it as JSON.
     Find {
         #[command(flatten)]
         agent: AgentArgs,
+        /// JSON lines (the output is always JSON; the flag is accepted for scripts).
+        #[arg(long)]
+        json: bool,
     },
     /// Send a visitor a signal (a JSON value) and print the service's answer as JSON.
     Signal {
@@ -59,6 +85,9 @@ pub enum Command {
         /// The message, as JSON (e.g. '{"text":"hello"}').
         #[arg(long, value_name = "JSON")]
         data: String,
+        /// JSON lines (the output is always JSON; the flag is accepted for scripts).
+        #[arg(long)]
+        json: bool,
     },
     /// Run a GLANCE.* function on the visitor's page and print the service's answer as JSON.
     Invoke {
@@ -70,6 +99,9 @@ pub enum Command {
         /// Its arguments, as JSON.
         #[arg(long, value_name = "JSON", default_value = "{}")]
         args: String,
+        /// JSON lines (the output is always JSON; the flag is accepted for scripts).
+        #[arg(long)]
+        json: bool,
     },
     /// Make a LoginKey from an API key and print it.
     LoginKey {
@@ -78,6 +110,9 @@ pub enum Command {
         /// Seconds from now until the key expires (1 to 86400).
         #[arg(long, default_value_t = 300)]
         expires_in: u64,
+        /// Print `{"time_unix_ms":…,"login_key":…}` instead of the bare key.
+        #[arg(long)]
+        json: bool,
     },
     /// Fetch an authorization token with a LoginKey and print it as JSON.
     Authorize {
@@ -91,6 +126,15 @@ pub enum Command {
         duration: u32,
         #[command(flatten)]
         tls: TlsArgs,
+        /// JSON lines (the output is always JSON; the flag is accepted for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script, e.g. `glance-presence completions bash >
+    /// ~/.local/share/bash-completion/completions/glance-presence`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
     /// Play a visitor: connect, send presence, print signals and invokes until Ctrl-C.
     Visitor(VisitorArgs),

@@ -4,8 +4,9 @@
 //! `lookup`, `query`, `find`, `signal`, `invoke`, `login-key`, `authorize`, `visitor`. It is a
 //! thin shell over the library crates: flags become configuration, events become lines.
 //!
-//! Exit codes: 0 success; 1 the service refused (visitor not present, authorization); 2 usage
-//! or configuration error; 3 connection failure. Every error is one line on stderr.
+//! Exit codes: 0 success; 1 the service refused (visitor not present, authorization, 503);
+//! 2 usage or configuration error; 3 connection failure. An error is one line on stderr, then
+//! a hint line when there is something to try.
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
@@ -27,22 +28,37 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Demo { json } => commands::demo::run(json),
         Command::Serve(args) => commands::serve::run(&args),
         Command::Watch { agent, json } => commands::watch::run(&agent, json),
-        Command::Lookup { agent } => commands::oneshot::run(&agent, Operation::Lookup),
-        Command::Query { agent } => commands::oneshot::run(&agent, Operation::Query),
-        Command::Find { agent } => commands::oneshot::run(&agent, Operation::Find),
-        Command::Signal { agent, data } => {
+        Command::Lookup { agent, .. } => commands::oneshot::run(&agent, Operation::Lookup),
+        Command::Query { agent, .. } => commands::oneshot::run(&agent, Operation::Query),
+        Command::Find { agent, .. } => commands::oneshot::run(&agent, Operation::Find),
+        Command::Signal { agent, data, .. } => {
             commands::oneshot::run(&agent, Operation::Signal { data })
         }
-        Command::Invoke { agent, func, args } => {
-            commands::oneshot::run(&agent, Operation::Invoke { func, args })
-        }
-        Command::LoginKey { creds, expires_in } => commands::auth::login_key(&creds, expires_in),
+        Command::Invoke {
+            agent, func, args, ..
+        } => commands::oneshot::run(&agent, Operation::Invoke { func, args }),
+        Command::LoginKey {
+            creds,
+            expires_in,
+            json,
+        } => commands::auth::login_key(&creds, expires_in, json),
         Command::Authorize {
             creds,
             web_server,
             duration,
             tls,
+            ..
         } => commands::auth::authorize(&creds, &web_server, duration, &tls),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "glance-presence",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
         Command::Visitor(args) => commands::visitor::run(&args),
     }
 }
@@ -68,6 +84,7 @@ fn init_logs() {
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_writer(std::io::stderr)
                 .with_filter(env.and(no_wire_traces)),
         )

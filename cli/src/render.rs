@@ -1,12 +1,18 @@
 //! How events look on a terminal: one readable line per agent event, or one JSON line.
+//!
+//! A JSON line is the event as the library serializes it (`"event"` names it) with two fields
+//! put first: `time_unix_ms`, when it was printed (Unix milliseconds, the one time unit of the
+//! command's JSON), and `visitor_id`, the visitor it is about. The schema is
+//! `cli/events.schema.json`.
 
 use std::io::Write;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use glance_presence_protocol::agent::{
     AgentEvent, DisconnectReason, PresenceSource, RequestValue, StopReason, VisitorPresence,
 };
 use glance_presence_protocol::presence::PresenceData;
+use glance_presence_protocol::rest::Delivery;
 use serde_json::Value;
 
 /// Prints events, as a timeline or as JSON lines.
@@ -14,20 +20,53 @@ use serde_json::Value;
 pub struct Printer {
     json: bool,
     start: Instant,
+    visitor: String,
+}
+
+/// Now, in Unix milliseconds (0 if the clock is before 1970).
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Unix seconds (as Glance sends them, a float) in Unix milliseconds.
+pub fn seconds_to_ms(seconds: f64) -> Option<u64> {
+    (seconds.is_finite() && seconds >= 0.0).then(|| (seconds * 1000.0).round() as u64)
+}
+
+/// One JSON line: `time_unix_ms` and `visitor_id` first, then the value's own fields (a value
+/// that is not an object goes under `"value"`).
+pub fn json_line(visitor: &str, value: impl serde::Serialize) -> String {
+    let mut map = serde_json::Map::new();
+    map.insert("time_unix_ms".to_owned(), unix_ms().into());
+    map.insert("visitor_id".to_owned(), visitor.into());
+    match serde_json::to_value(value) {
+        Ok(Value::Object(fields)) => map.extend(fields),
+        Ok(other) => {
+            map.insert("value".to_owned(), other);
+        }
+        Err(e) => {
+            map.insert("error".to_owned(), e.to_string().into());
+        }
+    }
+    Value::Object(map).to_string()
 }
 
 impl Printer {
-    pub fn new(json: bool) -> Self {
+    pub fn new(json: bool, visitor: &str) -> Self {
         Printer {
             json,
             start: Instant::now(),
+            visitor: visitor.to_owned(),
         }
     }
 
     /// Prints one agent event. Failures to write stdout (a closed pipe) are ignored.
     pub fn agent_event(&self, event: &AgentEvent) {
         let line = if self.json {
-            serde_json::to_string(event).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+            json_line(&self.visitor, event)
         } else {
             self.timeline_line(&describe(event))
         };
@@ -61,7 +100,8 @@ fn fields(data: &PresenceData) -> String {
         .join(" ")
 }
 
-fn disconnect_reason(why: &DisconnectReason) -> String {
+/// Why a link went down, in words.
+pub fn disconnect_reason(why: &DisconnectReason) -> String {
     match why {
         DisconnectReason::ClosedByPeer { code, reason } => match code {
             Some(code) if !reason.is_empty() => format!("closed by the service ({code} {reason})"),
@@ -82,14 +122,18 @@ fn disconnect_reason(why: &DisconnectReason) -> String {
         DisconnectReason::Redirect { server } => format!("redirected to {server}"),
         DisconnectReason::ScaleDown => "the service is scaling down".to_owned(),
         DisconnectReason::TokenRefused => "token refused; renewing it".to_owned(),
-        other => format!("{other:?}"),
+        DisconnectReason::Hidden => "the page was hidden".to_owned(),
+        _ => "the link ended".to_owned(),
     }
 }
 
 /// One readable line for an agent event.
 pub fn describe(event: &AgentEvent) -> String {
     match event {
-        AgentEvent::Connecting { attempt } => format!("agent connecting (attempt {attempt})"),
+        AgentEvent::Connecting { attempt: 0 } => "agent connecting".to_owned(),
+        AgentEvent::Connecting { attempt } => {
+            format!("agent connecting again (retry {attempt})")
+        }
         AgentEvent::Connected {
             server,
             keepalive_secs,
@@ -97,8 +141,8 @@ pub fn describe(event: &AgentEvent) -> String {
         AgentEvent::Disconnected { why } => {
             format!("agent link lost: {}", disconnect_reason(why))
         }
-        AgentEvent::Reconnecting { attempt, delay_ms } => {
-            format!("agent reconnecting in {delay_ms} ms (attempt {attempt})")
+        AgentEvent::Reconnecting { delay_ms, .. } => {
+            format!("agent reconnecting in {}", human_delay(*delay_ms))
         }
         AgentEvent::Stopped { why } => match why {
             StopReason::Requested => "agent stopped".to_owned(),
@@ -107,7 +151,7 @@ pub fn describe(event: &AgentEvent) -> String {
             StopReason::PresenceDisabled => {
                 "agent stopped: presence is disabled for this group".to_owned()
             }
-            other => format!("agent stopped: {other:?}"),
+            _ => "agent stopped".to_owned(),
         },
         AgentEvent::VisitorPresence { state, .. } => match state {
             VisitorPresence::Present => "visitor PRESENT".to_owned(),
@@ -144,11 +188,9 @@ pub fn describe(event: &AgentEvent) -> String {
         AgentEvent::RequestOutcome {
             request, result, ..
         } => match result {
-            Ok(RequestValue::Sent(delivery)) => format!(
-                "{} accepted: {}",
-                request_name(request),
-                serde_json::to_string(delivery).unwrap_or_default()
-            ),
+            Ok(RequestValue::Sent(delivery)) => {
+                format!("{}: {}", request_name(request), delivery_words(delivery))
+            }
             Ok(RequestValue::Lookup { visitor: None }) => "lookup: visitor absent".to_owned(),
             Ok(RequestValue::Lookup {
                 visitor: Some(visitor),
@@ -165,7 +207,7 @@ pub fn describe(event: &AgentEvent) -> String {
             Some(data) => format!("message {kind}: {data}"),
             None => format!("message {kind}"),
         },
-        other => format!("{other:?}"),
+        other => serde_json::to_string(other).unwrap_or_else(|_| "event".to_owned()),
     }
 }
 
@@ -174,4 +216,41 @@ fn request_name(kind: &impl serde::Serialize) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_else(|| "request".to_owned())
+}
+
+/// What the service said about a signal or invoke, in words.
+pub fn delivery_words(delivery: &Delivery) -> String {
+    match delivery {
+        Delivery::Delivered => "delivered to the visitor".to_owned(),
+        Delivery::Held => "held for the visitor's next connect".to_owned(),
+        Delivery::Accepted { body } => format!("accepted ({body})"),
+        Delivery::SentUnconfirmed => "sent on the agent's socket (not confirmed)".to_owned(),
+        _ => "accepted".to_owned(),
+    }
+}
+
+/// A delay as people read it: `250 ms`, `1.5 s`.
+pub fn human_delay(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_lead_with_the_time_and_the_visitor() {
+        let line = json_line("v1", serde_json::json!({"event": "x"}));
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert!(v["time_unix_ms"].as_u64().unwrap() > 1_600_000_000_000);
+        assert_eq!(v["visitor_id"], "v1");
+        assert!(line.starts_with("{\"time_unix_ms\":"));
+        assert_eq!(seconds_to_ms(1796087089.3), Some(1796087089300));
+        assert_eq!(human_delay(4), "4 ms");
+        assert_eq!(human_delay(1543), "1.5 s");
+    }
 }

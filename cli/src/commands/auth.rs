@@ -13,6 +13,25 @@ use serde_json::json;
 use super::common;
 use crate::args::{CredentialArgs, TlsArgs};
 use crate::failure::{self, Failure};
+use crate::render;
+
+/// The reason a refusal's body states, when it states one (`{"error": "…"}`, `{"message":
+/// "…"}`, or short plain text), as `" (the service says: …)"`. Never echoes anything long.
+fn service_reason(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let said = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(value) => ["error", "message", "reason", "detail"]
+            .iter()
+            .find_map(|k| value.get(*k).and_then(|v| v.as_str()).map(str::to_owned)),
+        Err(_) => Some(text.trim().to_owned()),
+    };
+    match said {
+        Some(said) if !said.is_empty() && said.len() <= 200 && !said.contains('\n') => {
+            format!(" (the service says: {said})")
+        }
+        _ => String::new(),
+    }
+}
 
 fn unix_now() -> Result<u64, Failure> {
     SystemTime::now()
@@ -32,6 +51,10 @@ fn make_key(
     expires_in: u64,
 ) -> Result<glance_presence_protocol::LoginKey, Failure> {
     let (group, user) = ids(creds)?;
+    if creds.api_key.trim().is_empty() {
+        return Err(Failure::usage("the API key is empty")
+            .hint("give --api-key (or GLANCE_API_KEY) the group's API key"));
+    }
     let now = unix_now()?;
     let key = ApiKey::new(creds.api_key.as_str());
     loginkey::generate(group, &user, now.saturating_add(expires_in), &key, now)
@@ -39,9 +62,14 @@ fn make_key(
 }
 
 /// `login-key`: prints the key.
-pub fn login_key(creds: &CredentialArgs, expires_in: u64) -> Result<(), Failure> {
+pub fn login_key(creds: &CredentialArgs, expires_in: u64, json: bool) -> Result<(), Failure> {
     let key = make_key(creds, expires_in)?;
-    println!("{}", key.expose_secret());
+    if json {
+        let line = json!({ "time_unix_ms": render::unix_ms(), "login_key": key.expose_secret() });
+        println!("{line}");
+    } else {
+        println!("{}", key.expose_secret());
+    }
     Ok(())
 }
 
@@ -58,6 +86,7 @@ pub fn authorize(
         )));
     }
     let (group, user) = ids(creds)?;
+    common::check_server("--web-server", web_server)?;
     let web = ServerAddr::parse(web_server).map_err(Failure::usage)?;
     let key = make_key(creds, 300)?;
     let request = rest::authorize(&AuthorizeParams {
@@ -71,17 +100,35 @@ pub fn authorize(
     });
     let transport = common::transport(tls)?;
     let http = HttpClient::new(&transport.tls_roots, transport.http_timeout);
-    let (status, body) = http
-        .execute(&request)
-        .map_err(|detail| Failure::connection(format_args!("authorize: {detail}")))?;
+    let base = web.http_base();
+    let (status, body) = http.execute(&request).map_err(|detail| {
+        Failure::connection(format_args!(
+            "cannot reach the Authorization service at {base}: {detail}"
+        ))
+        .hint("check --web-server (GLANCE_WEB_SERVER); is the service running there?")
+    })?;
     match rest::parse_authorize(status, &body) {
         Ok(result) => {
-            println!("{}", json!({ "token": result.token.expose_secret() }));
+            let line = json!({
+                "time_unix_ms": render::unix_ms(),
+                "token": result.token.expose_secret(),
+            });
+            println!("{line}");
             Ok(())
         }
-        Err(e) => Err(failure::from_reason(
-            e.reason(),
-            format_args!("authorize: {e}"),
-        )),
+        Err(e) => {
+            let said = service_reason(&body);
+            let failure = failure::from_reason(
+                e.reason(),
+                format_args!("the Authorization service at {base} refused: {e}{said}"),
+            );
+            Err(match e.reason() {
+                "authorization" => failure.hint(format_args!(
+                    "check --api-key (GLANCE_API_KEY) and --partner-user-id for group {}",
+                    creds.group
+                )),
+                _ => failure,
+            })
+        }
     }
 }

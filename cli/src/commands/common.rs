@@ -1,15 +1,123 @@
 //! Turning flags into the library's configuration: the agent's config and the transport's TLS
-//! trust. Every problem here is a usage error (exit 2).
+//! trust, and turning a failed request into a message that names the server and says what to
+//! do. Every problem found in the flags is a usage error (exit 2), found before any IO.
 
+use std::net::IpAddr;
 use std::path::Path;
 
-use glance_presence_blocking::{TlsRoots, TransportConfig};
+use glance_presence_blocking::{AgentError, TlsRoots, TransportConfig};
 use glance_presence_protocol::agent::{AgentConfig, AgentConfigBuilder, SignalRoute};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
 use crate::args::{AgentArgs, TlsArgs};
-use crate::failure::Failure;
+use crate::failure::{self, Failure};
+
+/// Whether `host` is a name or address that is usually a local, plain-HTTP service.
+fn is_local_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost") || bare.parse::<IpAddr>().is_ok()
+}
+
+/// Checks a server flag before any IO. A bare `host[:port]` means `https://`, as in Glance's
+/// clients; for an IP address or `localhost` that is rarely what was meant (a local `serve`
+/// speaks plain HTTP, and TLS to it fails with an obscure message), so the scheme must be
+/// written out.
+pub fn check_server(flag: &str, value: &str) -> Result<(), Failure> {
+    let text = value.trim();
+    if text.contains("://") {
+        return Ok(());
+    }
+    let host = match text.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => text.rsplit_once(':').map_or(text, |(host, _)| host),
+    };
+    if is_local_host(host) {
+        return Err(Failure::usage(format_args!(
+            "{flag} {text} has no scheme (http:// or https://)"
+        ))
+        .hint(format_args!(
+            "write http://{text} for a plain local service such as `glance-presence serve`, or https://{text} if it serves TLS"
+        )));
+    }
+    Ok(())
+}
+
+/// A failed agent request as a message that names the server it was talking to and says what
+/// to try next.
+pub fn explain(args: &AgentArgs, error: AgentError) -> Failure {
+    use glance_presence_protocol::agent::RequestFailure;
+
+    let server = server_url(&args.server);
+    let with_key = args.api_key.is_some();
+    let web = server_url(&args.web_server);
+    let failure = failure::from_reason(error.reason(), &error);
+    match &error {
+        AgentError::Failed(RequestFailure::Connection { detail }) => {
+            let place = if with_key && web != server {
+                format!("{server} (or the Authorization service at {web})")
+            } else {
+                server.clone()
+            };
+            let why = detail.strip_prefix("cannot connect: ").unwrap_or(detail);
+            Failure::connection(format_args!("cannot connect to {place}: {why}")).hint(
+                if detail.contains("InvalidContentType") || detail.contains("corrupt message") {
+                    format!("{server} does not speak TLS; if it is a plain HTTP service, write http:// in --server")
+                } else {
+                    "is the service running there? Check --server (GLANCE_PRESENCE_SERVER) and the port".to_owned()
+                },
+            )
+        }
+        AgentError::Failed(RequestFailure::TimedOut) => {
+            Failure::connection(format_args!("no answer from {server} within 10 s")).hint(
+                "is it a Glance presence service, and reachable? Check --server (GLANCE_PRESENCE_SERVER)",
+            )
+        }
+        AgentError::Failed(RequestFailure::Authorization { status }) => {
+            let status = status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
+            let message = format!("{server} refused the authorization{status}");
+            let hint = if with_key {
+                format!(
+                    "check --api-key (GLANCE_API_KEY) and --partner-user-id for group {}, and the Authorization service at {web}",
+                    args.group
+                )
+            } else {
+                format!(
+                    "check that --token (GLANCE_TOKEN) is for group {} and not expired; `glance-presence authorize` fetches a new one",
+                    args.group
+                )
+            };
+            Failure::refused(message).hint(hint)
+        }
+        AgentError::Failed(RequestFailure::ServiceUnavailable) => {
+            Failure::refused(format_args!("{server} is unavailable (HTTP 503)"))
+                .hint("the service is overloaded or restarting; try again in a moment")
+        }
+        AgentError::Failed(RequestFailure::VisitorNotPresent) => Failure::refused(format_args!(
+            "visitor {} is not present in group {} on {server}",
+            visitor_name(args),
+            args.group
+        )),
+        AgentError::Failed(RequestFailure::Error { status, detail }) => Failure::refused(
+            format_args!("{server} refused the request (HTTP {status}): {detail}"),
+        ),
+        _ => failure,
+    }
+}
+
+fn visitor_name(args: &AgentArgs) -> &str {
+    args.visitor
+        .as_deref()
+        .or(args.unique.as_deref())
+        .unwrap_or_default()
+}
+
+/// The base URL a server flag means (`https://` for a bare host, as the library reads it).
+pub fn server_url(value: &str) -> String {
+    glance_presence_protocol::rest::ServerAddr::parse(value)
+        .map(|s| s.http_base())
+        .unwrap_or_else(|_| value.to_owned())
+}
 
 /// The transport settings for these TLS flags.
 pub fn transport(tls: &TlsArgs) -> Result<TransportConfig, Failure> {
@@ -43,6 +151,10 @@ pub fn agent_config(args: &AgentArgs) -> Result<AgentConfig, Failure> {
 /// The agent configuration builder the command-line arguments describe (for commands that
 /// set more before building).
 pub fn agent_builder(args: &AgentArgs) -> Result<AgentConfigBuilder, Failure> {
+    check_server("--server", &args.server)?;
+    if args.api_key.is_some() || args.discover {
+        check_server("--web-server", &args.web_server)?;
+    }
     let mut builder = AgentConfig::builder()
         .group_id(args.group)
         .presence_server(args.server.as_str())

@@ -17,7 +17,7 @@ use glance_presence_service::ServiceHandle;
 use serde_json::json;
 
 use crate::failure::Failure;
-use crate::render::Printer;
+use crate::render::{self, Printer};
 
 const VISITOR_ID: &str = "demo-visitor";
 const AGENT_ID: &str = "demo-agent";
@@ -190,7 +190,7 @@ pub fn run(json: bool) -> Result<(), Failure> {
         .build()
         .map_err(Failure::usage)?;
     let service = ServiceHandle::spawn(config).map_err(Failure::connection)?;
-    let printer = Printer::new(json);
+    let printer = Printer::new(json, VISITOR_ID);
     printer.note(&format!(
         "reference service on {} (group {DEMO_GROUP_ID})",
         service.http_base()
@@ -205,6 +205,7 @@ pub fn run(json: bool) -> Result<(), Failure> {
         .credentials(AGENT_ID, DEMO_API_KEY)
         .build()
         .map_err(Failure::usage)?;
+    let agent_grace = agent_config.timers().visitor_leave_grace;
     let mut agent =
         BlockingAgent::new(agent_config, TransportConfig::default()).map_err(Failure::usage)?;
     agent.connect().map_err(Failure::usage)?;
@@ -230,7 +231,15 @@ pub fn run(json: bool) -> Result<(), Failure> {
     let visitor = thread::spawn(move || visitor_script(server));
 
     let mut signalled = false;
+    let mut waiting_noted = false;
+    let grace = agent_grace.as_secs_f64();
     while !seen.left {
+        if seen.session_ended && !waiting_noted {
+            waiting_noted = true;
+            printer.note(&format!(
+                "the visitor closes the tab; waiting for the leave grace ({grace:.0} s) before the agent reports it absent"
+            ));
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;
@@ -246,7 +255,10 @@ pub fn run(json: bool) -> Result<(), Failure> {
             match agent.signal(json!({ "text": "Hi! Need a hand with your cart?" })) {
                 Ok(delivery) => {
                     seen.signal_delivered = true;
-                    printer.note(&format!("signal confirmed: {delivery:?}"));
+                    printer.note(&format!(
+                        "signal confirmed: {}",
+                        render::delivery_words(&delivery)
+                    ));
                 }
                 Err(e) => printer.note(&format!("signal failed: {e}")),
             }
@@ -254,7 +266,10 @@ pub fn run(json: bool) -> Result<(), Failure> {
             match agent.invoke(TERMS_FUNC, json!({ "sessionKey": VISITOR_ID })) {
                 Ok(delivery) => {
                     seen.invoke_accepted = true;
-                    printer.note(&format!("invoke confirmed: {delivery:?}"));
+                    printer.note(&format!(
+                        "invoke confirmed: {}",
+                        render::delivery_words(&delivery)
+                    ));
                 }
                 Err(e) => printer.note(&format!("invoke failed: {e}")),
             }

@@ -2,11 +2,13 @@
 //! blocking agent, the result printed as one JSON document.
 
 use glance_presence_blocking::{AgentError, BlockingAgent};
+use glance_presence_protocol::agent::VisitorSnapshot;
 use serde_json::{json, Value};
 
 use super::common;
 use crate::args::AgentArgs;
-use crate::failure::{self, Failure};
+use crate::failure::Failure;
+use crate::render;
 
 /// Which operation.
 #[derive(Debug)]
@@ -23,8 +25,15 @@ fn parse_json(flag: &str, text: &str) -> Result<Value, Failure> {
         .map_err(|e| Failure::usage(format_args!("--{flag} is not valid JSON: {e}")))
 }
 
-fn failed(error: AgentError) -> Failure {
-    failure::from_reason(error.reason(), error)
+/// The lookup's visitor with its time in Unix milliseconds, the command's one time unit.
+fn snapshot_json(visitor: &VisitorSnapshot) -> Value {
+    json!({
+        "direct_server": visitor.direct_server,
+        "visitor_present_since_unix_ms": visitor
+            .visitor_present_since
+            .and_then(render::seconds_to_ms),
+        "presence": visitor.presence,
+    })
 }
 
 /// Runs the operation and prints its result.
@@ -38,12 +47,13 @@ pub fn run(args: &AgentArgs, operation: Operation) -> Result<(), Failure> {
     let config = common::agent_config(args)?;
     let transport = common::transport(&args.tls)?;
     let mut agent = BlockingAgent::new(config, transport).map_err(Failure::usage)?;
+    let failed = |error: AgentError| common::explain(args, error);
     if args.socket_route {
         agent.connect().map_err(failed)?;
     }
     let result = match (operation, payload) {
         (Operation::Lookup, _) => match agent.lookup().map_err(failed)? {
-            Some(visitor) => json!({ "present": true, "visitor": visitor }),
+            Some(visitor) => json!({ "present": true, "visitor": snapshot_json(&visitor) }),
             None => json!({ "present": false }),
         },
         (Operation::Query, _) => match agent.query().map_err(failed)? {
@@ -63,6 +73,11 @@ pub fn run(args: &AgentArgs, operation: Operation) -> Result<(), Failure> {
         _ => return Err(Failure::usage("missing payload")),
     };
     agent.disconnect();
-    println!("{result}");
+    let visitor = args
+        .visitor
+        .as_deref()
+        .or(args.unique.as_deref())
+        .unwrap_or_default();
+    println!("{}", render::json_line(visitor, result));
     Ok(())
 }

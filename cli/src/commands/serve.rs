@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::mpsc;
 
-use glance_presence_service::config::{ServiceConfig, TlsConfig, DEMO_GROUP_ID};
+use glance_presence_service::config::{ConfigError, ServiceConfig, TlsConfig, DEMO_GROUP_ID};
 use glance_presence_service::ServiceHandle;
 
 use crate::args::{ServeArgs, DEFAULT_LISTEN};
@@ -17,8 +17,8 @@ use crate::failure::Failure;
 pub fn config(args: &ServeArgs) -> Result<ServiceConfig, Failure> {
     let (mut builder, file_listens) = match &args.config {
         Some(path) => {
-            let from_file = ServiceConfig::from_toml_file(path)
-                .map_err(|e| Failure::usage(format_args!("{}: {e}", path.display())))?;
+            let from_file =
+                ServiceConfig::from_toml_file(path).map_err(|e| file_failure(path, e))?;
             (from_file.to_builder(), sets_listen(path)?)
         }
         None => (ServiceConfig::builder(), false),
@@ -38,6 +38,23 @@ pub fn config(args: &ServeArgs) -> Result<ServiceConfig, Failure> {
         builder = builder.tls(TlsConfig::from_pem_files(cert, key));
     }
     builder.build().map_err(Failure::usage)
+}
+
+/// A configuration file that cannot be used: the file named once, a TOML diagnostic shown as
+/// the TOML library formats it (line, column, the line and a caret), and what to do.
+fn file_failure(path: &Path, error: ConfigError) -> Failure {
+    let shown = path.display();
+    match error {
+        ConfigError::Read { source, .. } => Failure::usage(format_args!(
+            "cannot read the configuration file {shown}: {source}"
+        ))
+        .hint("check the --config path"),
+        ConfigError::Toml(diagnostic) => {
+            Failure::diagnostic(format_args!("{shown}: {}", diagnostic.trim_end()))
+                .hint("fix the file; the README lists every setting and its type")
+        }
+        other => Failure::usage(format_args!("{shown}: {other}")),
+    }
 }
 
 /// Whether the configuration file names a listen address (its `listen` then beats the default).

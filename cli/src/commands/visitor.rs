@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use glance_presence_blocking::BlockingVisitor;
 use glance_presence_protocol::link::AfterServerClose;
-use glance_presence_protocol::visitor::{VisitorConfig, VisitorEvent};
+use glance_presence_protocol::visitor::{StopReason as VisitorStop, VisitorConfig, VisitorEvent};
 use glance_presence_protocol::{PresenceData, TermsStatus};
 use serde_json::Value;
 
 use super::common;
 use crate::args::VisitorArgs;
 use crate::failure::Failure;
+use crate::render;
 
 /// `name=value` pairs as presence fields; values that parse as JSON numbers stay numbers.
 pub fn presence_fields(url: &str, fields: &[String]) -> Result<PresenceData, Failure> {
@@ -37,11 +38,9 @@ pub fn presence_fields(url: &str, fields: &[String]) -> Result<PresenceData, Fai
     Ok(data)
 }
 
-fn print(event: &VisitorEvent, json: bool) {
+fn print(event: &VisitorEvent, json: bool, visitor: &str) {
     if json {
-        if let Ok(line) = serde_json::to_string(event) {
-            println!("{line}");
-        }
+        println!("{}", render::json_line(visitor, event));
     } else {
         println!("{}", describe(event));
     }
@@ -52,21 +51,31 @@ pub fn describe(event: &VisitorEvent) -> String {
     match event {
         VisitorEvent::Connecting { .. } => "visitor connecting".to_owned(),
         VisitorEvent::Connected { server, .. } => format!("visitor connected to {server}"),
-        VisitorEvent::Disconnected { why } => format!("visitor link down: {why:?}"),
-        VisitorEvent::Reconnecting { delay_ms, .. } => {
-            format!("visitor reconnecting in {delay_ms} ms")
+        VisitorEvent::Disconnected { why } => {
+            format!("visitor link down: {}", render::disconnect_reason(why))
         }
-        VisitorEvent::Stopped { why } => format!("visitor stopped: {why:?}"),
+        VisitorEvent::Reconnecting { delay_ms, .. } => {
+            format!("visitor reconnecting in {}", render::human_delay(*delay_ms))
+        }
+        VisitorEvent::Stopped { why } => match why {
+            VisitorStop::Requested => "visitor stopped".to_owned(),
+            VisitorStop::ServerClose => {
+                "visitor stopped: the service closed the session".to_owned()
+            }
+            #[allow(unreachable_patterns)]
+            _ => "visitor stopped".to_owned(),
+        },
         VisitorEvent::Signal { data } => format!("signal from the agent: {data}"),
         VisitorEvent::Invoke { func, args } => format!("invoke {func}({args})"),
         VisitorEvent::InvokeRefused { func } => format!("invoke of {func} refused"),
         VisitorEvent::Blurred => "another tab took over this visitor id (blur)".to_owned(),
-        other => serde_json::to_string(other).unwrap_or_else(|_| format!("{other:?}")),
+        other => serde_json::to_string(other).unwrap_or_else(|_| "event".to_owned()),
     }
 }
 
 /// Runs until Ctrl-C.
 pub fn run(args: &VisitorArgs) -> Result<(), Failure> {
+    common::check_server("--server", &args.server)?;
     let presence = presence_fields(&args.url, &args.fields)?;
     let config = VisitorConfig::builder()
         .group_id(args.group)
@@ -96,7 +105,7 @@ pub fn run(args: &VisitorArgs) -> Result<(), Failure> {
             }
             continue;
         };
-        print(&event, args.json);
+        print(&event, args.json, &args.visitor);
         match event {
             VisitorEvent::Invoke { func, .. } if func.ends_with(".showTerms") => {
                 for status in [TermsStatus::Displayed, TermsStatus::Accepted] {

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use glance_presence_blocking::BlockingAgent;
-use glance_presence_protocol::agent::{AgentEvent, StopReason};
+use glance_presence_blocking::{AgentError, BlockingAgent};
+use glance_presence_protocol::agent::{AgentEvent, RequestFailure, StopReason};
 use glance_presence_protocol::link::AfterServerClose;
 
 use super::common;
@@ -27,7 +27,13 @@ pub fn run(args: &AgentArgs, json: bool) -> Result<(), Failure> {
     let flag = Arc::clone(&interrupted);
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
         .map_err(|e| Failure::usage(format_args!("cannot handle Ctrl-C: {e}")))?;
-    let printer = Printer::new(json);
+    let printer = Printer::new(
+        json,
+        args.visitor
+            .as_deref()
+            .or(args.unique.as_deref())
+            .unwrap_or_default(),
+    );
     let config = common::agent_builder(args)?
         .after_server_close(AfterServerClose::Reconnect)
         .build()
@@ -53,11 +59,15 @@ pub fn run(args: &AgentArgs, json: bool) -> Result<(), Failure> {
         if let AgentEvent::Stopped { why } = event {
             return match why {
                 StopReason::Requested | StopReason::ServerClose => Ok(()),
-                StopReason::Authorization => Err(Failure::refused("authorization refused")),
-                StopReason::PresenceDisabled => {
-                    Err(Failure::refused("presence is disabled for this group"))
-                }
-                other => Err(Failure::refused(format_args!("stopped: {other:?}"))),
+                StopReason::Authorization => Err(common::explain(
+                    args,
+                    AgentError::Failed(RequestFailure::Authorization { status: None }),
+                )),
+                StopReason::PresenceDisabled => Err(Failure::refused(format_args!(
+                    "presence is disabled for group {}",
+                    args.group
+                ))),
+                _ => Err(Failure::refused("the agent stopped")),
             };
         }
     }

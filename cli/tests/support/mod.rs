@@ -65,20 +65,33 @@ impl Output {
             .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {self:#?}"))
     }
 
-    /// Exit `code`, nothing on stdout, exactly one line on stderr, and none of `secrets` in
-    /// either. Returns the stderr line.
+    /// Exit `code`, nothing on stdout, one message line on stderr (then only `  hint:` lines),
+    /// and none of `secrets` in either. Returns stderr: the message and its hints.
     pub fn failure(&self, code: i32, secrets: &[&str]) -> &str {
         assert_eq!(self.code, Some(code), "{self:#?}");
         assert_eq!(self.stdout, "", "{self:#?}");
         let lines: Vec<&str> = self.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "one line on stderr expected: {self:#?}");
+        assert!(!lines.is_empty(), "nothing on stderr: {self:#?}");
+        assert!(
+            lines[1..].iter().all(|l| l.starts_with("  hint: ")),
+            "one message line then hints expected: {self:#?}"
+        );
         assert!(
             lines[0].starts_with("glance-presence: "),
             "{:?} does not name the command",
             lines[0]
         );
         self.assert_no_secret(secrets);
-        lines[0]
+        self.stderr.trim_end()
+    }
+
+    /// Like [`Output::failure`], and a hint must be there: returns it.
+    pub fn hinted_failure(&self, code: i32, secrets: &[&str]) -> (&str, &str) {
+        let text = self.failure(code, secrets);
+        let (line, hint) = text
+            .split_once("\n  hint: ")
+            .unwrap_or_else(|| panic!("no hint: {self:#?}"));
+        (line, hint)
     }
 
     pub fn assert_no_secret(&self, secrets: &[&str]) {

@@ -211,7 +211,7 @@ fn watch_survives_the_service_dying_and_loses_no_event_after_it_is_back() {
     assert_eq!(code, Some(0), "stderr: {stderr}");
     let last: Value = serde_json::from_str(rest.last().expect("a last line")).unwrap();
     assert_eq!(
-        last,
+        unwrap_line(last),
         json!({"event": "stopped", "why": {"kind": "requested"}})
     );
     assert!(!stderr.contains(API_KEY), "{stderr}");
@@ -314,7 +314,7 @@ fn watch_goes_on_through_a_graceful_service_restart() {
     assert_eq!(code, Some(0), "stderr: {stderr}");
     let last: Value = serde_json::from_str(rest.last().expect("a last line")).unwrap();
     assert_eq!(
-        last,
+        unwrap_line(last),
         json!({"event": "stopped", "why": {"kind": "requested"}})
     );
     drop(visitor);
@@ -344,9 +344,13 @@ fn ctrl_c_reports_no_lost_link() {
     watch.wait_event("the visitor absent", WAIT, is("visitor_presence"));
     let (code, rest, _) = watch.interrupt();
     assert_eq!(code, Some(0));
+    let rest: Vec<Value> = rest
+        .iter()
+        .map(|l| unwrap_line(serde_json::from_str(l).unwrap()))
+        .collect();
     assert_eq!(
         rest,
-        [r#"{"event":"stopped","why":{"kind":"requested"}}"#],
+        [json!({"event": "stopped", "why": {"kind": "requested"}})],
         "only the stop is printed after Ctrl-C"
     );
 }

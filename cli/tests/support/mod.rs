@@ -59,10 +59,17 @@ pub struct Output {
 
 impl Output {
     /// Exit 0, and stdout as one JSON document.
+    /// The line's `time_unix_ms` (Unix milliseconds) and `visitor_id`, when it has one, are
+    /// checked and taken out.
     pub fn json(&self) -> Value {
         assert_eq!(self.code, Some(0), "{self:#?}");
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {self:#?}"))
+        let mut value: Value = serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {self:#?}"));
+        let map = value.as_object_mut().expect("a JSON object");
+        let ms = map.remove("time_unix_ms").and_then(|v| v.as_u64());
+        assert!(ms.is_some_and(|ms| ms > 1_600_000_000_000), "{self:#?}");
+        map.remove("visitor_id");
+        value
     }
 
     /// Exit `code`, nothing on stdout, one message line on stderr (then only `  hint:` lines),
@@ -393,4 +400,19 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A JSON line without its envelope: checks that `time_unix_ms` (Unix milliseconds) and
+/// `visitor_id` are there and first, and returns the rest.
+pub fn unwrap_line(mut line: Value) -> Value {
+    let keys: Vec<&String> = line.as_object().expect("an object").keys().collect();
+    assert_eq!(keys[..2], ["time_unix_ms", "visitor_id"], "{line}");
+    let map = line.as_object_mut().expect("an object");
+    let ms = map
+        .remove("time_unix_ms")
+        .and_then(|v| v.as_u64())
+        .expect("time_unix_ms");
+    assert!(ms > 1_600_000_000_000, "{ms} is not Unix milliseconds");
+    assert!(map.remove("visitor_id").expect("visitor_id").is_string());
+    line
 }

@@ -148,7 +148,11 @@ impl HttpClient {
         let mut builder = hyper::Request::builder()
             .method(method)
             .uri(target.path_and_query.as_str())
-            .header(hyper::header::HOST, target.authority.as_str());
+            .header(hyper::header::HOST, target.authority.as_str())
+            .header(
+                hyper::header::USER_AGENT,
+                glance_presence_transport::USER_AGENT,
+            );
         for (name, value) in &request.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }

@@ -44,6 +44,10 @@ impl HttpClient {
             .tls_config(tls)
             .http_status_as_error(false)
             .max_redirects(0)
+            .user_agent(glance_presence_transport::USER_AGENT)
+            // Proxies are not used, as on the WebSocket path: every connection goes straight
+            // to the server (HTTP_PROXY and ALL_PROXY are ignored).
+            .proxy(None)
             .build();
         HttpClient {
             agent: config.into(),

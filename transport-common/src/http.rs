@@ -4,6 +4,9 @@
 
 use crate::error::HttpError;
 
+/// The `User-Agent` every transport's HTTP requests carry: `glance-presence/<version>`.
+pub const USER_AGENT: &str = concat!("glance-presence/", env!("CARGO_PKG_VERSION"));
+
 /// Largest response body read; the core's parsers have their own limit.
 pub const MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
 

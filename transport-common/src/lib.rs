@@ -32,7 +32,7 @@ mod websocket;
 pub use close::{CloseSniffer, CAPTURED_CLOSE_BYTES};
 pub use config::TransportConfig;
 pub use error::{AgentError, HttpError, TransportError};
-pub use http::{HttpTarget, MAX_RESPONSE_BYTES};
+pub use http::{HttpTarget, MAX_RESPONSE_BYTES, USER_AGENT};
 pub use os::{entropy_seed, unix_now};
 pub use tls::{TlsContext, TlsRoots};
 pub use websocket::{

@@ -200,11 +200,8 @@ fn unique_request_failure_is_retried_with_backoff() {
         h.count(|e| matches!(
             e,
             VisitorEvent::Disconnected {
-                why: DisconnectReason::ConnectFailed {
-                    step: "uniquevisitor",
-                    ..
-                }
-            }
+                why: DisconnectReason::ConnectFailed { step, .. }
+            } if step == "uniquevisitor"
         )),
         2
     );

@@ -3,11 +3,14 @@
 //!
 //! Every event is `serde::Serialize` as one JSON object tagged by `"event"` (snake_case), so a
 //! command-line tool can print them as JSON lines:
-//! `{"event":"visitor_presence","state":"present","since_unix_ms":1700000000000}`.
+//! `{"event":"visitor_presence","state":"present","since_unix_ms":1700000000000}`; and
+//! `serde::Deserialize`, so a recorded stream of such lines can be read back into events. A
+//! payload of `Some(Value::Null)` (an `Option<Value>` field) is written as `null` and reads back
+//! as `None`.
 //! Secrets never appear in events.
 
 use serde::ser::SerializeMap;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::link::link_event_into;
@@ -19,7 +22,7 @@ pub use crate::rest::{Delivery, VisitorState};
 
 /// Names one application request (lookup, query, signal, invoke). Each resolves exactly once
 /// with an [`AgentEvent::RequestOutcome`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RequestId(pub(crate) u64);
 
@@ -37,7 +40,7 @@ impl std::fmt::Display for RequestId {
 }
 
 /// Which command a request came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RequestKind {
@@ -54,7 +57,7 @@ pub enum RequestKind {
 }
 
 /// The agent's link to the service, as a getter reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ConnectionState {
@@ -75,7 +78,7 @@ pub enum ConnectionState {
 }
 
 /// Whether the visitor is there, as far as the agent knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VisitorPresence {
     /// The visitor is connected (or reconnecting within the grace period).
@@ -88,7 +91,7 @@ pub enum VisitorPresence {
 }
 
 /// Why the agent stopped for good.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum StopReason {
@@ -103,7 +106,7 @@ pub enum StopReason {
 }
 
 /// Where a presence-data event comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PresenceSource {
     /// A live `presence` frame; `data` holds the frame's fields.
@@ -114,7 +117,7 @@ pub enum PresenceSource {
 }
 
 /// The visitor as `lookupvisitor` reports it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VisitorSnapshot {
     /// The server the visitor is connected to (`host[:port]`), when named.
     pub direct_server: Option<String>,
@@ -125,7 +128,7 @@ pub struct VisitorSnapshot {
 }
 
 /// What a successful request returns.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RequestValue {
@@ -152,7 +155,7 @@ pub enum RequestValue {
 }
 
 /// Why a request failed. `reason()` gives Glance's reason strings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "reason")]
 #[non_exhaustive]
 pub enum RequestFailure {
@@ -239,8 +242,25 @@ fn serialize_result<S: Serializer>(
     map.end()
 }
 
+/// How [`serialize_result`] writes a result: `{"ok": value}` or `{"error": failure}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ResultRepr {
+    Ok(RequestValue),
+    Error(RequestFailure),
+}
+
+fn deserialize_result<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Result<RequestValue, RequestFailure>, D::Error> {
+    Ok(match ResultRepr::deserialize(deserializer)? {
+        ResultRepr::Ok(value) => Ok(value),
+        ResultRepr::Error(failure) => Err(failure),
+    })
+}
+
 /// Something the application should know.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AgentEvent {
@@ -346,7 +366,10 @@ pub enum AgentEvent {
         /// Its kind.
         request: RequestKind,
         /// `{"ok": value}` or `{"error": {"reason": …}}`.
-        #[serde(serialize_with = "serialize_result")]
+        #[serde(
+            serialize_with = "serialize_result",
+            deserialize_with = "deserialize_result"
+        )]
         result: Result<RequestValue, RequestFailure>,
     },
     /// The service sent a frame that could not be decoded, or that makes no sense here. The
@@ -406,5 +429,322 @@ mod tests {
             serde_json::to_string(&e).unwrap(),
             r#"{"event":"other","type":"blur","data":null}"#
         );
+    }
+
+    /// Writes `event` as JSON, reads it back, and checks both the event and the text.
+    fn round_trip(event: &AgentEvent) {
+        let json = serde_json::to_string(event).unwrap();
+        let back: AgentEvent = serde_json::from_str(&json).unwrap();
+        assert_eq!(&back, event, "{json}");
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+    }
+
+    fn data(pairs: &[(&str, Value)]) -> PresenceData {
+        let mut map = serde_json::Map::new();
+        for (key, value) in pairs {
+            map.insert((*key).to_owned(), value.clone());
+        }
+        PresenceData::from(map)
+    }
+
+    #[test]
+    fn every_event_reads_back_as_written() {
+        use serde_json::json;
+        let presence = data(&[
+            ("url", json!("https://shop.example.com/")),
+            ("browserver", json!(120)),
+            ("ratio", json!(0.1)),
+        ]);
+        let state = VisitorState {
+            present: true,
+            sockets: 2,
+            since: 1_699_999_990.25,
+            presence: presence.clone(),
+            visibility: Some(Visibility::Hidden),
+            terms: Some(TermsStatus::Accepted),
+            in_session: true,
+        };
+        let reasons = [
+            DisconnectReason::ClosedByPeer {
+                code: Some(1001),
+                reason: "going away".into(),
+            },
+            DisconnectReason::ClosedByPeer {
+                code: None,
+                reason: String::new(),
+            },
+            DisconnectReason::ClosedByPeerInvalid {
+                code: Some(1006),
+                reason: String::new(),
+                detail: "close code 1006 must not be sent on the wire".into(),
+            },
+            DisconnectReason::TransportError {
+                detail: "reset".into(),
+            },
+            DisconnectReason::HandshakeRefused { status: 403 },
+            DisconnectReason::DeadLink,
+            DisconnectReason::ConnectTimeout,
+            DisconnectReason::ConnectFailed {
+                step: "findvisitor".into(),
+                reason: "connection".into(),
+                detail: "connection failed: refused".into(),
+            },
+            DisconnectReason::Redirect {
+                server: "p2.example.com:8443".into(),
+            },
+            DisconnectReason::ScaleDown,
+            DisconnectReason::TokenRefused,
+            DisconnectReason::TokenRenewed,
+            DisconnectReason::ServerClose,
+            DisconnectReason::Navigation,
+            DisconnectReason::Hidden,
+            DisconnectReason::Blurred,
+        ];
+        let values = [
+            RequestValue::Lookup { visitor: None },
+            RequestValue::Lookup {
+                visitor: Some(VisitorSnapshot {
+                    direct_server: Some("127.0.0.1:8080".into()),
+                    visitor_present_since: Some(1_699_999_990.0),
+                    presence: presence.clone(),
+                }),
+            },
+            RequestValue::Lookup {
+                visitor: Some(VisitorSnapshot {
+                    direct_server: None,
+                    visitor_present_since: None,
+                    presence: PresenceData::default(),
+                }),
+            },
+            RequestValue::Query { visitor: None },
+            RequestValue::Query {
+                visitor: Some(state.clone()),
+            },
+            RequestValue::Query {
+                visitor: Some(VisitorState {
+                    visibility: None,
+                    terms: None,
+                    ..state
+                }),
+            },
+            RequestValue::Find {
+                found: true,
+                direct_server: Some("p1.example.com".into()),
+            },
+            RequestValue::Find {
+                found: false,
+                direct_server: None,
+            },
+            RequestValue::Sent(Delivery::Delivered),
+            RequestValue::Sent(Delivery::Held),
+            RequestValue::Sent(Delivery::Accepted {
+                body: json!({"queued": 3}),
+            }),
+            RequestValue::Sent(Delivery::Accepted { body: Value::Null }),
+            RequestValue::Sent(Delivery::SentUnconfirmed),
+        ];
+        let failures = [
+            RequestFailure::Authorization { status: Some(401) },
+            RequestFailure::Authorization { status: None },
+            RequestFailure::VisitorNotPresent,
+            RequestFailure::ServiceUnavailable,
+            RequestFailure::Connection {
+                detail: "refused".into(),
+            },
+            RequestFailure::Error {
+                status: 500,
+                detail: "boom".into(),
+            },
+            RequestFailure::TimedOut,
+            RequestFailure::Cancelled,
+        ];
+        let kinds = [
+            RequestKind::Lookup,
+            RequestKind::Query,
+            RequestKind::Find,
+            RequestKind::Signal,
+            RequestKind::Invoke,
+        ];
+
+        let mut events = vec![
+            AgentEvent::Connecting { attempt: 0 },
+            AgentEvent::Connected {
+                server: "127.0.0.1:8080".into(),
+                keepalive_secs: 30,
+            },
+            AgentEvent::Reconnecting {
+                attempt: 2,
+                delay_ms: 335,
+            },
+            AgentEvent::TokenNeeded,
+            AgentEvent::VisitorSocket { connected: true },
+            AgentEvent::Presence {
+                source: PresenceSource::Snapshot,
+                data: presence.clone(),
+                changed: vec!["url".into(), "browserver".into()],
+            },
+            AgentEvent::Presence {
+                source: PresenceSource::Live,
+                data: PresenceData::default(),
+                changed: Vec::new(),
+            },
+            AgentEvent::SessionStart {
+                data: Some(json!({"sessionKey": "1234"})),
+            },
+            AgentEvent::SessionStart { data: None },
+            AgentEvent::SessionEnd {
+                data: Some(json!([1, "two", null])),
+            },
+            AgentEvent::SessionEnd { data: None },
+            AgentEvent::VisitorError {
+                data: json!({"code": "conndrop", "msg": "gone"}),
+            },
+            AgentEvent::VisitorError { data: Value::Null },
+            AgentEvent::Error {
+                error: "connfail".into(),
+                detail: "authorization".into(),
+            },
+            AgentEvent::Redirected {
+                server: "p2.example.com".into(),
+            },
+            AgentEvent::ProtocolViolation {
+                detail: "frame has no type".into(),
+            },
+            AgentEvent::Other {
+                kind: "somethingnew".into(),
+                data: Some(json!({"a": 1})),
+            },
+            AgentEvent::Other {
+                kind: "blur".into(),
+                data: None,
+            },
+        ];
+        for why in [
+            StopReason::Requested,
+            StopReason::ServerClose,
+            StopReason::Authorization,
+            StopReason::PresenceDisabled,
+        ] {
+            events.push(AgentEvent::Stopped { why });
+        }
+        for state in [
+            VisitorPresence::Present,
+            VisitorPresence::Absent,
+            VisitorPresence::Unknown,
+        ] {
+            events.push(AgentEvent::VisitorPresence {
+                state,
+                since_unix_ms: 1_700_000_000_000,
+            });
+        }
+        for status in [
+            TermsStatus::Displayed,
+            TermsStatus::Accepted,
+            TermsStatus::Declined,
+        ] {
+            events.push(AgentEvent::Terms { status });
+        }
+        for visibility in [Visibility::Hidden, Visibility::Visible] {
+            events.push(AgentEvent::Visibility { visibility });
+        }
+        events.extend(
+            reasons
+                .into_iter()
+                .map(|why| AgentEvent::Disconnected { why }),
+        );
+        let results = values
+            .into_iter()
+            .map(Ok)
+            .chain(failures.into_iter().map(Err));
+        for (n, result) in results.enumerate() {
+            events.push(AgentEvent::RequestOutcome {
+                id: RequestId(n as u64 + 1),
+                request: kinds[n % kinds.len()],
+                result,
+            });
+        }
+        for event in &events {
+            round_trip(event);
+        }
+
+        // The getter's types read back too.
+        for state in [
+            ConnectionState::Idle,
+            ConnectionState::Connecting,
+            ConnectionState::Connected,
+            ConnectionState::Reconnecting { attempt: 3 },
+            ConnectionState::Stopped,
+        ] {
+            let json = serde_json::to_string(&state).unwrap();
+            assert_eq!(
+                serde_json::from_str::<ConnectionState>(&json).unwrap(),
+                state
+            );
+        }
+    }
+
+    /// Lines as an agent prints them with `--json`: each reads back into an event that is
+    /// written out again as the same text.
+    #[test]
+    fn recorded_lines_read_back() {
+        let lines = [
+            r#"{"event":"connecting","attempt":0}"#,
+            r#"{"event":"connected","server":"127.0.0.1:8080","keepalive_secs":30}"#,
+            r#"{"event":"visitor_presence","state":"present","since_unix_ms":1699999990000}"#,
+            r#"{"event":"presence","source":"snapshot","data":{"url":"https://shop.example.com/","browser":"chrome","browserver":120,"platform":"linux"},"changed":["url","browser","browserver","platform"]}"#,
+            r#"{"event":"presence","source":"live","data":{"url":"https://shop.example.com/next"},"changed":["url"]}"#,
+            r#"{"event":"request_outcome","id":2,"request":"lookup","result":{"ok":{"kind":"lookup","visitor":{"direct_server":"127.0.0.1:8080","visitor_present_since":1699999990.0,"presence":{"url":"https://shop.example.com/","browser":"chrome","browserver":120,"platform":"linux"}}}}}"#,
+            r#"{"event":"request_outcome","id":2,"request":"query","result":{"ok":{"kind":"query","visitor":null}}}"#,
+            r#"{"event":"request_outcome","id":1,"request":"signal","result":{"ok":{"kind":"sent","delivery":"delivered"}}}"#,
+            r#"{"event":"request_outcome","id":3,"request":"signal","result":{"error":{"reason":"visitornotpresent"}}}"#,
+            r#"{"event":"disconnected","why":{"kind":"connect_failed","step":"token provider","reason":"error","detail":"request failed (HTTP 0): the application supplied no token within the request timeout"}}"#,
+            r#"{"event":"disconnected","why":{"kind":"closed_by_peer","code":1001,"reason":"going away"}}"#,
+            r#"{"event":"reconnecting","attempt":1,"delay_ms":157}"#,
+            r#"{"event":"other","type":"visitorsock","data":{"connected":true}}"#,
+            r#"{"event":"session_start","data":null}"#,
+            r#"{"event":"token_needed"}"#,
+            r#"{"event":"stopped","why":{"kind":"requested"}}"#,
+        ];
+        for line in lines {
+            let event: AgentEvent = serde_json::from_str(line).unwrap();
+            assert_eq!(serde_json::to_string(&event).unwrap(), line);
+        }
+        let event: AgentEvent = serde_json::from_str(lines[9]).unwrap();
+        assert!(matches!(
+            event,
+            AgentEvent::Disconnected {
+                why: DisconnectReason::ConnectFailed { ref step, .. }
+            } if step == "token provider"
+        ));
+        // A command-line `--json` line puts `time_unix_ms` and `visitor_id` before the
+        // event's own fields; the event reads back from it as it is.
+        let recorded = r#"{"time_unix_ms":1700000000123,"visitor_id":"v-42","event":"visitor_presence","state":"absent","since_unix_ms":1700000006000}"#;
+        assert_eq!(
+            serde_json::from_str::<AgentEvent>(recorded).unwrap(),
+            AgentEvent::VisitorPresence {
+                state: VisitorPresence::Absent,
+                since_unix_ms: 1_700_000_006_000,
+            }
+        );
+        let recorded = r#"{"time_unix_ms":1700000000456,"visitor_id":"v-42","event":"request_outcome","id":4,"request":"invoke","result":{"ok":{"kind":"sent","delivery":"held"}}}"#;
+        assert_eq!(
+            serde_json::from_str::<AgentEvent>(recorded).unwrap(),
+            AgentEvent::RequestOutcome {
+                id: RequestId(4),
+                request: RequestKind::Invoke,
+                result: Ok(RequestValue::Sent(Delivery::Held)),
+            }
+        );
+        // Wrong shapes are errors, not panics.
+        for bad in [
+            r#"{"event":"nosuchevent"}"#,
+            r#"{"attempt":0}"#,
+            r#"{"event":"connecting","attempt":-1}"#,
+            r#"{"event":"request_outcome","id":1,"request":"signal","result":{}}"#,
+            r#"{"event":"request_outcome","id":1,"request":"signal","result":{"ok":{"kind":"sent","delivery":"lost"}}}"#,
+            r#"{"event":"terms","status":"maybe"}"#,
+        ] {
+            assert!(serde_json::from_str::<AgentEvent>(bad).is_err(), "{bad}");
+        }
     }
 }

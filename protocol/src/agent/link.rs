@@ -306,8 +306,8 @@ impl AgentProtocol {
         match self.link.state {
             Link::Preparing => {
                 let why = DisconnectReason::ConnectFailed {
-                    step,
-                    reason: error.reason(),
+                    step: step.into(),
+                    reason: error.reason().into(),
                     detail: error.to_string(),
                 };
                 self.link_down(why, Retry::Backoff);

@@ -2,18 +2,20 @@
 //! re-export it from their `event` modules). It says nothing about what happens next; the
 //! core that reports it decides that.
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 use crate::io::CloseReason;
 
 /// Why the link went down.
 ///
-/// Serialized as one JSON object tagged by `"kind"` (snake_case), e.g.
+/// Serialized (and read back) as one JSON object tagged by `"kind"` (snake_case), e.g.
 /// `{"kind":"redirect","server":"p2.example.com"}`. Some reasons belong to one core only:
 /// [`TokenRefused`](DisconnectReason::TokenRefused) to the agent;
 /// [`Navigation`](DisconnectReason::Navigation), [`Hidden`](DisconnectReason::Hidden) and
 /// [`Blurred`](DisconnectReason::Blurred) to the visitor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum DisconnectReason {
@@ -54,10 +56,10 @@ pub enum DisconnectReason {
     ConnectFailed {
         /// The step: `"authorize"`, `"discovery"` or `"findvisitor"` (agent);
         /// `"uniquevisitor"` or `"presence"` (visitor).
-        step: &'static str,
+        step: Cow<'static, str>,
         /// Glance's reason string (`"connection"`, `"serviceunavailable"`, `"error"`,
         /// `"timedout"`...).
-        reason: &'static str,
+        reason: Cow<'static, str>,
         /// Details, never holding a secret.
         detail: String,
     },
@@ -144,5 +146,31 @@ mod tests {
             json(CloseReason::ClosedLocally.into()),
             r#"{"kind":"transport_error","detail":"closed locally"}"#
         );
+    }
+
+    #[test]
+    fn reads_back_as_written() {
+        let line = r#"{"kind":"connect_failed","step":"discovery","reason":"timedout","detail":"request timed out"}"#;
+        let why: DisconnectReason = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            why,
+            DisconnectReason::ConnectFailed {
+                step: "discovery".into(),
+                reason: "timedout".into(),
+                detail: "request timed out".to_owned(),
+            }
+        );
+        assert_eq!(serde_json::to_string(&why).unwrap(), line);
+        for line in [
+            r#"{"kind":"closed_by_peer","code":4001,"reason":"bye"}"#,
+            r#"{"kind":"closed_by_peer_invalid","code":1006,"reason":"","detail":"close code 1006 must not be sent on the wire"}"#,
+            r#"{"kind":"handshake_refused","status":403}"#,
+            r#"{"kind":"token_renewed"}"#,
+        ] {
+            let why: DisconnectReason = serde_json::from_str(line).unwrap();
+            assert_eq!(serde_json::to_string(&why).unwrap(), line);
+        }
+        assert!(serde_json::from_str::<DisconnectReason>(r#"{"kind":"gone"}"#).is_err());
+        assert!(serde_json::from_str::<DisconnectReason>(r#"{"kind":"connect_failed"}"#).is_err());
     }
 }

@@ -3,9 +3,11 @@
 //!
 //! Every event is `serde::Serialize` as one JSON object tagged by `"event"` (snake_case), the
 //! same convention as the agent's events, so a simulator can print them as JSON lines:
-//! `{"event":"signal","data":{"hello":1}}`.
+//! `{"event":"signal","data":{"hello":1}}`; and `serde::Deserialize`, so a recorded stream of
+//! such lines can be read back into events. A payload of `Some(Value::Null)` (an
+//! `Option<Value>` field) is written as `null` and reads back as `None`.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::link::link_event_into;
@@ -14,7 +16,7 @@ pub use crate::link::DisconnectReason;
 use crate::ids::{UniqueId, VisitorId};
 
 /// The visitor's link to the service, as a getter reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ConnectionState {
@@ -43,7 +45,7 @@ pub enum ConnectionState {
 }
 
 /// Why the visitor stopped for good.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum StopReason {
@@ -58,8 +60,12 @@ fn unique_as_str<S: Serializer>(id: &UniqueId, serializer: S) -> Result<S::Ok, S
     serializer.serialize_str(id.as_str())
 }
 
+fn unique_from_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<UniqueId, D::Error> {
+    UniqueId::new(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+}
+
 /// Something the application should know.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum VisitorEvent {
@@ -72,7 +78,7 @@ pub enum VisitorEvent {
     /// `onuniqueid`). The visitor reads `unique_id` out to the agent.
     UniqueId {
         /// The code, e.g. `123456789`.
-        #[serde(serialize_with = "unique_as_str")]
+        #[serde(serialize_with = "unique_as_str", deserialize_with = "unique_from_str")]
         unique_id: UniqueId,
         /// The visitor id it connects as, `UNQ-<uniqueid>`.
         visitor_id: VisitorId,
@@ -201,5 +207,126 @@ mod tests {
             serde_json::to_string(&s).unwrap(),
             r#"{"state":"paused","hidden":true,"blurred":false}"#
         );
+    }
+
+    #[test]
+    fn every_event_reads_back_as_written() {
+        use serde_json::json;
+        let mut events = vec![
+            VisitorEvent::Connecting { attempt: 1 },
+            VisitorEvent::UniqueId {
+                unique_id: UniqueId::new("123456789").unwrap(),
+                visitor_id: VisitorId::new("UNQ-123456789").unwrap(),
+                timeout_secs: 300,
+            },
+            VisitorEvent::Connected {
+                server: "127.0.0.1:8080".into(),
+                keepalive_secs: 240,
+            },
+            VisitorEvent::Reconnecting {
+                attempt: 1,
+                delay_ms: 5000,
+            },
+            VisitorEvent::Stopped {
+                why: StopReason::Requested,
+            },
+            VisitorEvent::Stopped {
+                why: StopReason::ServerClose,
+            },
+            VisitorEvent::Signal {
+                data: json!({"hello": "visitor", "n": 1}),
+            },
+            VisitorEvent::Signal { data: Value::Null },
+            VisitorEvent::Invoke {
+                func: "GLANCE.Cobrowse.VisitorUI.showTerms".into(),
+                args: json!({"sessionKey": "1234", "remote": true}),
+            },
+            VisitorEvent::InvokeRefused {
+                func: "window.alert".into(),
+            },
+            VisitorEvent::Blurred,
+            VisitorEvent::Redirected {
+                server: "127.0.0.1:9090".into(),
+            },
+            VisitorEvent::Error {
+                error: "connfail".into(),
+                detail: "serviceunavailable".into(),
+            },
+            VisitorEvent::ProtocolViolation {
+                detail: "frame is not a JSON object".into(),
+            },
+            VisitorEvent::Other {
+                kind: "future".into(),
+                data: Some(json!([1, 2])),
+            },
+            VisitorEvent::Other {
+                kind: "future".into(),
+                data: None,
+            },
+        ];
+        for why in [
+            DisconnectReason::ConnectFailed {
+                step: "uniquevisitor".into(),
+                reason: "serviceunavailable".into(),
+                detail: "presence service unavailable (HTTP 503)".into(),
+            },
+            DisconnectReason::Navigation,
+            DisconnectReason::Hidden,
+            DisconnectReason::Blurred,
+            DisconnectReason::ServerClose,
+        ] {
+            events.push(VisitorEvent::Disconnected { why });
+        }
+        for event in &events {
+            let json = serde_json::to_string(event).unwrap();
+            let back: VisitorEvent = serde_json::from_str(&json).unwrap();
+            assert_eq!(&back, event, "{json}");
+            assert_eq!(serde_json::to_string(&back).unwrap(), json);
+        }
+        for state in [
+            ConnectionState::Idle,
+            ConnectionState::Connecting,
+            ConnectionState::Connected,
+            ConnectionState::Reconnecting { attempt: 2 },
+            ConnectionState::Paused {
+                hidden: false,
+                blurred: true,
+            },
+            ConnectionState::Stopped,
+        ] {
+            let json = serde_json::to_string(&state).unwrap();
+            assert_eq!(
+                serde_json::from_str::<ConnectionState>(&json).unwrap(),
+                state
+            );
+        }
+    }
+
+    /// Lines as a visitor's events are printed: each reads back and is written out again as
+    /// the same text; a bad id is an error.
+    #[test]
+    fn recorded_lines_read_back() {
+        let lines = [
+            r#"{"event":"connecting","attempt":0}"#,
+            r#"{"event":"unique_id","unique_id":"123456789","visitor_id":"UNQ-123456789","timeout_secs":300}"#,
+            r#"{"event":"connected","server":"127.0.0.1:8080","keepalive_secs":30}"#,
+            r#"{"event":"signal","data":{"hello":"visitor","n":1}}"#,
+            r#"{"event":"invoke","func":"GLANCE_COBROWSE.Custom.greet","args":{"remote":true}}"#,
+            r#"{"event":"disconnected","why":{"kind":"connect_failed","step":"uniquevisitor","reason":"connection","detail":"connection failed: connection refused"}}"#,
+            r#"{"event":"disconnected","why":{"kind":"navigation"}}"#,
+            r#"{"event":"blurred"}"#,
+            r#"{"event":"stopped","why":{"kind":"server_close"}}"#,
+        ];
+        for line in lines {
+            let event: VisitorEvent = serde_json::from_str(line).unwrap();
+            assert_eq!(serde_json::to_string(&event).unwrap(), line);
+        }
+        for bad in [
+            r#"{"event":"unique_id","unique_id":"no spaces","visitor_id":"UNQ-1","timeout_secs":300}"#,
+            r#"{"event":"unique_id","unique_id":"1","visitor_id":"bad id!","timeout_secs":300}"#,
+            r#"{"event":"signal"}"#,
+        ] {
+            assert!(serde_json::from_str::<VisitorEvent>(bad).is_err(), "{bad}");
+        }
     }
 }

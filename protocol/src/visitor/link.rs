@@ -152,8 +152,8 @@ impl VisitorProtocol {
             detail: error.reason().to_owned(),
         });
         let why = DisconnectReason::ConnectFailed {
-            step,
-            reason: error.reason(),
+            step: step.into(),
+            reason: error.reason().into(),
             detail: error.to_string(),
         };
         self.link_down(why, Retry::Backoff);

@@ -103,13 +103,19 @@ fn demo_prints_the_timeline_and_exits_0() {
     for line in &lines {
         assert!(line.starts_with('['), "not a timeline line: {line:?}");
     }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("waiting for the leave grace")),
+        "the demo says what it waits for: {lines:#?}"
+    );
     in_order(
         &lines,
         &[
             "reference service on http://127.0.0.1:",
             "agent connected to 127.0.0.1:",
             "visitor PRESENT",
-            "presence: url=https://shop.example/ ",
+            "url=https://shop.example/ ",
             "visitor socket closed",
             "visitor socket open",
             "presence: url=https://shop.example/products/42",
@@ -698,7 +704,10 @@ fn the_visitor_command_is_seen_by_an_agent_and_answers_signals_and_show_terms() 
         json!("delivered")
     );
     let event = visitor.wait_event("the signal", WAIT, |e| e["event"] == "signal");
-    assert_eq!(event, json!({"event": "signal", "data": {"hi": "there"}}));
+    assert_eq!(
+        unwrap_line(event),
+        json!({"event": "signal", "data": {"hi": "there"}})
+    );
 
     // showTerms: the visitor displays and accepts the terms; the agent sees both.
     let mut args = vec!["invoke".to_owned()];

@@ -19,36 +19,42 @@ use std::time::Instant;
 pub trait TimerKey: Copy + Eq + fmt::Debug + 'static {
     /// Every key, in firing order.
     const ALL: &'static [Self];
+    /// The table's storage: `[Option<Instant>; n]` with `n` at least `ALL.len()` (at most 32).
+    type Slots: AsRef<[Option<Instant>]> + AsMut<[Option<Instant>]> + Copy + Default + 'static;
     /// The slot of this key: its position in [`TimerKey::ALL`].
     fn index(self) -> usize;
 }
 
-/// One optional deadline per timer key. `N` must be at least `K::ALL.len()` (and at most 64).
-pub struct TimerTable<K: TimerKey, const N: usize> {
-    slots: [Option<Instant>; N],
+/// One optional deadline per timer key, stored inline in `K::Slots`.
+pub struct TimerTable<K: TimerKey> {
+    slots: K::Slots,
     _key: PhantomData<K>,
 }
 
-impl<K: TimerKey, const N: usize> TimerTable<K, N> {
+impl<K: TimerKey> TimerTable<K> {
     /// A table with no timer armed.
     pub fn new() -> Self {
-        debug_assert!(K::ALL.len() <= N && N <= 64, "timer table too small");
+        let slots = K::Slots::default();
+        debug_assert!(
+            K::ALL.len() <= slots.as_ref().len() && slots.as_ref().len() <= 64,
+            "timer table too small"
+        );
         TimerTable {
-            slots: [None; N],
+            slots,
             _key: PhantomData,
         }
     }
 
     /// Arms `key` to fire at `deadline`, replacing any earlier deadline.
     pub fn set(&mut self, key: K, deadline: Instant) {
-        if let Some(slot) = self.slots.get_mut(key.index()) {
+        if let Some(slot) = self.slots.as_mut().get_mut(key.index()) {
             *slot = Some(deadline);
         }
     }
 
     /// The deadline of `key`, if armed.
     pub fn get(&self, key: K) -> Option<Instant> {
-        self.slots.get(key.index()).copied().flatten()
+        self.slots.as_ref().get(key.index()).copied().flatten()
     }
 
     /// Whether `key` is armed.
@@ -58,19 +64,19 @@ impl<K: TimerKey, const N: usize> TimerTable<K, N> {
 
     /// Disarms `key`.
     pub fn stop(&mut self, key: K) {
-        if let Some(slot) = self.slots.get_mut(key.index()) {
+        if let Some(slot) = self.slots.as_mut().get_mut(key.index()) {
             *slot = None;
         }
     }
 
     /// Disarms every key.
     pub fn stop_all(&mut self) {
-        self.slots = [None; N];
+        self.slots = K::Slots::default();
     }
 
     /// The earliest armed deadline.
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.slots.iter().flatten().min().copied()
+        self.slots.as_ref().iter().flatten().min().copied()
     }
 
     /// Whether `key` is armed with a deadline at or before `now`.
@@ -84,7 +90,7 @@ impl<K: TimerKey, const N: usize> TimerTable<K, N> {
         let mut mask = 0u64;
         for key in K::ALL {
             let index = key.index();
-            if let Some(slot) = self.slots.get_mut(index) {
+            if let Some(slot) = self.slots.as_mut().get_mut(index) {
                 if slot.is_some_and(|deadline| deadline <= now) {
                     *slot = None;
                     mask |= 1 << index;
@@ -99,13 +105,13 @@ impl<K: TimerKey, const N: usize> TimerTable<K, N> {
     }
 }
 
-impl<K: TimerKey, const N: usize> Default for TimerTable<K, N> {
+impl<K: TimerKey> Default for TimerTable<K> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<K: TimerKey, const N: usize> Clone for TimerTable<K, N> {
+impl<K: TimerKey> Clone for TimerTable<K> {
     fn clone(&self) -> Self {
         TimerTable {
             slots: self.slots,
@@ -114,7 +120,7 @@ impl<K: TimerKey, const N: usize> Clone for TimerTable<K, N> {
     }
 }
 
-impl<K: TimerKey, const N: usize> fmt::Debug for TimerTable<K, N> {
+impl<K: TimerKey> fmt::Debug for TimerTable<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut map = f.debug_map();
         for key in K::ALL {
@@ -162,6 +168,7 @@ mod tests {
 
     impl TimerKey for T {
         const ALL: &'static [Self] = &[T::A, T::B, T::C];
+        type Slots = [Option<Instant>; 3];
         fn index(self) -> usize {
             self as usize
         }
@@ -170,7 +177,7 @@ mod tests {
     #[test]
     fn next_timeout_is_the_minimum_and_expiry_takes_out_due_keys_in_order() {
         let t0 = Instant::now();
-        let mut table: TimerTable<T, 3> = TimerTable::new();
+        let mut table: TimerTable<T> = TimerTable::new();
         assert_eq!(table.next_timeout(), None);
         table.set(T::C, t0 + Duration::from_secs(1));
         table.set(T::A, t0 + Duration::from_secs(1));
@@ -189,7 +196,7 @@ mod tests {
     #[test]
     fn rearming_during_iteration_is_not_returned_again() {
         let t0 = Instant::now();
-        let mut table: TimerTable<T, 3> = TimerTable::new();
+        let mut table: TimerTable<T> = TimerTable::new();
         table.set(T::A, t0);
         let expired = table.take_expired(t0);
         table.set(T::A, t0);

@@ -16,7 +16,7 @@ use super::requests::{HttpPending, HttpPurpose};
 use super::token::jwt_expiry;
 use super::{AgentAuth, AgentProtocol, AgentTimer, TokenFetch};
 use crate::link::settings::check_plain_text;
-use crate::link::{link_io, AfterServerClose, Link, LinkTimer, Retry};
+use crate::link::{AfterServerClose, Link, LinkTimer, Retry};
 use crate::secret::AuthToken;
 
 /// How soon to try again after a failed token renewal.
@@ -30,7 +30,7 @@ pub(crate) const MAX_TOKEN_REFUSALS: u32 = 3;
 impl AgentProtocol {
     /// Starts a connect attempt: `Preparing`, with a `Connecting` event.
     pub(crate) fn begin_attempt(&mut self) {
-        self.link.begin_attempt(&mut self.out);
+        self.link.begin_attempt();
     }
 
     /// Whether the configured bare token is a JWT whose `exp` has passed.
@@ -65,7 +65,7 @@ impl AgentProtocol {
             return;
         };
         let origin = self.config.origin.as_deref();
-        self.link.open(link_io!(self), server, "/agent", origin);
+        self.link.open(server, "/agent", origin);
     }
 
     /// Asks for a new token unless a request for one is under way: `Authorize` with
@@ -83,9 +83,9 @@ impl AgentProtocol {
             } => (partner_user.clone(), api_key.clone(), *duration_minutes),
             AgentAuth::Provider => {
                 self.token_fetch = Some(TokenFetch::Provider);
-                self.timers.set(
+                self.link.timers.set(
                     AgentTimer::TokenWait,
-                    self.now + self.config.timers.request_timeout,
+                    self.link.now + self.config.timers.request_timeout,
                 );
                 self.emit(AgentEvent::TokenNeeded);
                 return;
@@ -169,7 +169,7 @@ impl AgentProtocol {
             return;
         }
         self.token_fetch = None;
-        self.timers.stop(AgentTimer::TokenWait);
+        self.link.timers.stop(AgentTimer::TokenWait);
         let result = token.map_err(|detail| RestError::Error { status: 0, detail });
         self.token_arrived("token provider", result);
     }
@@ -208,8 +208,9 @@ impl AgentProtocol {
                     });
                 if let Some(life) = life {
                     let refresh_in = life.mul_f64(0.8).max(MIN_REFRESH_IN);
-                    self.timers
-                        .set(AgentTimer::TokenRefresh, self.now + refresh_in);
+                    self.link
+                        .timers
+                        .set(AgentTimer::TokenRefresh, self.link.now + refresh_in);
                 }
                 self.token = Some(token);
                 if matches!(self.link.state, Link::Handshaking(_) | Link::Up(_)) {
@@ -222,8 +223,9 @@ impl AgentProtocol {
             Err(error) => {
                 if self.token.is_some() {
                     // A renewal failed; the current token still works for now.
-                    self.timers
-                        .set(AgentTimer::TokenRefresh, self.now + REFRESH_RETRY);
+                    self.link
+                        .timers
+                        .set(AgentTimer::TokenRefresh, self.link.now + REFRESH_RETRY);
                 } else {
                     self.step_failed(step, error);
                 }
@@ -336,7 +338,7 @@ impl AgentProtocol {
             guest_token: None,
             version: self.config.client_version.clone(),
         });
-        self.out.push_back(Output::SendFrame {
+        self.link.out.push_back(Output::SendFrame {
             socket,
             text: frame.encode(),
         });
@@ -355,12 +357,12 @@ impl AgentProtocol {
 
     /// Something came in on the current socket: the link is alive.
     pub(crate) fn on_inbound(&mut self) {
-        self.link.on_inbound(link_io!(self));
+        self.link.on_inbound();
     }
 
     /// `connected` arrived.
     pub(crate) fn on_connected(&mut self, keepalive: Option<u64>) {
-        if !self.link.connected(link_io!(self), keepalive) {
+        if !self.link.connected(keepalive) {
             return;
         }
         self.start_snapshot();
@@ -368,10 +370,7 @@ impl AgentProtocol {
 
     /// `redirect {direct}`.
     pub(crate) fn on_redirect(&mut self, direct: String) {
-        if let Some((target, why, retry)) =
-            self.link
-                .redirect(&mut self.out, &self.presence_server, &direct)
-        {
+        if let Some((target, why, retry)) = self.link.redirect(&self.presence_server, &direct) {
             self.link_down(why, retry);
             self.direct = Some(target);
         }
@@ -393,7 +392,7 @@ impl AgentProtocol {
     /// `Stopped { authorization }`.
     pub(crate) fn token_refused(&mut self) {
         if let Some(socket) = self.link.state.socket() {
-            self.out.push_back(Output::CloseSocket { socket });
+            self.link.out.push_back(Output::CloseSocket { socket });
             self.link.state = Link::Preparing;
         }
         self.token_refused_after_close();
@@ -452,9 +451,9 @@ impl AgentProtocol {
             self.forget_http(snapshot.http);
         }
         self.direct = None;
-        self.link.down(link_io!(self), why, true);
+        self.link.down(why, true);
         self.visitor_link_down();
-        self.link.retry(link_io!(self), retry);
+        self.link.retry(retry);
     }
 
     /// Stops for good: close, cancel every request, `Stopped` last.
@@ -462,11 +461,11 @@ impl AgentProtocol {
         if self.link.state == Link::Stopped {
             return;
         }
-        self.link.close_socket(&mut self.out);
+        self.link.close_socket();
         self.cancel_all_requests();
         self.http.clear();
         self.http.shrink_to_fit();
-        self.timers.stop_all();
+        self.link.timers.stop_all();
         self.snapshot = None;
         self.token_fetch = None;
         self.settings_fetch = None;
@@ -494,7 +493,7 @@ impl AgentProtocol {
             AgentTimer::Keepalive => LinkTimer::Keepalive,
             AgentTimer::IdlePing => LinkTimer::IdlePing,
         };
-        if let Some(why) = self.link.on_timer(link_io!(self), link_timer) {
+        if let Some(why) = self.link.on_timer(link_timer) {
             self.link_down(why, Retry::Backoff);
         }
     }
@@ -532,13 +531,13 @@ impl AgentProtocol {
                 .map(|r| r.deadline),
             _ => None,
         }
-        .unwrap_or(self.now + self.config.timers.request_timeout);
+        .unwrap_or(self.link.now + self.config.timers.request_timeout);
         self.http.push(HttpPending {
             id,
             purpose,
             deadline,
         });
-        self.out.push_back(Output::Http { id, request });
+        self.link.out.push_back(Output::Http { id, request });
         id
     }
 

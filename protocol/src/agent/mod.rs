@@ -20,20 +20,19 @@ mod inbound;
 mod link;
 pub mod outcomes;
 mod requests;
+mod timers;
 mod token;
 mod visitor;
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::io::{HttpRequestId, Output, SansIo, TransportInput};
-use crate::link::{Link, LinkInput, LinkTimer, LinkTimings, SocketLink};
+use crate::io::{HttpRequestId, Output};
+use crate::link::{Link, LinkCore, LinkInput, LinkTimings, SocketLink};
 use crate::presence::PresenceData;
 use crate::rest::{ServerAddr, SignalBody};
 use crate::secret::AuthToken;
-use crate::timer::{TimerKey, TimerTable};
 use crate::wire::{invoke_func_allowed, InvokeRequest};
 
 pub use config::{
@@ -49,38 +48,8 @@ pub use event::{
 pub use outcomes::{Outcome, Outcomes, Routed};
 
 use requests::{HttpPending, Request, RequestOp};
+pub(crate) use timers::AgentTimer;
 use visitor::VisitorTracker;
-
-/// Output slots kept allocated once the queue is drained.
-const OUTPUT_QUEUE_KEPT: usize = 1;
-
-/// The agent's timers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AgentTimer {
-    /// Nothing inbound after the idle ping: the link is dead.
-    PongDeadline,
-    /// The socket did not open, or `connected` did not come, in time.
-    ConnectTimeout,
-    /// The earliest request / internal HTTP deadline.
-    Deadlines,
-    /// The visitor-leave grace ran out.
-    VisitorGrace,
-    /// Renew the token (80% of its life).
-    TokenRefresh,
-    /// The backoff delay is over: try again.
-    Reconnect,
-    /// Send `{"type":"k"}`.
-    Keepalive,
-    /// Inbound silence: send a ping.
-    IdlePing,
-    /// The link has stayed up long enough: backoff, hops and token refusals start over.
-    Stable,
-    /// The agent's own link has been down for the leave grace: the visitor's last known
-    /// state is no longer vouched for.
-    VisitorUnknown,
-    /// The application has not answered `TokenNeeded` within the request timeout.
-    TokenWait,
-}
 
 /// The request for a new token under way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,39 +58,6 @@ pub(crate) enum TokenFetch {
     Authorize(HttpRequestId),
     /// `TokenNeeded` to the application, with a token provider.
     Provider,
-}
-
-impl From<LinkTimer> for AgentTimer {
-    fn from(timer: LinkTimer) -> Self {
-        match timer {
-            LinkTimer::PongDeadline => AgentTimer::PongDeadline,
-            LinkTimer::ConnectTimeout => AgentTimer::ConnectTimeout,
-            LinkTimer::Reconnect => AgentTimer::Reconnect,
-            LinkTimer::Keepalive => AgentTimer::Keepalive,
-            LinkTimer::IdlePing => AgentTimer::IdlePing,
-            LinkTimer::Stable => AgentTimer::Stable,
-        }
-    }
-}
-
-impl TimerKey for AgentTimer {
-    const ALL: &'static [Self] = &[
-        AgentTimer::PongDeadline,
-        AgentTimer::ConnectTimeout,
-        AgentTimer::Deadlines,
-        AgentTimer::VisitorGrace,
-        AgentTimer::TokenRefresh,
-        AgentTimer::Reconnect,
-        AgentTimer::Keepalive,
-        AgentTimer::IdlePing,
-        AgentTimer::Stable,
-        AgentTimer::VisitorUnknown,
-        AgentTimer::TokenWait,
-    ];
-
-    fn index(self) -> usize {
-        self as usize
-    }
 }
 
 /// The presence data of the lookup made after `connected`, while it is in flight.
@@ -214,12 +150,9 @@ pub(crate) struct PendingSnapshot {
 #[derive(Debug)]
 pub struct AgentProtocol {
     config: AgentConfig,
-    now: Instant,
     /// The wall time, anchored at creation.
     wall: AnchoredClock,
-    link: SocketLink,
-    timers: TimerTable<AgentTimer, 11>,
-    out: VecDeque<Output<AgentEvent>>,
+    link: SocketLink<AgentTimer, AgentEvent>,
     next_http: u64,
     next_request: u64,
     /// The token in use (`None` while one is being obtained).
@@ -268,14 +201,12 @@ impl AgentProtocol {
                 },
                 config.reconnect,
                 config.rng_seed.value,
+                now,
             ),
             presence_server: config.presence_server.clone(),
             settings_known: !config.discovery,
             config,
-            now,
             wall: AnchoredClock::new(now, unix_now),
-            timers: TimerTable::new(),
-            out: VecDeque::new(),
             next_http: 0,
             next_request: 0,
             token,
@@ -450,19 +381,17 @@ impl AgentProtocol {
 
     /// Moves the clock forward (never back).
     fn tick(&mut self, now: Instant) {
-        if now > self.now {
-            self.now = now;
-        }
+        self.link.tick(now);
     }
 
     fn emit(&mut self, event: AgentEvent) {
         if self.link.state != Link::Stopped {
-            self.out.push_back(Output::Event(event));
+            self.link.out.push_back(Output::Event(event));
         }
     }
 
     fn unix_ms(&self) -> u64 {
-        u64::try_from(self.wall.unix_time(self.now).as_millis()).unwrap_or(u64::MAX)
+        u64::try_from(self.wall.unix_time(self.link.now).as_millis()).unwrap_or(u64::MAX)
     }
 
     fn new_http_id(&mut self) -> HttpRequestId {
@@ -482,15 +411,26 @@ impl AgentProtocol {
     }
 }
 
-impl SansIo for AgentProtocol {
+// The link and its inputs are crate-private; `LinkCore` is sealed (see `link::core`).
+#[allow(private_interfaces)]
+impl LinkCore for AgentProtocol {
+    type Timer = AgentTimer;
     type Event = AgentEvent;
 
-    fn handle_input(&mut self, now: Instant, input: TransportInput) {
-        self.tick(now);
-        if self.link.state == Link::Stopped {
-            return;
-        }
-        match self.link.sort_input(input, self.config.max_frame_bytes) {
+    fn link(&self) -> &SocketLink<AgentTimer, AgentEvent> {
+        &self.link
+    }
+
+    fn link_mut(&mut self) -> &mut SocketLink<AgentTimer, AgentEvent> {
+        &mut self.link
+    }
+
+    fn max_frame_bytes(&self) -> usize {
+        self.config.max_frame_bytes
+    }
+
+    fn on_link_input(&mut self, input: LinkInput) {
+        match input {
             LinkInput::Opened(socket) => self.on_socket_opened(socket),
             LinkInput::Frame(frame) => self.on_frame(frame),
             LinkInput::Activity => self.on_inbound(),
@@ -498,39 +438,14 @@ impl SansIo for AgentProtocol {
             LinkInput::Http(id, result) => self.on_http(id, result),
             LinkInput::Stale => {}
         }
-        self.after_input();
     }
 
-    fn handle_timeout(&mut self, now: Instant) {
-        self.tick(now);
-        if self.link.state == Link::Stopped {
-            return;
-        }
-        let expired = self.timers.take_expired(self.now);
-        for timer in expired {
-            if self.link.state == Link::Stopped {
-                return;
-            }
-            self.on_timer(timer);
-        }
-        self.after_input();
+    fn on_timer(&mut self, timer: AgentTimer) {
+        AgentProtocol::on_timer(self, timer);
     }
 
-    fn poll_output(&mut self) -> Option<Output<AgentEvent>> {
-        let output = self.out.pop_front();
-        if self.out.is_empty() && self.out.capacity() > OUTPUT_QUEUE_KEPT {
-            // Give back what a burst (connect, reconnect) needed; keep room for the usual
-            // one or two outputs of a frame so the hot path does not reallocate.
-            self.out.shrink_to(OUTPUT_QUEUE_KEPT);
-        }
-        output
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        if self.link.state == Link::Stopped {
-            return None;
-        }
-        self.timers.next_timeout()
+    fn after_input(&mut self) {
+        AgentProtocol::after_input(self);
     }
 }
 

@@ -129,7 +129,7 @@ impl AgentProtocol {
             id,
             kind,
             op,
-            deadline: self.now + self.config.timers.request_timeout,
+            deadline: self.link.now + self.config.timers.request_timeout,
             stage: Stage::Waiting,
             auth_retried: false,
             posted_to_known_server: false,
@@ -185,7 +185,7 @@ impl AgentProtocol {
                             SignalBody::Signal(value) => ClientFrame::Signal(value.clone()),
                             SignalBody::Invoke(invoke) => ClientFrame::Invoke(invoke.clone()),
                         };
-                        self.out.push_back(Output::SendFrame {
+                        self.link.out.push_back(Output::SendFrame {
                             socket,
                             text: frame.encode(),
                         });
@@ -308,14 +308,14 @@ impl AgentProtocol {
             .chain(self.http.iter().map(|h| h.deadline))
             .min();
         match earliest {
-            Some(deadline) => self.timers.set(AgentTimer::Deadlines, deadline),
-            None => self.timers.stop(AgentTimer::Deadlines),
+            Some(deadline) => self.link.timers.set(AgentTimer::Deadlines, deadline),
+            None => self.link.timers.stop(AgentTimer::Deadlines),
         }
     }
 
     /// Times out every request and internal HTTP request whose deadline has come.
     pub(crate) fn expire_deadlines(&mut self) {
-        let now = self.now;
+        let now = self.link.now;
         let due: Vec<RequestId> = self
             .requests
             .iter()

@@ -72,7 +72,7 @@ impl VisitorTracker {
 impl AgentProtocol {
     /// Sets the visitor's state and reports a change.
     fn set_visitor(&mut self, state: VisitorPresence, unix_ms: u64) {
-        if self.visitor.set(state, self.now, unix_ms) {
+        if self.visitor.set(state, self.link.now, unix_ms) {
             self.emit(AgentEvent::VisitorPresence {
                 state,
                 since_unix_ms: self.visitor.since_unix_ms,
@@ -89,9 +89,9 @@ impl AgentProtocol {
     /// grace; down starts the grace.
     pub(crate) fn visitor_signal(&mut self, up: bool) {
         self.visitor.live_seen = true;
-        self.timers.stop(AgentTimer::VisitorUnknown);
+        self.link.timers.stop(AgentTimer::VisitorUnknown);
         if up {
-            self.timers.stop(AgentTimer::VisitorGrace);
+            self.link.timers.stop(AgentTimer::VisitorGrace);
             let unix_ms = self.unix_ms();
             self.set_visitor(VisitorPresence::Present, unix_ms);
         } else if self.visitor.state != VisitorPresence::Absent {
@@ -102,12 +102,12 @@ impl AgentProtocol {
     /// The snapshot lookup answered: `Some(present)` with the service's word, and the time
     /// the visitor became present when the service gave it.
     pub(crate) fn visitor_snapshot(&mut self, present: bool, since_unix_ms: Option<u64>) {
-        self.timers.stop(AgentTimer::VisitorUnknown);
+        self.link.timers.stop(AgentTimer::VisitorUnknown);
         if self.visitor.live_seen {
             return;
         }
         if present {
-            self.timers.stop(AgentTimer::VisitorGrace);
+            self.link.timers.stop(AgentTimer::VisitorGrace);
             let unix_ms = since_unix_ms.unwrap_or_else(|| self.unix_ms());
             self.set_visitor(VisitorPresence::Present, unix_ms);
         } else if self.visitor.last_known == VisitorPresence::Present {
@@ -121,13 +121,13 @@ impl AgentProtocol {
 
     /// The agent's own link went down: keep the last known state for the grace.
     pub(crate) fn visitor_link_down(&mut self) {
-        self.timers.stop(AgentTimer::VisitorGrace);
+        self.link.timers.stop(AgentTimer::VisitorGrace);
         if self.visitor.state != VisitorPresence::Unknown
-            && !self.timers.is_set(AgentTimer::VisitorUnknown)
+            && !self.link.timers.is_set(AgentTimer::VisitorUnknown)
         {
-            self.timers.set(
+            self.link.timers.set(
                 AgentTimer::VisitorUnknown,
-                self.now + self.config.timers.visitor_leave_grace,
+                self.link.now + self.config.timers.visitor_leave_grace,
             );
         }
     }
@@ -145,10 +145,10 @@ impl AgentProtocol {
     }
 
     fn start_leave_grace(&mut self) {
-        if !self.timers.is_set(AgentTimer::VisitorGrace) {
-            self.timers.set(
+        if !self.link.timers.is_set(AgentTimer::VisitorGrace) {
+            self.link.timers.set(
                 AgentTimer::VisitorGrace,
-                self.now + self.config.timers.visitor_leave_grace,
+                self.link.now + self.config.timers.visitor_leave_grace,
             );
         }
     }

@@ -2,19 +2,23 @@
 //! state machine, keepalives, dead-link detection, redirects, scale-down hops and reconnects
 //! with backoff.
 //!
-//! `SocketLink` is a component, not a protocol: the agent and the visitor each keep one as a
-//! field, next to their own [`TimerTable`] and output queue, and call its methods with them.
-//! The methods push the wire outputs (`OpenSocket`, `SendFrame`, `SendPing`, `CloseSocket`)
-//! and the link events (`LinkEvent`, turned into the core's own event type) and return what
-//! happened, so each core decides what follows (the agent's visitor tracking and snapshot, the
-//! visitor's queue and pauses). What comes before the socket (authorize, findvisitor,
-//! uniquevisitor, ...) is not here.
+//! `SocketLink` is the one link type of both cores: the agent and the visitor each keep one as a
+//! field, and it holds the core's clock, [`TimerTable`] and single output queue as well as the
+//! link's own state. Its methods push the wire outputs (`OpenSocket`, `SendFrame`, `SendPing`,
+//! `CloseSocket`) and the link events (`LinkEvent`, turned into the core's own event type) and
+//! return what happened, so each core decides what follows (the agent's visitor tracking and
+//! snapshot, the visitor's queue and pauses). What comes before the socket (authorize,
+//! findvisitor, uniquevisitor, ...) is not here. A core says what it adds through
+//! `LinkCore`, and the crate's one `SansIo` implementation drives it.
 //!
 //! [`DisconnectReason`] is the one reason type of both cores; `settings` holds the
 //! configuration settings they share.
 
+mod core;
 pub mod reason;
 pub(crate) mod settings;
+
+pub(crate) use self::core::LinkCore;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -193,46 +197,17 @@ pub(crate) enum LinkInput {
     Stale,
 }
 
-/// Lends a core's clock, timer table and output queue (fields `now`, `timers`, `out`) to one
-/// [`SocketLink`] call: `self.link.on_inbound(link_io!(self))`.
-macro_rules! link_io {
-    ($core:ident) => {
-        &mut $crate::link::Io {
-            now: $core.now,
-            timers: &mut $core.timers,
-            out: &mut $core.out,
-        }
-    };
-}
-pub(crate) use link_io;
-
-/// The output queue and the timer table a core lends the link for one call.
-pub(crate) struct Io<'a, K: TimerKey, E, const N: usize> {
-    /// The core's clock.
+/// One WebSocket link and the core's IO around it: state, socket ids, the server, keepalive,
+/// hops and backoff, plus the core's clock, timer table (keys `K`) and single output queue
+/// (events `E`), which the link and the core it belongs to both use.
+#[derive(Debug, Clone)]
+pub(crate) struct SocketLink<K: TimerKey, E> {
+    /// The core's clock: the latest `now` it was given.
     pub(crate) now: Instant,
     /// The core's timers.
-    pub(crate) timers: &'a mut TimerTable<K, N>,
+    pub(crate) timers: TimerTable<K>,
     /// The core's output queue.
-    pub(crate) out: &'a mut VecDeque<Output<E>>,
-}
-
-impl<K, E, const N: usize> Io<'_, K, E, N>
-where
-    K: TimerKey + From<LinkTimer>,
-    E: From<LinkEvent>,
-{
-    fn set(&mut self, timer: LinkTimer, after: Duration) {
-        self.timers.set(K::from(timer), self.now + after);
-    }
-
-    fn stop(&mut self, timer: LinkTimer) {
-        self.timers.stop(K::from(timer));
-    }
-}
-
-/// One WebSocket link: state, socket ids, the server, keepalive, hops and backoff.
-#[derive(Debug, Clone)]
-pub(crate) struct SocketLink {
+    pub(crate) out: VecDeque<Output<E>>,
     /// Where the link is.
     pub(crate) state: Link,
     /// The reconnect schedule.
@@ -247,10 +222,22 @@ pub(crate) struct SocketLink {
     hops: u32,
 }
 
-impl SocketLink {
-    /// An idle link.
-    pub(crate) fn new(timings: LinkTimings, reconnect: ReconnectPolicy, rng_seed: u64) -> Self {
+impl<K, E> SocketLink<K, E>
+where
+    K: TimerKey + From<LinkTimer>,
+    E: From<LinkEvent>,
+{
+    /// An idle link at `now`.
+    pub(crate) fn new(
+        timings: LinkTimings,
+        reconnect: ReconnectPolicy,
+        rng_seed: u64,
+        now: Instant,
+    ) -> Self {
         SocketLink {
+            now,
+            timers: TimerTable::new(),
+            out: VecDeque::new(),
             state: Link::Idle,
             backoff: Backoff::new(reconnect, rng_seed),
             timings,
@@ -261,17 +248,32 @@ impl SocketLink {
         }
     }
 
+    /// Moves the clock forward (never back).
+    pub(crate) fn tick(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    fn set(&mut self, timer: LinkTimer, after: Duration) {
+        self.timers.set(K::from(timer), self.now + after);
+    }
+
+    fn stop(&mut self, timer: LinkTimer) {
+        self.timers.stop(K::from(timer));
+    }
+
     /// Pushes a link event unless stopped.
-    fn emit<E: From<LinkEvent>>(&self, out: &mut VecDeque<Output<E>>, event: LinkEvent) {
+    fn emit(&mut self, event: LinkEvent) {
         if self.state != Link::Stopped {
-            out.push_back(Output::Event(E::from(event)));
+            self.out.push_back(Output::Event(E::from(event)));
         }
     }
 
     /// Closes the current socket, if there is one (the state is left to the caller).
-    pub(crate) fn close_socket<E>(&self, out: &mut VecDeque<Output<E>>) {
+    pub(crate) fn close_socket(&mut self) {
         if let Some(socket) = self.state.socket() {
-            out.push_back(Output::CloseSocket { socket });
+            self.out.push_back(Output::CloseSocket { socket });
         }
     }
 
@@ -309,38 +311,29 @@ impl SocketLink {
     }
 
     /// Starts a connect attempt: `Preparing`, with a `Connecting` event.
-    pub(crate) fn begin_attempt<E: From<LinkEvent>>(&mut self, out: &mut VecDeque<Output<E>>) {
+    pub(crate) fn begin_attempt(&mut self) {
         self.state = Link::Preparing;
         let attempt = self.backoff.attempt();
-        self.emit(out, LinkEvent::Connecting { attempt });
+        self.emit(LinkEvent::Connecting { attempt });
     }
 
     /// Opens a socket to `server` at `path` (with an `Origin` header when given) and arms the
     /// connect timeout.
-    pub(crate) fn open<K, E, const N: usize>(
-        &mut self,
-        io: &mut Io<'_, K, E, N>,
-        server: ServerAddr,
-        path: &str,
-        origin: Option<&str>,
-    ) where
-        K: TimerKey + From<LinkTimer>,
-        E: From<LinkEvent>,
-    {
+    pub(crate) fn open(&mut self, server: ServerAddr, path: &str, origin: Option<&str>) {
         self.next_socket += 1;
         let socket = SocketId(self.next_socket);
         let mut headers = Vec::new();
         if let Some(origin) = origin {
             headers.push(("Origin".to_owned(), origin.to_owned()));
         }
-        io.out.push_back(Output::OpenSocket {
+        self.out.push_back(Output::OpenSocket {
             socket,
             url: server.ws_url(path),
             headers,
         });
         self.socket_server = Some(server);
         self.state = Link::Opening(socket);
-        io.set(LinkTimer::ConnectTimeout, self.timings.connect_timeout);
+        self.set(LinkTimer::ConnectTimeout, self.timings.connect_timeout);
     }
 
     /// The socket opened: `Handshaking`. False when it is not the socket being opened.
@@ -363,35 +356,23 @@ impl SocketLink {
     }
 
     /// Something came in on the current socket: the link is alive.
-    pub(crate) fn on_inbound<K, E, const N: usize>(&self, io: &mut Io<'_, K, E, N>)
-    where
-        K: TimerKey + From<LinkTimer>,
-        E: From<LinkEvent>,
-    {
-        io.stop(LinkTimer::PongDeadline);
+    pub(crate) fn on_inbound(&mut self) {
+        self.stop(LinkTimer::PongDeadline);
         if matches!(self.state, Link::Up(_)) {
-            io.set(LinkTimer::IdlePing, self.timings.idle_ping_after);
+            self.set(LinkTimer::IdlePing, self.timings.idle_ping_after);
         }
     }
 
     /// `connected` arrived: `Up`, keepalives start (`keepalive` seconds, 0 for none, absent
     /// for the default), the stability timer starts (the backoff resets only when it fires),
     /// `Connected` is told. False when not handshaking.
-    pub(crate) fn connected<K, E, const N: usize>(
-        &mut self,
-        io: &mut Io<'_, K, E, N>,
-        keepalive: Option<u64>,
-    ) -> bool
-    where
-        K: TimerKey + From<LinkTimer>,
-        E: From<LinkEvent>,
-    {
+    pub(crate) fn connected(&mut self, keepalive: Option<u64>) -> bool {
         let Link::Handshaking(socket) = self.state else {
             return false;
         };
         self.state = Link::Up(socket);
-        io.stop(LinkTimer::ConnectTimeout);
-        io.set(LinkTimer::Stable, self.timings.stable_after);
+        self.stop(LinkTimer::ConnectTimeout);
+        self.set(LinkTimer::Stable, self.timings.stable_after);
         let keepalive = match keepalive {
             Some(0) => None,
             Some(secs) => Some(Duration::from_secs(secs.min(MAX_KEEPALIVE_SECS))),
@@ -399,21 +380,18 @@ impl SocketLink {
         };
         self.keepalive = keepalive;
         if let Some(interval) = keepalive {
-            io.set(LinkTimer::Keepalive, interval);
+            self.set(LinkTimer::Keepalive, interval);
         }
-        self.on_inbound(io);
+        self.on_inbound();
         let server = self
             .socket_server
             .as_ref()
             .map(|s| s.host_port().to_owned())
             .unwrap_or_default();
-        self.emit(
-            io.out,
-            LinkEvent::Connected {
-                server,
-                keepalive_secs: keepalive.map_or(0, |k| k.as_secs()),
-            },
-        );
+        self.emit(LinkEvent::Connected {
+            server,
+            keepalive_secs: keepalive.map_or(0, |k| k.as_secs()),
+        });
         true
     }
 
@@ -421,21 +399,17 @@ impl SocketLink {
     /// how soon to reconnect (see [`SocketLink::hop`]). `None` (after a `ProtocolViolation`
     /// for an unusable server) when the redirect is ignored, also when it names the server of
     /// the current socket.
-    pub(crate) fn redirect<E: From<LinkEvent>>(
+    pub(crate) fn redirect(
         &mut self,
-        out: &mut VecDeque<Output<E>>,
         base: &ServerAddr,
         direct: &str,
     ) -> Option<(ServerAddr, DisconnectReason, Retry)> {
         let target = match base.with_authority(direct) {
             Ok(server) if settings::check_plain_text("redirect", &server).is_ok() => server,
             _ => {
-                self.emit(
-                    out,
-                    LinkEvent::ProtocolViolation {
-                        detail: format!("redirect to an unusable server {direct:?} ignored"),
-                    },
-                );
+                self.emit(LinkEvent::ProtocolViolation {
+                    detail: format!("redirect to an unusable server {direct:?} ignored"),
+                });
                 return None;
             }
         };
@@ -443,12 +417,9 @@ impl SocketLink {
             return None;
         }
         let server = target.host_port().to_owned();
-        self.emit(
-            out,
-            LinkEvent::Redirected {
-                server: server.clone(),
-            },
-        );
+        self.emit(LinkEvent::Redirected {
+            server: server.clone(),
+        });
         let retry = self.hop();
         Some((target, DisconnectReason::Redirect { server }, retry))
     }
@@ -466,16 +437,8 @@ impl SocketLink {
     /// Takes the link down: closes the socket if there is one, stops the link's timers,
     /// forgets the server and keepalive, `Preparing`, and tells `Disconnected` when `tell`.
     /// The core follows with its own clean-up and [`SocketLink::retry`].
-    pub(crate) fn down<K, E, const N: usize>(
-        &mut self,
-        io: &mut Io<'_, K, E, N>,
-        why: DisconnectReason,
-        tell: bool,
-    ) where
-        K: TimerKey + From<LinkTimer>,
-        E: From<LinkEvent>,
-    {
-        self.close_socket(io.out);
+    pub(crate) fn down(&mut self, why: DisconnectReason, tell: bool) {
+        self.close_socket();
         for timer in [
             LinkTimer::ConnectTimeout,
             LinkTimer::Keepalive,
@@ -484,36 +447,29 @@ impl SocketLink {
             LinkTimer::Reconnect,
             LinkTimer::Stable,
         ] {
-            io.stop(timer);
+            self.stop(timer);
         }
         self.socket_server = None;
         self.keepalive = None;
         self.state = Link::Preparing;
         if tell {
-            self.emit(io.out, LinkEvent::Disconnected { why });
+            self.emit(LinkEvent::Disconnected { why });
         }
     }
 
     /// After [`SocketLink::down`]: a new attempt at once, the backoff wait (with
     /// `Reconnecting`), or a pause.
-    pub(crate) fn retry<K, E, const N: usize>(&mut self, io: &mut Io<'_, K, E, N>, retry: Retry)
-    where
-        K: TimerKey + From<LinkTimer>,
-        E: From<LinkEvent>,
-    {
+    pub(crate) fn retry(&mut self, retry: Retry) {
         match retry {
-            Retry::Now => self.begin_attempt(io.out),
+            Retry::Now => self.begin_attempt(),
             Retry::Backoff => {
                 let (attempt, delay) = self.backoff.next_delay();
                 self.state = Link::Backoff;
-                io.set(LinkTimer::Reconnect, delay);
-                self.emit(
-                    io.out,
-                    LinkEvent::Reconnecting {
-                        attempt,
-                        delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                    },
-                );
+                self.set(LinkTimer::Reconnect, delay);
+                self.emit(LinkEvent::Reconnecting {
+                    attempt,
+                    delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                });
             }
             Retry::Pause => self.state = Link::Paused,
         }
@@ -521,15 +477,7 @@ impl SocketLink {
 
     /// A link timer fired. Returns why the link must go down (to retry after the backoff)
     /// when the link is dead or a connect step timed out.
-    pub(crate) fn on_timer<K, E, const N: usize>(
-        &mut self,
-        io: &mut Io<'_, K, E, N>,
-        timer: LinkTimer,
-    ) -> Option<DisconnectReason>
-    where
-        K: TimerKey + From<LinkTimer>,
-        E: From<LinkEvent>,
-    {
+    pub(crate) fn on_timer(&mut self, timer: LinkTimer) -> Option<DisconnectReason> {
         match timer {
             LinkTimer::PongDeadline => {
                 if matches!(self.state, Link::Up(_)) {
@@ -546,22 +494,22 @@ impl SocketLink {
             }
             LinkTimer::Reconnect => {
                 if self.state == Link::Backoff {
-                    self.begin_attempt(io.out);
+                    self.begin_attempt();
                 }
             }
             LinkTimer::Keepalive => {
                 if let (Link::Up(socket), Some(interval)) = (self.state, self.keepalive) {
-                    io.out.push_back(Output::SendFrame {
+                    self.out.push_back(Output::SendFrame {
                         socket,
                         text: ClientFrame::Keepalive.encode(),
                     });
-                    io.set(LinkTimer::Keepalive, interval);
+                    self.set(LinkTimer::Keepalive, interval);
                 }
             }
             LinkTimer::IdlePing => {
                 if let Link::Up(socket) = self.state {
-                    io.out.push_back(Output::SendPing { socket });
-                    io.set(LinkTimer::PongDeadline, self.timings.pong_timeout);
+                    self.out.push_back(Output::SendPing { socket });
+                    self.set(LinkTimer::PongDeadline, self.timings.pong_timeout);
                 }
             }
             LinkTimer::Stable => {

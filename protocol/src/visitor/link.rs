@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::io::{CloseReason, HttpRequestId, Output, SocketId};
 use crate::link::settings::check_plain_text;
-use crate::link::{link_io, AfterServerClose, Link, LinkTimer, Retry};
+use crate::link::{AfterServerClose, Link, LinkTimer, Retry};
 use crate::rest::{self, RestError};
 
 use super::event::{DisconnectReason, StopReason, VisitorEvent};
@@ -18,7 +18,7 @@ const GUEST_TOKEN_MARGIN: Duration = Duration::from_secs(15);
 impl VisitorProtocol {
     /// Starts a connect attempt: `Preparing`, with a `Connecting` event.
     pub(crate) fn begin_attempt(&mut self) {
-        self.link.begin_attempt(&mut self.out);
+        self.link.begin_attempt();
     }
 
     /// Takes the next step of a connect attempt, if one can be taken.
@@ -39,7 +39,7 @@ impl VisitorProtocol {
             .clone()
             .unwrap_or_else(|| self.config.presence_server.clone());
         let origin = self.config.origin.as_deref();
-        self.link.open(link_io!(self), server, "/visitorws", origin);
+        self.link.open(server, "/visitorws", origin);
     }
 
     /// Sends the request before the socket unless one is in flight.
@@ -75,11 +75,11 @@ impl VisitorProtocol {
                 .push(("Origin".to_owned(), origin.to_owned()));
         }
         let id = self.new_http_id();
-        self.out.push_back(Output::Http { id, request });
+        self.link.out.push_back(Output::Http { id, request });
         self.fetch = Some((id, fetch));
-        self.timers.set(
+        self.link.timers.set(
             VisitorTimer::ConnectTimeout,
-            self.now + self.config.timers.connect_timeout,
+            self.link.now + self.config.timers.connect_timeout,
         );
     }
 
@@ -92,7 +92,7 @@ impl VisitorProtocol {
             return;
         }
         self.fetch = None;
-        self.timers.stop(VisitorTimer::ConnectTimeout);
+        self.link.timers.stop(VisitorTimer::ConnectTimeout);
         match fetch {
             Fetch::Unique => {
                 let parsed = result
@@ -111,7 +111,7 @@ impl VisitorProtocol {
                             guest_token: granted.guesttoken,
                             // A code said to lapse sooner than a connect takes is kept that
                             // long anyway (a refusal then renews it), never renewed in a loop.
-                            expires: self.now
+                            expires: self.link.now
                                 + Duration::from_secs(granted.timeout).max(GUEST_TOKEN_MARGIN * 2),
                         });
                     }
@@ -175,19 +175,18 @@ impl VisitorProtocol {
 
     /// Something came in on the current socket: the link is alive.
     pub(crate) fn on_inbound(&mut self) {
-        self.link.on_inbound(link_io!(self));
+        self.link.on_inbound();
     }
 
     /// `connected` arrived: keepalives start, the backoff resets.
     pub(crate) fn on_connected(&mut self, keepalive: Option<u64>) {
-        self.link.connected(link_io!(self), keepalive);
+        self.link.connected(keepalive);
     }
 
     /// `redirect {direct}`: reconnect there.
     pub(crate) fn on_redirect(&mut self, direct: String) {
         if let Some((target, why, retry)) =
-            self.link
-                .redirect(&mut self.out, &self.config.presence_server, &direct)
+            self.link.redirect(&self.config.presence_server, &direct)
         {
             self.link_down(why, retry);
             self.direct = Some(target);
@@ -205,14 +204,14 @@ impl VisitorProtocol {
     fn unique_grant_lapsing(&self) -> bool {
         self.unique
             .as_ref()
-            .is_some_and(|grant| grant.expires <= self.now + GUEST_TOKEN_MARGIN)
+            .is_some_and(|grant| grant.expires <= self.link.now + GUEST_TOKEN_MARGIN)
     }
 
     /// The service refused the guest token (`error {connfail, guesttoken}`): renew the
     /// grant, then reconnect after the backoff.
     pub(crate) fn guest_token_refused(&mut self) {
         if let Some(grant) = &mut self.unique {
-            grant.expires = self.now;
+            grant.expires = self.link.now;
         }
         self.link_down(DisconnectReason::TokenRefused, Retry::Backoff);
     }
@@ -242,7 +241,7 @@ impl VisitorProtocol {
                 self.link_down(why, Retry::Pause)
             }
             Link::Backoff => {
-                self.timers.stop(VisitorTimer::Reconnect);
+                self.link.timers.stop(VisitorTimer::Reconnect);
                 self.link.state = Link::Paused;
             }
             Link::Idle | Link::Paused | Link::Stopped => {}
@@ -271,8 +270,8 @@ impl VisitorProtocol {
             // Back to the presence server (or a new lookup) unless the server was fine.
             self.direct = None;
         }
-        self.link.down(link_io!(self), why, attempt_in_progress);
-        self.link.retry(link_io!(self), retry);
+        self.link.down(why, attempt_in_progress);
+        self.link.retry(retry);
     }
 
     /// Stops for good: close, drop the queue, `Stopped` last.
@@ -280,8 +279,8 @@ impl VisitorProtocol {
         if self.link.state == Link::Stopped {
             return;
         }
-        self.link.close_socket(&mut self.out);
-        self.timers.stop_all();
+        self.link.close_socket();
+        self.link.timers.stop_all();
         self.fetch = None;
         self.queue.clear();
         self.queue.shrink_to_fit();
@@ -300,7 +299,7 @@ impl VisitorProtocol {
             VisitorTimer::IdlePing => LinkTimer::IdlePing,
             VisitorTimer::Stable => LinkTimer::Stable,
         };
-        if let Some(why) = self.link.on_timer(link_io!(self), link_timer) {
+        if let Some(why) = self.link.on_timer(link_timer) {
             self.link_down(why, Retry::Backoff);
         }
     }

@@ -23,6 +23,7 @@ pub mod event;
 mod inbound;
 mod link;
 mod outbox;
+mod timers;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -31,11 +32,10 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::ids::{UniqueId, VisitorId};
-use crate::io::{HttpRequestId, Output, SansIo, TransportInput};
-use crate::link::{Link, LinkInput, LinkTimer, LinkTimings, Retry, SocketLink};
+use crate::io::{HttpRequestId, Output};
+use crate::link::{Link, LinkCore, LinkInput, LinkTimings, Retry, SocketLink};
 use crate::presence::{PresenceData, TermsStatus, Visibility};
 use crate::rest::ServerAddr;
-use crate::timer::{TimerKey, TimerTable};
 use crate::wire::{ClientFrame, ServerFrame};
 
 pub use config::{
@@ -46,54 +46,10 @@ pub use error::CommandError;
 pub use event::{ConnectionState, DisconnectReason, StopReason, VisitorEvent};
 
 use outbox::Queued;
+pub(crate) use timers::VisitorTimer;
 
 /// Longest type accepted by [`VisitorProtocol::fire`], in bytes.
 pub const MAX_CUSTOM_KIND_LEN: usize = 64;
-
-/// The visitor's timers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum VisitorTimer {
-    /// Nothing inbound after the idle ping: the link is dead.
-    PongDeadline,
-    /// A connect step (request, socket, `connected`) took too long.
-    ConnectTimeout,
-    /// The backoff delay is over: try again.
-    Reconnect,
-    /// Send `{"type":"k"}`.
-    Keepalive,
-    /// Inbound silence: send a ping.
-    IdlePing,
-    /// The link has stayed up long enough: the backoff and the hop count start over.
-    Stable,
-}
-
-impl From<LinkTimer> for VisitorTimer {
-    fn from(timer: LinkTimer) -> Self {
-        match timer {
-            LinkTimer::PongDeadline => VisitorTimer::PongDeadline,
-            LinkTimer::ConnectTimeout => VisitorTimer::ConnectTimeout,
-            LinkTimer::Reconnect => VisitorTimer::Reconnect,
-            LinkTimer::Keepalive => VisitorTimer::Keepalive,
-            LinkTimer::IdlePing => VisitorTimer::IdlePing,
-            LinkTimer::Stable => VisitorTimer::Stable,
-        }
-    }
-}
-
-impl TimerKey for VisitorTimer {
-    const ALL: &'static [Self] = &[
-        VisitorTimer::PongDeadline,
-        VisitorTimer::ConnectTimeout,
-        VisitorTimer::Reconnect,
-        VisitorTimer::Keepalive,
-        VisitorTimer::IdlePing,
-        VisitorTimer::Stable,
-    ];
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// The request before the socket in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,10 +173,7 @@ impl fmt::Debug for UniqueGrant {
 #[derive(Debug)]
 pub struct VisitorProtocol {
     config: VisitorConfig,
-    now: Instant,
-    link: SocketLink,
-    timers: TimerTable<VisitorTimer, 6>,
-    out: VecDeque<Output<VisitorEvent>>,
+    link: SocketLink<VisitorTimer, VisitorEvent>,
     next_http: u64,
     /// The visitor id in use: configured, or granted by `uniquevisitor`.
     visitor: Option<VisitorId>,
@@ -262,11 +215,9 @@ impl VisitorProtocol {
                 },
                 config.reconnect,
                 config.rng_seed.value,
+                now,
             ),
             config,
-            now,
-            timers: TimerTable::new(),
-            out: VecDeque::new(),
             next_http: 0,
             visitor,
             unique: None,
@@ -510,7 +461,7 @@ impl VisitorProtocol {
                 self.link_down(DisconnectReason::Navigation, Retry::Now)
             }
             Link::Backoff => {
-                self.timers.stop(VisitorTimer::Reconnect);
+                self.link.timers.stop(VisitorTimer::Reconnect);
                 self.begin_attempt();
             }
             Link::Paused => self.resume(),
@@ -544,9 +495,7 @@ impl VisitorProtocol {
 
     /// Moves the clock forward (never back).
     fn tick(&mut self, now: Instant) {
-        if now > self.now {
-            self.now = now;
-        }
+        self.link.tick(now);
     }
 
     fn check_running(&self) -> Result<(), CommandError> {
@@ -577,7 +526,7 @@ impl VisitorProtocol {
 
     fn emit(&mut self, event: VisitorEvent) {
         if self.link.state != Link::Stopped {
-            self.out.push_back(Output::Event(event));
+            self.link.out.push_back(Output::Event(event));
         }
     }
 
@@ -592,21 +541,29 @@ impl VisitorProtocol {
             return;
         }
         self.drive_link();
-        if self.out.is_empty() && self.out.capacity() > 32 {
-            self.out.shrink_to_fit();
-        }
     }
 }
 
-impl SansIo for VisitorProtocol {
+// The link and its inputs are crate-private; `LinkCore` is sealed (see `link::core`).
+#[allow(private_interfaces)]
+impl LinkCore for VisitorProtocol {
+    type Timer = VisitorTimer;
     type Event = VisitorEvent;
 
-    fn handle_input(&mut self, now: Instant, input: TransportInput) {
-        self.tick(now);
-        if self.link.state == Link::Stopped {
-            return;
-        }
-        match self.link.sort_input(input, self.config.max_frame_bytes) {
+    fn link(&self) -> &SocketLink<VisitorTimer, VisitorEvent> {
+        &self.link
+    }
+
+    fn link_mut(&mut self) -> &mut SocketLink<VisitorTimer, VisitorEvent> {
+        &mut self.link
+    }
+
+    fn max_frame_bytes(&self) -> usize {
+        self.config.max_frame_bytes
+    }
+
+    fn on_link_input(&mut self, input: LinkInput) {
+        match input {
             LinkInput::Opened(socket) => self.on_socket_opened(socket),
             LinkInput::Frame(frame) => self.on_frame(frame),
             LinkInput::Activity => self.on_inbound(),
@@ -614,33 +571,14 @@ impl SansIo for VisitorProtocol {
             LinkInput::Http(id, result) => self.on_http(id, result),
             LinkInput::Stale => {}
         }
-        self.after_input();
     }
 
-    fn handle_timeout(&mut self, now: Instant) {
-        self.tick(now);
-        if self.link.state == Link::Stopped {
-            return;
-        }
-        let expired = self.timers.take_expired(self.now);
-        for timer in expired {
-            if self.link.state == Link::Stopped {
-                return;
-            }
-            self.on_timer(timer);
-        }
-        self.after_input();
+    fn on_timer(&mut self, timer: VisitorTimer) {
+        VisitorProtocol::on_timer(self, timer);
     }
 
-    fn poll_output(&mut self) -> Option<Output<VisitorEvent>> {
-        self.out.pop_front()
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        if self.link.state == Link::Stopped {
-            return None;
-        }
-        self.timers.next_timeout()
+    fn after_input(&mut self) {
+        VisitorProtocol::after_input(self);
     }
 }
 

@@ -26,7 +26,7 @@ impl VisitorProtocol {
     }
 
     pub(crate) fn send_now(&mut self, socket: SocketId, text: String) {
-        self.out.push_back(Output::SendFrame { socket, text });
+        self.link.out.push_back(Output::SendFrame { socket, text });
     }
 
     /// Encodes `frame` (refusing it when over the frame limit), then sends it or queues it

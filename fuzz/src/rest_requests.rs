@@ -18,8 +18,13 @@
 //!   service's rule (`mtype` or `type`, `data`, `invoke` data as `{func, args}`), the frame the
 //!   service would send the visitor encodes and decodes back to itself.
 //!
-//! The service's own request parsers for headers and bodies are private; the rule they follow
-//! is written out here and applied to the public pieces they use.
+//! * the service's whole HTTP face (`ServiceCore::handle_http`): every request the client
+//!   builds is answered 200 (404 for a signal to an absent visitor) with a body the client's
+//!   parser reads; arbitrary requests (method, path, query, `Authorization`, `Origin`, body)
+//!   never panic and get a status from 100 to 599 and, when JSON, a body that parses.
+//!
+//! The reading of `Authorize` bodies' fields is private to the service; its rule is written
+//! out here and applied to the public pieces it uses.
 
 use glance_presence_protocol::loginkey;
 use glance_presence_protocol::rest::{
@@ -28,7 +33,11 @@ use glance_presence_protocol::rest::{
 use glance_presence_protocol::wire::{InvokeRequest, ServerFrame, DEFAULT_MAX_FRAME_BYTES};
 use glance_presence_protocol::{ApiKey, AuthToken, GroupId, LoginKey, PartnerUserId, VisitorId};
 use glance_presence_service::auth::TokenKeys;
+use glance_presence_service::core::rest::agent::{bearer_token, signal_frame};
+use glance_presence_service::core::rest::{HttpAnswer, HttpMethod, RestRequest};
+use glance_presence_service::core::{CoreSettings, ServiceCore};
 use glance_presence_service::query::QueryParams;
+use glance_presence_service::ServiceConfig;
 use serde_json::Value;
 
 use super::input::Input;
@@ -65,16 +74,18 @@ fn query_of(url: &str) -> Option<&str> {
 }
 
 /// Which cases an input reached: bit 0 query round trip, bit 1 client URLs, bit 2 token
-/// verified, bit 3 Authorize body, bit 4 signal frame, bit 5 invoke, bit 6 refused signal body.
+/// verified, bit 3 Authorize body, bit 4 signal frame, bit 5 invoke, bit 6 refused signal body,
+/// bit 7 a client request answered by the service, bit 8 an arbitrary request answered.
 pub fn check(data: &[u8]) -> u32 {
     let mut u = Input::new(data);
     // One part per input (the first byte picks it), so the cheap parsers run often.
-    match u.below(5) {
+    match u.below(6) {
         0 => query_strings(&mut u),
         1 => client_urls(&mut u),
         2 => tokens(&mut u),
         3 => authorize_bodies(&mut u),
-        _ => signal_bodies(&mut u),
+        4 => signal_bodies(&mut u),
+        _ => http(&mut u),
     }
 }
 
@@ -219,8 +230,19 @@ fn tokens(u: &mut Input<'_>) -> u32 {
     let keys = TokenKeys::new(&secret);
     let group = group(u);
     let now = u.u64() >> u.below(64);
-    // Arbitrary bearer text never verifies.
+    // Arbitrary bearer text never verifies; the header reader takes `Bearer ` or `bearer `
+    // and trims.
     let raw = u.text(300);
+    let _ = bearer_token(Some(&raw));
+    assert_eq!(
+        bearer_token(Some(&format!("Bearer {raw}"))),
+        Some(raw.trim())
+    );
+    assert_eq!(
+        bearer_token(Some(&format!("bearer {raw}"))),
+        Some(raw.trim())
+    );
+    assert_eq!(bearer_token(None), None);
     assert!(
         keys.verify_agent(&raw, None, now).is_err(),
         "{raw:?} verified"
@@ -282,7 +304,8 @@ fn tokens(u: &mut Input<'_>) -> u32 {
     reached
 }
 
-/// The service's reading of a partner id or partner user id: a string, or a number as text.
+/// The service's reading of a partner id or partner user id (`Authorize` bodies): a string, or
+/// a number as text.
 fn text_or_number(value: Option<&Value>) -> Option<String> {
     match value? {
         Value::String(s) => Some(s.clone()),
@@ -358,24 +381,9 @@ fn authorize_bodies(u: &mut Input<'_>) -> u32 {
 }
 
 /// The frame the service sends the visitor for a `signalvisitor` body, or `None` when the
-/// service answers 400 (the rule of the service's private body reader).
+/// service answers 400.
 fn service_signal_frame(body: Value) -> Option<ServerFrame> {
-    let Value::Object(mut map) = body else {
-        return None;
-    };
-    let kind = match map.get("mtype").or_else(|| map.get("type")) {
-        Some(Value::String(kind)) if !kind.is_empty() => kind.clone(),
-        _ => return None,
-    };
-    let data = map.remove("data").filter(|v| !v.is_null());
-    match kind.as_str() {
-        "signal" => Some(ServerFrame::Signal(data.unwrap_or(Value::Null))),
-        "invoke" => serde_json::from_value::<InvokeRequest>(data?)
-            .ok()
-            .map(ServerFrame::Invoke),
-        other if ServerFrame::is_known_kind(other) => None,
-        _ => Some(ServerFrame::Other { kind, data }),
-    }
+    signal_frame(body).ok()
 }
 
 /// The visitor reads back exactly the frame the service sends.
@@ -451,5 +459,179 @@ fn signal_bodies(u: &mut Input<'_>) -> u32 {
         Some(frame) => visitor_reads_back(&frame),
         None => reached |= 64,
     }
+    reached
+}
+
+const GROUP: u64 = 12345;
+const PATHS: &[&str] = &[
+    "/lookupvisitor",
+    "/findvisitor",
+    "/query",
+    "/signalvisitor",
+    "/uniquevisitor",
+    "/presence",
+    "/services/AuthorizationService.svc/rest/Authorize",
+    "/services/authorizationservice/GetVisitorSettings3",
+    "/metrics",
+    "/agent",
+    "/visitorws",
+    "/",
+];
+
+fn http(u: &mut Input<'_>) -> u32 {
+    let mut reached = 0;
+    let config = ServiceConfig::builder()
+        .group(GroupId::new(GROUP).expect("valid"), ApiKey::new("api-key"))
+        .build()
+        .expect("valid configuration");
+    let settings = CoreSettings::from_config(&config, 7);
+    let keys = TokenKeys::new(b"rest-secret");
+    let now = std::time::Instant::now();
+    let unix = std::time::Duration::from_secs(1_700_000_000);
+    let mut core = ServiceCore::new(settings, keys.clone(), now, unix.as_secs_f64());
+    let group = GroupId::new(GROUP).expect("valid");
+    let user = PartnerUserId::new("agent1").expect("valid");
+    let (token, _) = keys
+        .issue_agent(group, &user, unix.as_secs(), 3600)
+        .expect("issued");
+
+    // The client's requests are answered, and the client reads the answers.
+    let server = ServerAddr::new(Scheme::Http, "127.0.0.1:8080").expect("valid");
+    let visitor = visitor_id(u);
+    let target = RestTarget {
+        server: &server,
+        group,
+        visitor: &visitor,
+        version: "6.25.0",
+        token: Some(&token),
+    };
+    let body = SignalBody::Signal(u.json(2));
+    let pick = u.below(4);
+    let request = match pick {
+        0 => rest::lookup_visitor(&target),
+        1 => rest::find_visitor(&target),
+        2 => rest::query(&target),
+        _ => rest::signal_visitor(&target, &body),
+    };
+    let path_and_query = request
+        .url
+        .strip_prefix(&server.http_base())
+        .expect("the server's URL");
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
+    };
+    let answer = core.handle_http(
+        now,
+        unix,
+        &RestRequest {
+            method: if pick == 3 {
+                HttpMethod::Post
+            } else {
+                HttpMethod::Get
+            },
+            path,
+            query,
+            authorization: request.header("Authorization"),
+            origin: None,
+            body: Some(request.body.as_deref().unwrap_or("").as_bytes()),
+        },
+    );
+    let HttpAnswer::Respond(response) = answer else {
+        panic!("{} answered with an upgrade", request.url);
+    };
+    let b = response.body.as_bytes();
+    let status = response.status;
+    match pick {
+        0 => assert!(
+            rest::parse_lookup(status, b).is_ok(),
+            "{status} {}",
+            response.body
+        ),
+        1 => assert!(
+            rest::parse_find(status, b).is_ok(),
+            "{status} {}",
+            response.body
+        ),
+        2 => assert!(
+            rest::parse_query(status, b).is_ok(),
+            "{status} {}",
+            response.body
+        ),
+        _ => assert!(
+            status == 404 || rest::parse_signal(status, b).is_ok(),
+            "{status} {}",
+            response.body
+        ),
+    }
+    while core.poll_output().is_some() {}
+    reached |= 128;
+
+    // Arbitrary requests.
+    let method = u.pick(&[
+        HttpMethod::Get,
+        HttpMethod::Post,
+        HttpMethod::Options,
+        HttpMethod::Other,
+    ]);
+    let path = if u.below(8) == 0 {
+        u.text(40)
+    } else {
+        u.pick(PATHS).to_owned()
+    };
+    let query = u.bool().then(|| {
+        if u.bool() {
+            format!(
+                "groupid={GROUP}&visitorid={}&&ver=1.0.0",
+                u.word(&["v1"], 20)
+            )
+        } else {
+            u.text(100)
+        }
+    });
+    let authorization = match u.below(4) {
+        0 => None,
+        1 => Some(format!("Bearer {}", token.expose_secret())),
+        _ => Some(u.text(60)),
+    };
+    let origin = u
+        .bool()
+        .then(|| u.word(&["https://example.com", "null"], 30));
+    let body: Option<Vec<u8>> = match u.below(4) {
+        0 => None,
+        1 => Some(u.json(3).to_string().into_bytes()),
+        _ => Some(u.blob(600).to_vec()),
+    };
+    let answer = core.handle_http(
+        now,
+        unix,
+        &RestRequest {
+            method,
+            path: &path,
+            query: query.as_deref(),
+            authorization: authorization.as_deref(),
+            origin: origin.as_deref(),
+            body: body.as_deref(),
+        },
+    );
+    if let HttpAnswer::Respond(response) = answer {
+        assert!(
+            (100..600).contains(&response.status),
+            "status {}",
+            response.status
+        );
+        if response
+            .header("Content-Type")
+            .is_some_and(|t| t.starts_with("application/json"))
+        {
+            assert!(
+                serde_json::from_str::<Value>(&response.body).is_ok(),
+                "not JSON: {}",
+                response.body
+            );
+        }
+        reached |= 256;
+    }
+    while core.poll_output().is_some() {}
     reached
 }

@@ -9,11 +9,11 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../protocol/tests/visitor_support.rs"]
-mod visitor_support;
+#[path = "../../protocol/tests/support/mod.rs"]
+mod support;
 
 fuzz_target!(|data: &[u8]| {
-    if let Some(report) = visitor_support::ops::run_bytes(data) {
+    if let Some(report) = support::visitor::ops::run_bytes(data) {
         assert!(report.violations.is_empty(), "{:?}", report.violations);
     }
 });

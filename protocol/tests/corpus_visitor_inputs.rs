@@ -5,11 +5,11 @@
 //! regenerates the seed files: deterministic random inputs, kept when they reach states the
 //! corpus does not cover yet (sockets opened, connected, keepalives sent).
 
-mod visitor_support;
+mod support;
 
 use std::path::PathBuf;
 
-use visitor_support::ops::run_bytes;
+use support::visitor::ops::run_bytes;
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/visitor_inputs")

@@ -3,11 +3,11 @@
 //! (canonical, garbage statuses, failures, stale ids). The sequences are decoded from random
 //! bytes with `arbitrary`. Each property runs 1,000 cases.
 
-mod visitor_support;
+mod support;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use visitor_support::ops::{run_bytes, Report};
+use support::visitor::ops::{run_bytes, Report};
 
 fn cases() -> ProptestConfig {
     ProptestConfig {
@@ -101,7 +101,7 @@ fn the_generator_reaches_interesting_states() {
 #[test]
 fn the_checks_catch_a_broken_invariant() {
     use glance_presence_protocol::TermsStatus;
-    use visitor_support::Harness;
+    use support::visitor::Harness;
     let mut h = Harness::new(|b| b);
     h.connect().unwrap();
     h.open_socket();

@@ -3,7 +3,7 @@
 //! Each test also asserts the facts the scenario is about, so a wrong snapshot cannot be
 //! accepted by accident, and that the harness saw no invariant broken.
 
-mod visitor_support;
+mod support;
 
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use glance_presence_protocol::visitor::{
     CommandError, ConnectionState, DisconnectReason, StopReason, VisitorEvent,
 };
 use serde_json::json;
-use visitor_support::{data, Harness, UNIQUE_ANSWER};
+use support::visitor::{data, Harness, UNIQUE_ANSWER};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -117,7 +117,7 @@ fn unique_connect() {
         glance_presence_protocol::visitor::VisitorConfig::builder()
             .group_id(12345)
             .unique()
-            .presence_server(visitor_support::PRESENCE)
+            .presence_server(support::visitor::PRESENCE)
             .rng_seed(7)
             .build()
             .unwrap(),
@@ -182,7 +182,7 @@ fn unique_request_failure_is_retried_with_backoff() {
         glance_presence_protocol::visitor::VisitorConfig::builder()
             .group_id(12345)
             .unique()
-            .presence_server(visitor_support::PRESENCE)
+            .presence_server(support::visitor::PRESENCE)
             .rng_seed(7)
             .build()
             .unwrap(),
@@ -810,7 +810,7 @@ fn a_unique_grant_is_renewed_with_its_id_before_it_lapses_and_when_refused() {
         glance_presence_protocol::visitor::VisitorConfig::builder()
             .group_id(12345)
             .unique()
-            .presence_server(visitor_support::PRESENCE)
+            .presence_server(support::visitor::PRESENCE)
             .rng_seed(7)
             .build()
             .unwrap(),

@@ -30,8 +30,9 @@ use glance_presence_protocol::agent::{
 use glance_presence_protocol::backoff::ReconnectPolicy;
 use glance_presence_protocol::io::{CloseReason, HttpRequestId, SansIo, SocketId, TransportInput};
 use glance_presence_protocol::wire::{ServerFrame, DEFAULT_MAX_FRAME_BYTES};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::gen;
 use super::harness::{Harness, FIND_FOUND};
 
 /// Which configuration a run uses.
@@ -200,45 +201,6 @@ const WORDS: &[&str] = &[
     "",
 ];
 
-fn json_value(u: &mut Unstructured<'_>, depth: u8) -> arbitrary::Result<Value> {
-    let kinds = if depth == 0 { 6 } else { 8 };
-    Ok(match u.choose_index(kinds)? {
-        0 => Value::Null,
-        1 => Value::Bool(bool::arbitrary(u)?),
-        2 => Value::from(u64::arbitrary(u)? >> u.int_in_range(0..=63)?),
-        3 => Value::from(i64::arbitrary(u)?),
-        4 => serde_json::Number::from_f64(f64::arbitrary(u)?).map_or(Value::Null, Value::Number),
-        5 => Value::String(word(u)?),
-        6 => {
-            let n = u.int_in_range(0..=5)?;
-            let mut items = Vec::new();
-            for _ in 0..n {
-                items.push(json_value(u, depth - 1)?);
-            }
-            Value::Array(items)
-        }
-        _ => {
-            let n = u.int_in_range(0..=5)?;
-            let mut map = Map::new();
-            for _ in 0..n {
-                let key = word(u)?;
-                map.insert(key, json_value(u, depth - 1)?);
-            }
-            Value::Object(map)
-        }
-    })
-}
-
-/// One of [`WORDS`] half the time, else up to 24 arbitrary characters.
-fn word(u: &mut Unstructured<'_>) -> arbitrary::Result<String> {
-    if bool::arbitrary(u)? {
-        Ok(WORDS[u.choose_index(WORDS.len())?].to_owned())
-    } else {
-        let len = u.int_in_range(0..=24)?;
-        Ok(String::from_utf8_lossy(u.bytes(len.min(u.len()))?).into_owned())
-    }
-}
-
 impl<'a> Arbitrary<'a> for Json {
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
         Ok(Json(json_value(u, 4)?))
@@ -272,56 +234,11 @@ pub struct AnyFrame(pub String);
 
 impl<'a> Arbitrary<'a> for AnyFrame {
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        let mut map = Map::new();
-        let kind = match u.choose_index(SERVER_TYPES.len() + 4)? {
-            i if i < SERVER_TYPES.len() => Value::from(SERVER_TYPES[i]),
-            i if i == SERVER_TYPES.len() => json_value(u, 1)?,
-            _ => Value::String(word(u)?),
-        };
-        let key = if u.ratio(1, 8)? { "mtype" } else { "type" };
-        map.insert(key.to_owned(), kind);
-        if u.ratio(3, 4)? {
-            let data = if bool::arbitrary(u)? {
-                // An object with the fields the known frames read, any values.
-                let mut data = Map::new();
-                for _ in 0..u.int_in_range(0..=3)? {
-                    data.insert(word(u)?, json_value(u, 2)?);
-                }
-                Value::Object(data)
-            } else {
-                json_value(u, 3)?
-            };
-            map.insert("data".to_owned(), data);
-        }
-        for _ in 0..u.int_in_range(0..=2)? {
-            map.insert(word(u)?, json_value(u, 1)?);
-        }
-        Ok(AnyFrame(Value::Object(map).to_string()))
+        Ok(AnyFrame(gen::any_frame(u, SERVER_TYPES, WORDS)?))
     }
 }
 
-/// Up to 63 arbitrary bytes, one time in 8 up to 4 KiB, or (one time in 32) 70,000 bytes,
-/// over the default frame limit.
-#[derive(Debug, Clone)]
-pub struct Blob(pub Vec<u8>);
-
-impl<'a> Arbitrary<'a> for Blob {
-    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        if u.ratio(1, 32)? {
-            let fill = u8::arbitrary(u)?;
-            let mut bytes = br#"{"type":"signal","data":""#.to_vec();
-            bytes.resize(70_000, fill.max(b' '));
-            return Ok(Blob(bytes));
-        }
-        // Mostly short, so one op does not take the whole input.
-        let len = if u.ratio(1, 8)? {
-            usize::from(u16::arbitrary(u)? % 4097)
-        } else {
-            usize::from(u8::arbitrary(u)? % 64)
-        };
-        Ok(Blob(u.bytes(len.min(u.len()))?.to_vec()))
-    }
-}
+pub use super::gen::Blob;
 
 /// Up to 255 bytes, read as (lossy) UTF-8 text, so one op never swallows the whole input.
 #[derive(Debug, Clone)]
@@ -949,4 +866,14 @@ fn check_step(
         }
     }
     *checked_events = h.events.len();
+}
+
+/// One of [`WORDS`] half the time, else up to 24 arbitrary characters.
+fn word(u: &mut Unstructured<'_>) -> arbitrary::Result<String> {
+    gen::word(u, WORDS)
+}
+
+/// Any JSON value, nested at most `depth` deep.
+fn json_value(u: &mut Unstructured<'_>, depth: u8) -> arbitrary::Result<Value> {
+    gen::json_value(u, depth, WORDS)
 }

@@ -7,9 +7,6 @@
 //! plays the service: it answers HTTP requests (matched by URL path), opens and closes the
 //! socket, and sends frames. Time moves only through [`Harness::advance`], which fires every
 //! deadline on the way, in order.
-//!
-//! This file is also compiled as a test target of its own, with no tests in it.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -511,54 +508,7 @@ impl Harness {
     }
 }
 
-/// One line for an input.
-pub fn describe_input(input: &TransportInput) -> String {
-    match input {
-        TransportInput::SocketOpened { socket } => format!("opened {socket}"),
-        TransportInput::Frame { socket, text } => format!("frame {socket} {text}"),
-        TransportInput::BinaryFrame { socket, data } => {
-            format!("binary frame {socket} {}", String::from_utf8_lossy(data))
-        }
-        TransportInput::Pong { socket } => format!("pong {socket}"),
-        TransportInput::SocketClosed { socket, reason } => format!("closed {socket}: {reason}"),
-        TransportInput::HttpResponse { id, status, body } => {
-            format!("{id} {status} {}", String::from_utf8_lossy(body))
-        }
-        TransportInput::HttpFailed { id, detail } => format!("{id} failed: {detail}"),
-        other => format!("{other:?}"),
-    }
-}
-
-/// One line for an output.
-pub fn describe_output(output: &Output<VisitorEvent>) -> String {
-    match output {
-        Output::OpenSocket {
-            socket,
-            url,
-            headers,
-        } => {
-            let mut text = format!("open {socket} {url}");
-            for (name, value) in headers {
-                let _ = write!(text, " [{name}: {value}]");
-            }
-            text
-        }
-        Output::SendFrame { socket, text } => format!("send {socket} {text}"),
-        Output::SendPing { socket } => format!("ping {socket}"),
-        Output::CloseSocket { socket } => format!("close {socket}"),
-        Output::Http { id, request } => format!(
-            "{id} {}",
-            request
-                .redacted()
-                .replace("\n\n", " | ")
-                .replace('\n', " | ")
-        ),
-        Output::Event(event) => format!(
-            "event {}",
-            serde_json::to_string(event).expect("events serialize")
-        ),
-    }
-}
+pub use super::describe::{describe_input, describe_output};
 
 /// Arbitrary sequences of visitor inputs and the invariants every run must keep.
 ///
@@ -576,11 +526,21 @@ pub fn describe_output(output: &Output<VisitorEvent>) -> String {
 /// - reconnect delays within the policy's bounds;
 /// - no `Invoke` event for a function outside `GLANCE.` / `GLANCE_COBROWSE.Custom.`.
 pub mod ops {
+    use super::super::gen;
     use super::*;
     use arbitrary::{Arbitrary, Unstructured};
+
+    /// One of [`WORDS`] half the time, else up to 24 arbitrary characters.
+    fn word(u: &mut Unstructured<'_>) -> arbitrary::Result<String> {
+        gen::word(u, WORDS)
+    }
+
+    /// Any JSON value, nested at most `depth` deep.
+    fn json_value(u: &mut Unstructured<'_>, depth: u8) -> arbitrary::Result<Value> {
+        gen::json_value(u, depth, WORDS)
+    }
     use glance_presence_protocol::backoff::ReconnectPolicy;
     use glance_presence_protocol::wire::invoke_func_allowed;
-    use serde_json::Map;
 
     /// Which configuration a run uses.
     #[derive(Debug, Clone, Arbitrary)]
@@ -743,44 +703,6 @@ pub mod ops {
         "",
     ];
 
-    fn word(u: &mut Unstructured<'_>) -> arbitrary::Result<String> {
-        if bool::arbitrary(u)? {
-            Ok(WORDS[u.choose_index(WORDS.len())?].to_owned())
-        } else {
-            let len = u.int_in_range(0..=24)?;
-            Ok(String::from_utf8_lossy(u.bytes(len.min(u.len()))?).into_owned())
-        }
-    }
-
-    fn json_value(u: &mut Unstructured<'_>, depth: u8) -> arbitrary::Result<Value> {
-        let kinds = if depth == 0 { 6 } else { 8 };
-        Ok(match u.choose_index(kinds)? {
-            0 => Value::Null,
-            1 => Value::Bool(bool::arbitrary(u)?),
-            2 => Value::from(u64::arbitrary(u)? >> u.int_in_range(0..=63)?),
-            3 => Value::from(i64::arbitrary(u)?),
-            4 => {
-                serde_json::Number::from_f64(f64::arbitrary(u)?).map_or(Value::Null, Value::Number)
-            }
-            5 => Value::String(word(u)?),
-            6 => {
-                let mut items = Vec::new();
-                for _ in 0..u.int_in_range(0..=5)? {
-                    items.push(json_value(u, depth - 1)?);
-                }
-                Value::Array(items)
-            }
-            _ => {
-                let mut map = Map::new();
-                for _ in 0..u.int_in_range(0..=5)? {
-                    let key = word(u)?;
-                    map.insert(key, json_value(u, depth - 1)?);
-                }
-                Value::Object(map)
-            }
-        })
-    }
-
     impl<'a> Arbitrary<'a> for Json {
         fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
             Ok(Json(json_value(u, 4)?))
@@ -808,54 +730,11 @@ pub mod ops {
 
     impl<'a> Arbitrary<'a> for AnyFrame {
         fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-            let mut map = Map::new();
-            let kind = match u.choose_index(SERVER_TYPES.len() + 4)? {
-                i if i < SERVER_TYPES.len() => Value::from(SERVER_TYPES[i]),
-                i if i == SERVER_TYPES.len() => json_value(u, 1)?,
-                _ => Value::String(word(u)?),
-            };
-            let key = if u.ratio(1, 8)? { "mtype" } else { "type" };
-            map.insert(key.to_owned(), kind);
-            if u.ratio(3, 4)? {
-                let data = if bool::arbitrary(u)? {
-                    let mut data = Map::new();
-                    for _ in 0..u.int_in_range(0..=3)? {
-                        data.insert(word(u)?, json_value(u, 2)?);
-                    }
-                    Value::Object(data)
-                } else {
-                    json_value(u, 3)?
-                };
-                map.insert("data".to_owned(), data);
-            }
-            for _ in 0..u.int_in_range(0..=2)? {
-                map.insert(word(u)?, json_value(u, 1)?);
-            }
-            Ok(AnyFrame(Value::Object(map).to_string()))
+            Ok(AnyFrame(gen::any_frame(u, SERVER_TYPES, WORDS)?))
         }
     }
 
-    /// Up to 63 arbitrary bytes, one time in 8 up to 4 KiB, or (one time in 32) 70,000 bytes.
-    #[derive(Debug, Clone)]
-    pub struct Blob(pub Vec<u8>);
-
-    impl<'a> Arbitrary<'a> for Blob {
-        fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-            if u.ratio(1, 32)? {
-                let fill = u8::arbitrary(u)?;
-                let mut bytes = br#"{"type":"signal","data":""#.to_vec();
-                bytes.resize(70_000, fill.max(b' '));
-                return Ok(Blob(bytes));
-            }
-            // Mostly short, so one op does not take the whole input.
-            let len = if u.ratio(1, 8)? {
-                usize::from(u16::arbitrary(u)? % 4097)
-            } else {
-                usize::from(u8::arbitrary(u)? % 64)
-            };
-            Ok(Blob(u.bytes(len.min(u.len()))?.to_vec()))
-        }
-    }
+    pub use super::super::gen::Blob;
 
     /// A canonical body with one top-level field (picked by `pick`) set to `value`, or removed.
     fn changed(body: &str, pick: u8, value: Option<&Json>) -> String {

@@ -10,11 +10,16 @@
 //!   requirement it can observe. It is safe against a production service: its visitor ids are
 //!   its own (`gpconf-<run>-<n>`), it opens a handful of sockets and a few dozen requests, and
 //!   [`server::plan`] says what it would do without doing it.
+//! * [`client`]: the client suite. It starts the reference service on loopback with its test
+//!   controls on, names the server and credentials an agent under test should use, plays
+//!   numbered scenarios (dropped socket, redirect, scaledown, refused REST calls, a signal to an
+//!   absent visitor, serverclose) and checks the `AGT-*` requirements on what the service saw.
 //! * [`report`]: the outcome table and its JSON form.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod client;
 pub mod probe;
 pub mod report;
 pub mod requirements;

@@ -203,6 +203,78 @@ pub const REQUIREMENTS: &[Requirement] = &[
         level: Level::Recommended,
         role: Role::Server,
     },
+    Requirement {
+        id: "AGT-CONNECT-1",
+        title: "the agent's connect frame carries authorization, groupid as a string, visitorid and version",
+        level: Level::Required,
+        role: Role::Agent,
+    },
+    Requirement {
+        id: "AGT-CONNECT-2",
+        title: "the agent asks findvisitor before opening its socket",
+        level: Level::Required,
+        role: Role::Agent,
+    },
+    Requirement {
+        id: "AGT-KEEP-1",
+        title: "the agent sends k every keepalive seconds after connected",
+        level: Level::Required,
+        role: Role::Agent,
+    },
+    Requirement {
+        id: "AGT-RECONNECT-1",
+        title: "reconnects wait a full-jitter exponential backoff, capped, reset only after a stable link",
+        level: Level::Recommended,
+        role: Role::Agent,
+    },
+    Requirement {
+        id: "AGT-RECONNECT-2",
+        title: "redirect: reconnect at once to the named server",
+        level: Level::Recommended,
+        role: Role::Agent,
+    },
+    Requirement {
+        id: "AGT-RECONNECT-3",
+        title: "scaledown: reconnect at once, finding the server again",
+        level: Level::Required,
+        role: Role::Agent,
+    },
+    Requirement {
+        id: "AGT-RECONNECT-4",
+        title: "serverclose: stop (by default)",
+        level: Level::Required,
+        role: Role::Agent,
+    },
+    Requirement {
+        id: "AGT-RECONNECT-5",
+        title: "never more than one socket open or opening",
+        level: Level::Required,
+        role: Role::Agent,
+    },
+    Requirement {
+        id: "AGT-TOKEN-2",
+        title: "refused tokens are renewed; the fourth refusal without a stable link stops the agent",
+        level: Level::Recommended,
+        role: Role::Agent,
+    },
+    Requirement {
+        id: "AGT-REST-1",
+        title: "every agent call to the presence service carries Authorization: Bearer",
+        level: Level::Required,
+        role: Role::Agent,
+    },
+    Requirement {
+        id: "AGT-REST-2",
+        title: "401/403 read as authorization, 503 as serviceunavailable",
+        level: Level::Required,
+        role: Role::Agent,
+    },
+    Requirement {
+        id: "AGT-SIGNAL-1",
+        title: "visitorfound false fails a signal as visitornotpresent without a POST",
+        level: Level::Required,
+        role: Role::Agent,
+    },
 ];
 
 /// The requirement with this id, if a suite observes it.

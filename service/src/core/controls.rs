@@ -16,8 +16,14 @@
 //! | `/control/pause` | `{"groupid":G,"visitorid":V,"paused":true\|false}` | while paused, nothing is sent to that visitor's sockets (a silent link) |
 //! | `/control/break` | `{"no_signal_hold":b,"lookup_wrong_shape":b,"no_close_handshake":b}` | test-only broken behaviour (see [`Breakage`]) |
 //! | `/control/reset` | `{}` | clears failures, pauses and breakage |
+//! | `/control/events` | `{"since":N}` (optional `"groupid"`, `"visitorid"`) | read-only: what agents did, as observed here (see [`Observed`]) |
+//!
+//! While the controls are on, the service also keeps a bounded log of what agents do on the
+//! wire ([`OBSERVED_BOUND`] entries, oldest dropped first): agent sockets attached and gone, the
+//! keepalives they send, and every REST answer. The client conformance suite reads it through
+//! `/control/events` to check a client's reconnects, keepalives and requests.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use glance_presence_protocol::{GroupId, ServerFrame, VisitorId};
 use serde_json::{json, Value};
@@ -82,6 +88,52 @@ struct Failures {
     path: Option<String>,
 }
 
+/// How many observations the log keeps.
+pub const OBSERVED_BOUND: usize = 4096;
+
+/// One thing an agent did, as the service saw it (reported by `/control/events`).
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// Its number in the log (from 0; `since` in `/control/events` counts these).
+    pub seq: u64,
+    /// Milliseconds since the service started.
+    pub at_ms: u64,
+    /// `open` (an agent socket attached after its `connect`), `close` (it is gone),
+    /// `keepalive` (it sent `k`) or `rest` (a REST answer).
+    pub kind: &'static str,
+    /// The visitor, when the socket or request named one.
+    pub visitor: Option<VisitorKey>,
+    /// The socket (`open`, `close`, `keepalive`).
+    pub conn: Option<u64>,
+    /// The path (`rest`).
+    pub path: Option<String>,
+    /// The answer's status (`rest`).
+    pub status: Option<u16>,
+    /// Whether the request carried `Authorization: Bearer` (`rest`).
+    pub bearer: bool,
+}
+
+impl Observed {
+    fn to_json(&self) -> Value {
+        let mut entry = json!({ "seq": self.seq, "at_ms": self.at_ms, "kind": self.kind });
+        if let Some((group, visitor)) = &self.visitor {
+            entry["groupid"] = json!(group.get());
+            entry["visitorid"] = json!(visitor.as_str());
+        }
+        if let Some(conn) = self.conn {
+            entry["conn"] = json!(conn);
+        }
+        if let Some(path) = &self.path {
+            entry["path"] = json!(path);
+            entry["bearer"] = json!(self.bearer);
+        }
+        if let Some(status) = self.status {
+            entry["status"] = json!(status);
+        }
+        entry
+    }
+}
+
 /// The state of the test controls.
 #[derive(Debug, Default)]
 pub struct Controls {
@@ -89,6 +141,8 @@ pub struct Controls {
     failures: Option<Failures>,
     paused: HashSet<VisitorKey>,
     breakage: Breakage,
+    observed: VecDeque<Observed>,
+    next_seq: u64,
 }
 
 impl Controls {
@@ -104,6 +158,19 @@ impl Controls {
 
     pub(super) fn is_paused(&self, key: &VisitorKey) -> bool {
         !self.paused.is_empty() && self.paused.contains(key)
+    }
+
+    /// Adds an observation to the log (nothing when the controls are off).
+    pub(super) fn observe(&mut self, mut entry: Observed) {
+        if !self.enabled() {
+            return;
+        }
+        entry.seq = self.next_seq;
+        self.next_seq += 1;
+        if self.observed.len() >= OBSERVED_BOUND {
+            self.observed.pop_front();
+        }
+        self.observed.push_back(entry);
     }
 
     /// The injected answer for a REST request on `path`, if one is due (counts it down).
@@ -123,6 +190,10 @@ impl Controls {
         }
         Some(response)
     }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Compares two strings without stopping at the first difference.
@@ -161,6 +232,59 @@ fn flag(body: &Value, name: &str) -> bool {
 }
 
 impl ServiceCore {
+    /// Logs what an agent socket did (`open`, `close`, `keepalive`) when the controls are on.
+    pub(super) fn observe_agent(
+        &mut self,
+        now: Instant,
+        kind: &'static str,
+        conn: ConnId,
+        key: &VisitorKey,
+    ) {
+        if self.controls.enabled() {
+            let at_ms = millis(now.saturating_duration_since(self.epoch));
+            self.controls.observe(Observed {
+                seq: 0,
+                at_ms,
+                kind,
+                visitor: Some(key.clone()),
+                conn: Some(conn.0),
+                path: None,
+                status: None,
+                bearer: false,
+            });
+        }
+    }
+
+    /// Logs a REST answer when the controls are on.
+    pub(super) fn observe_rest(
+        &mut self,
+        now: Instant,
+        path: &str,
+        query: Option<&str>,
+        authorization: Option<&str>,
+        status: u16,
+    ) {
+        if !self.controls.enabled() || path.starts_with(CONTROL_PREFIX) {
+            return;
+        }
+        let q = crate::query::QueryParams::parse(query);
+        let visitor = q
+            .get("groupid")
+            .and_then(|g| g.parse::<GroupId>().ok())
+            .zip(q.get("visitorid").and_then(|v| VisitorId::new(v).ok()));
+        let at_ms = millis(now.saturating_duration_since(self.epoch));
+        self.controls.observe(Observed {
+            seq: 0,
+            at_ms,
+            kind: "rest",
+            visitor,
+            conn: None,
+            path: Some(path.to_owned()),
+            status: Some(status),
+            bearer: bearer_token(authorization).is_some(),
+        });
+    }
+
     /// Switches the test controls on with this admin token (see the module docs). The server
     /// calls it only for a loopback service whose configuration names a token.
     pub fn enable_controls(&mut self, admin_token: &AdminToken) {
@@ -234,6 +358,7 @@ impl ServiceCore {
                 };
                 Ok(ok(json!({})))
             }
+            "events" => self.control_events(&body),
             "reset" => {
                 self.controls.failures = None;
                 self.controls.paused.clear();
@@ -244,6 +369,31 @@ impl ServiceCore {
         };
         tracing::info!(action, "test control");
         Some(answer.unwrap_or_else(|response| response))
+    }
+
+    /// The log from `since` on, of one visitor (and the requests that name none) when the
+    /// body names one.
+    fn control_events(&self, body: &Value) -> Result<RestResponse, RestResponse> {
+        let since = body.get("since").and_then(Value::as_u64).unwrap_or(0);
+        let only = if body.get("visitorid").is_some() {
+            Some(target(body)?)
+        } else {
+            None
+        };
+        let events: Vec<Value> = self
+            .controls
+            .observed
+            .iter()
+            .filter(|o| o.seq >= since)
+            .filter(|o| match (&only, &o.visitor) {
+                (Some(key), Some(visitor)) => key == visitor,
+                _ => true,
+            })
+            .map(Observed::to_json)
+            .collect();
+        Ok(ok(
+            json!({ "next": self.controls.next_seq, "events": events }),
+        ))
     }
 
     fn control_fail(&mut self, body: &Value) -> Result<RestResponse, RestResponse> {

@@ -730,7 +730,11 @@ impl ServiceCore {
                 badframe("connect was already received on this socket".to_owned()),
                 CloseCause::ProtocolError,
             ),
-            (Some(_), ClientFrame::Keepalive) => {}
+            (Some(key), ClientFrame::Keepalive) => {
+                if role == Role::Agent {
+                    self.observe_agent(now, "keepalive", conn, &key);
+                }
+            }
             (Some(key), frame) => match role {
                 Role::Agent => self.on_agent_frame(now, key, frame),
                 Role::Visitor => self.on_visitor_frame(now, conn, key, frame),
@@ -795,7 +799,10 @@ impl ServiceCore {
             self.timers.set(TimerKey::TokenExpiry(conn), at);
         }
         match role {
-            Role::Agent => self.attach_agent(conn, key),
+            Role::Agent => {
+                self.observe_agent(now, "open", conn, &key);
+                self.attach_agent(conn, key)
+            }
             Role::Visitor => self.attach_visitor(now, conn, key),
         }
     }
@@ -881,7 +888,10 @@ impl ServiceCore {
             return;
         };
         match role {
-            Role::Agent => v.agents.retain(|c| *c != conn),
+            Role::Agent => {
+                v.agents.retain(|c| *c != conn);
+                self.observe_agent(now, "close", conn, &key);
+            }
             Role::Visitor => {
                 let before = v.sockets.len();
                 v.sockets.retain(|c| *c != conn);

@@ -298,6 +298,13 @@ impl ServiceCore {
         };
         if is_rest_path(path) {
             if let Some(mut injected) = self.controls.take_failure(path) {
+                self.observe_rest(
+                    now,
+                    path,
+                    request.query,
+                    request.authorization,
+                    injected.status,
+                );
                 add_cors(&mut injected, origin);
                 return HttpAnswer::Respond(injected);
             }
@@ -315,6 +322,13 @@ impl ServiceCore {
             "/metrics" => self.rest_metrics(),
             _ => RestResponse::error(404, "notfound", "no such endpoint"),
         };
+        self.observe_rest(
+            now,
+            path,
+            request.query,
+            request.authorization,
+            response.status,
+        );
         add_cors(&mut response, origin);
         tracing::debug!(?request.method, path, status = response.status, "REST request");
         HttpAnswer::Respond(response)

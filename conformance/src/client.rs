@@ -1,0 +1,702 @@
+//! The client suite: checks an agent client against the `AGT-*` requirements it can observe on
+//! the wire.
+//!
+//! [`ClientSuite::start`] runs the reference service on loopback with its test controls on
+//! (behind an admin token made for the run) and names, in [`ClientSetup`], the server, the
+//! credentials and the visitor the client under test must watch. [`ClientSuite::run`] waits
+//! for the client's agent socket, then plays the numbered scenarios of [`SCENARIOS`] in order
+//! through the test controls (dropped socket, redirect, scaledown, injected 503 and 401 REST
+//! answers, a signal to the absent visitor, serverclose last) and reads what the client did
+//! from the service's observation log (`/control/events`: agent sockets attached and gone,
+//! keepalives, REST answers, with times). The visitor never connects: it stays absent.
+//!
+//! The client must be configured as Glance's are: credentials (so refused tokens are
+//! renewed) and `serverclose` stops it. Its reconnect policy's largest early delay is
+//! [`ClientSettings::reconnect_within`].
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use glance_presence_service::config::{DEMO_API_KEY, DEMO_GROUP_ID};
+use glance_presence_service::{AdminToken, ServiceConfig, ServiceHandle};
+use serde_json::{json, Value};
+
+use crate::probe::RestProbe;
+use crate::report::{Report, Status};
+use crate::requirements::{requirement, Role};
+
+/// The path of `Authorize` on the web server.
+const AUTHORIZE: &str = "/services/AuthorizationService.svc/rest/Authorize";
+
+/// One scenario: its number, what it does and the requirements it checks.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    /// The scenario's id (`CL-1`, …).
+    pub id: &'static str,
+    /// What the suite does and what it expects.
+    pub title: &'static str,
+    /// The requirement ids it decides.
+    pub checks: &'static [&'static str],
+}
+
+/// The scenarios, in the order they are played.
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        id: "CL-1",
+        title: "first connect: findvisitor, then one agent socket whose connect the service accepts",
+        checks: &["AGT-CONNECT-1", "AGT-CONNECT-2"],
+    },
+    Scenario {
+        id: "CL-2",
+        title: "keepalive: k at the announced interval (within ±50 %)",
+        checks: &["AGT-KEEP-1"],
+    },
+    Scenario {
+        id: "CL-3",
+        title: "dropped socket: a new socket within the reconnect policy's bound",
+        checks: &["AGT-RECONNECT-1"],
+    },
+    Scenario {
+        id: "CL-4",
+        title: "redirect to this server under another name (localhost): reconnect at once",
+        checks: &["AGT-RECONNECT-2"],
+    },
+    Scenario {
+        id: "CL-5",
+        title: "scaledown: the socket closes, findvisitor again, then a new socket at once",
+        checks: &["AGT-RECONNECT-3"],
+    },
+    Scenario {
+        id: "CL-6",
+        title: "503 on findvisitor after a drop: retried after the backoff without renewing the token; 401 on findvisitor: the token is renewed (Authorize), then reconnect",
+        checks: &["AGT-REST-2", "AGT-TOKEN-2"],
+    },
+    Scenario {
+        id: "CL-7",
+        title: "a signal to the absent visitor: no signalvisitor POST once findvisitor said it is not there",
+        checks: &["AGT-SIGNAL-1"],
+    },
+    Scenario {
+        id: "CL-8",
+        title: "the whole run: never two agent sockets at once; every REST call with a bearer token",
+        checks: &["AGT-RECONNECT-5", "AGT-REST-1"],
+    },
+    Scenario {
+        id: "CL-9",
+        title: "serverclose: the socket closes and no new one opens",
+        checks: &["AGT-RECONNECT-4"],
+    },
+];
+
+/// How the suite's service is set up and how long it waits.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// Where the service listens (loopback only).
+    pub listen: SocketAddr,
+    /// The keepalive interval announced in `connected`, in seconds.
+    pub keepalive_secs: u64,
+    /// The longest reconnect delay the client's policy allows for its first attempts.
+    pub reconnect_within: Duration,
+    /// What "at once" allows (a `findvisitor` round trip and the handshake included).
+    pub immediate_within: Duration,
+    /// How long to wait for the client under test to connect at first.
+    pub wait_for_client: Duration,
+    /// How long to watch for a socket after `serverclose`.
+    pub quiet_after_serverclose: Duration,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        ClientSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            keepalive_secs: 2,
+            reconnect_within: Duration::from_secs(70),
+            immediate_within: Duration::from_secs(3),
+            wait_for_client: Duration::from_secs(300),
+            quiet_after_serverclose: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Where the client under test connects, and as whom.
+#[derive(Debug, Clone)]
+pub struct ClientSetup {
+    /// The presence server (`http://127.0.0.1:<port>`).
+    pub server: String,
+    /// The web server that answers `Authorize` (the same service).
+    pub web_server: String,
+    /// The group id.
+    pub group: u64,
+    /// The visitor to watch.
+    pub visitor: String,
+    /// The partner user id for the credentials.
+    pub partner_user_id: String,
+    /// The group's API key (the reference service's demo key).
+    pub api_key: String,
+}
+
+/// What the suite can ask of the client under test beyond watching the visitor. A client run
+/// by hand answers nothing, and the scenarios that need it are skipped.
+pub trait ClientUnderTest {
+    /// Sends the (absent) visitor a signal and returns the failure reason the client reported
+    /// (`"visitornotpresent"` expected), or `None` when the client cannot be asked.
+    fn signal(&mut self) -> Option<String> {
+        None
+    }
+}
+
+/// The scenarios as text, one line each (`--dry-run`).
+pub fn plan(settings: &ClientSettings) -> Vec<String> {
+    let mut lines = vec![format!(
+        "start the reference service on {} with test controls (keepalive {} s); wait up to {} s for the agent under test",
+        settings.listen,
+        settings.keepalive_secs,
+        settings.wait_for_client.as_secs()
+    )];
+    lines.extend(
+        SCENARIOS
+            .iter()
+            .map(|s| format!("{}: {} [{}]", s.id, s.title, s.checks.join(", "))),
+    );
+    lines
+}
+
+/// One observation of the service's log.
+#[derive(Debug, Clone)]
+struct Ev {
+    at_ms: u64,
+    kind: String,
+    conn: Option<u64>,
+    path: Option<String>,
+    status: Option<u16>,
+    bearer: bool,
+    mine: bool,
+}
+
+impl Ev {
+    fn rest(&self, path: &str) -> bool {
+        self.kind == "rest" && self.path.as_deref() == Some(path)
+    }
+}
+
+/// The reference service of a client run.
+#[derive(Debug)]
+pub struct ClientSuite {
+    service: ServiceHandle,
+    admin: String,
+    setup: ClientSetup,
+    settings: ClientSettings,
+    rest: RestProbe,
+}
+
+fn run_id() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        "{:08x}{:08x}",
+        now.subsec_nanos() ^ std::process::id().rotate_left(16),
+        now.as_secs() as u32
+    )
+}
+
+/// A verdict: `Ok` or what was seen.
+type Verdict = Result<(), String>;
+
+impl ClientSuite {
+    /// Starts the service (loopback only, test controls on behind a fresh admin token).
+    pub fn start(settings: ClientSettings) -> Result<Self, String> {
+        if !settings.listen.ip().is_loopback() {
+            return Err(format!("{} is not a loopback address", settings.listen));
+        }
+        let admin = format!("gpclient-admin-{}{}", run_id(), run_id());
+        let config = ServiceConfig::builder()
+            .listen(settings.listen)
+            .keepalive_secs(settings.keepalive_secs)
+            .test_controls(AdminToken::new(admin.clone()).map_err(|e| e.to_string())?)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let service = ServiceHandle::spawn(config).map_err(|e| e.to_string())?;
+        let base = service.http_base();
+        let setup = ClientSetup {
+            server: base.clone(),
+            web_server: base,
+            group: DEMO_GROUP_ID,
+            visitor: format!("gpclient-{}", run_id()),
+            partner_user_id: "conformance-client".to_owned(),
+            api_key: DEMO_API_KEY.to_owned(),
+        };
+        Ok(ClientSuite {
+            service,
+            admin,
+            setup,
+            settings,
+            rest: RestProbe::new(Duration::from_secs(5)),
+        })
+    }
+
+    /// Where and as whom the client under test connects.
+    pub fn setup(&self) -> &ClientSetup {
+        &self.setup
+    }
+
+    fn control(&self, name: &str, body: Value) -> Result<Value, String> {
+        let answer = self.rest.call(
+            "POST",
+            &format!("{}/control/{name}", self.service.http_base()),
+            &[("Authorization", &format!("Bearer {}", self.admin))],
+            Some(&body.to_string()),
+        )?;
+        if answer.status == 200 {
+            Ok(answer.json())
+        } else {
+            Err(format!("control {name}: {} {}", answer.status, answer.body))
+        }
+    }
+
+    fn target(&self, extra: Value) -> Value {
+        let mut body = json!({ "groupid": self.setup.group, "visitorid": self.setup.visitor, "role": "agent" });
+        if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+            body.extend(extra);
+        }
+        body
+    }
+
+    /// Plays every scenario against the client and reports the `AGT-*` requirements.
+    pub fn run(&self, client: &mut dyn ClientUnderTest) -> Report {
+        let mut run = Run {
+            suite: self,
+            log: Vec::new(),
+            next: 0,
+            outcomes: Vec::new(),
+        };
+        if let Err(why) = run.play(client) {
+            for scenario in SCENARIOS {
+                for id in scenario.checks {
+                    run.record(id, Status::Fail(format!("not reached: {why}")));
+                }
+            }
+        }
+        let mut report = Report::default();
+        for req in crate::REQUIREMENTS.iter().filter(|r| r.role == Role::Agent) {
+            let status = run
+                .outcomes
+                .iter()
+                .find(|(id, _)| *id == req.id)
+                .map_or_else(
+                    || Status::Skipped("not observed".into()),
+                    |(_, s)| s.clone(),
+                );
+            report.record(req, status);
+        }
+        report
+    }
+}
+
+struct Run<'a> {
+    suite: &'a ClientSuite,
+    log: Vec<Ev>,
+    next: u64,
+    outcomes: Vec<(&'static str, Status)>,
+}
+
+impl Run<'_> {
+    fn record(&mut self, id: &'static str, status: Status) {
+        if requirement(id).is_some() && !self.outcomes.iter().any(|(i, _)| *i == id) {
+            self.outcomes.push((id, status));
+        }
+    }
+
+    fn verdict(&mut self, id: &'static str, verdict: Verdict) {
+        let status = match verdict {
+            Ok(()) => Status::Pass,
+            Err(why) => Status::Fail(why),
+        };
+        self.record(id, status);
+    }
+
+    /// Reads the new observations; returns the index of the first new one.
+    fn refresh(&mut self) -> Result<usize, String> {
+        let start = self.log.len();
+        let answer = self
+            .suite
+            .control("events", json!({ "since": self.next }))?;
+        self.next = answer["next"].as_u64().unwrap_or(self.next);
+        let empty = Vec::new();
+        for e in answer["events"].as_array().unwrap_or(&empty) {
+            let mine = e["visitorid"].as_str() == Some(self.suite.setup.visitor.as_str());
+            let path = e["path"].as_str().map(str::to_owned);
+            // Keep this visitor's events and the Authorize calls (they name no visitor).
+            if !mine && path.as_deref() != Some(AUTHORIZE) {
+                continue;
+            }
+            self.log.push(Ev {
+                at_ms: e["at_ms"].as_u64().unwrap_or(0),
+                kind: e["kind"].as_str().unwrap_or("").to_owned(),
+                conn: e["conn"].as_u64(),
+                path,
+                status: e["status"].as_u64().and_then(|s| u16::try_from(s).ok()),
+                bearer: e["bearer"].as_bool().unwrap_or(false),
+                mine,
+            });
+        }
+        Ok(start)
+    }
+
+    /// Waits until `done` holds for the events from `from` on, or `within` passes; returns
+    /// whether it held.
+    fn wait(
+        &mut self,
+        from: usize,
+        within: Duration,
+        done: impl Fn(&[Ev]) -> bool,
+    ) -> Result<bool, String> {
+        let deadline = Instant::now() + within;
+        loop {
+            self.refresh()?;
+            if done(&self.log[from.min(self.log.len())..]) {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(40));
+        }
+    }
+
+    fn seen(&self, from: usize) -> String {
+        let events: Vec<String> = self.log[from.min(self.log.len())..]
+            .iter()
+            .map(|e| match (&e.path, e.status) {
+                (Some(p), Some(s)) => format!("{} {p} {s}", e.at_ms),
+                _ => format!("{} {}", e.at_ms, e.kind),
+            })
+            .collect();
+        let mut text = events.join(", ");
+        if text.len() > 300 {
+            let mut end = 300;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            text.push('…');
+        }
+        format!("saw [{text}]")
+    }
+
+    /// Whether the agent has a socket open now (the last open has no close yet).
+    fn open_conn(&self) -> Option<u64> {
+        let mut open = None;
+        for e in &self.log {
+            match e.kind.as_str() {
+                "open" => open = e.conn,
+                "close" if e.conn == open => open = None,
+                _ => {}
+            }
+        }
+        open
+    }
+
+    /// Waits for a close of the current socket and a new open, both after `from`.
+    fn reconnected(&mut self, from: usize, within: Duration) -> Result<bool, String> {
+        self.wait(from, within, |evs| {
+            let closed = evs.iter().position(|e| e.kind == "close");
+            closed.is_some_and(|i| evs[i..].iter().any(|e| e.kind == "open"))
+        })
+    }
+
+    fn play(&mut self, client: &mut dyn ClientUnderTest) -> Verdict {
+        let s = self.suite.settings.clone();
+        let immediate = s.immediate_within;
+        // CL-1: first connect.
+        let connected = self.wait(0, s.wait_for_client, |evs| {
+            evs.iter().any(|e| e.kind == "open")
+        })?;
+        if !connected {
+            return Err(format!(
+                "no agent socket for the visitor within {} s",
+                s.wait_for_client.as_secs()
+            ));
+        }
+        let open_at = self.log.iter().position(|e| e.kind == "open").unwrap_or(0);
+        self.record("AGT-CONNECT-1", Status::Pass);
+        let found_first = self.log[..open_at]
+            .iter()
+            .any(|e| e.mine && e.rest("/findvisitor") && e.status == Some(200));
+        let seen = self.seen(0);
+        self.verdict(
+            "AGT-CONNECT-2",
+            if found_first {
+                Ok(())
+            } else {
+                Err(format!("no findvisitor before the socket: {seen}"))
+            },
+        );
+        // CL-2: keepalives.
+        let interval = s.keepalive_secs * 1000;
+        let from = self.log.len();
+        std::thread::sleep(Duration::from_millis(interval * 7 / 2));
+        self.refresh()?;
+        let mut times: Vec<u64> = self.log[open_at..]
+            .iter()
+            .filter(|e| e.kind == "open")
+            .take(1)
+            .map(|e| e.at_ms)
+            .collect();
+        times.extend(
+            self.log[open_at..]
+                .iter()
+                .filter(|e| e.kind == "keepalive")
+                .map(|e| e.at_ms),
+        );
+        let gaps: Vec<u64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        let in_range = |g: &u64| *g >= interval / 2 && *g <= interval * 3 / 2 + 300;
+        let keep = if gaps.len() >= 2 && gaps.iter().all(in_range) {
+            Ok(())
+        } else {
+            Err(format!(
+                "keepalive every {interval} ms expected; gaps {gaps:?} ms ({})",
+                self.seen(from)
+            ))
+        };
+        self.verdict("AGT-KEEP-1", keep);
+        // CL-3: a dropped socket.
+        let from = self.log.len();
+        self.suite.control("drop", self.suite.target(json!({})))?;
+        let back = self.reconnected(from, s.reconnect_within + immediate)?;
+        let seen = self.seen(from);
+        self.verdict(
+            "AGT-RECONNECT-1",
+            if back {
+                Ok(())
+            } else {
+                Err(format!(
+                    "no new socket within {} ms of the drop: {seen}",
+                    (s.reconnect_within + immediate).as_millis()
+                ))
+            },
+        );
+        // CL-4: redirect to this very server.
+        self.settle(immediate)?;
+        let from = self.log.len();
+        // Another name for this same server: a client ignores a redirect to the server it is
+        // on.
+        let direct = format!("localhost:{}", self.suite.service.addr().port());
+        self.suite.control(
+            "send",
+            self.suite
+                .target(json!({"frame": {"type": "redirect", "data": {"direct": direct}}})),
+        )?;
+        let back = self.reconnected(from, immediate)?;
+        let seen = self.seen(from);
+        self.verdict(
+            "AGT-RECONNECT-2",
+            if back {
+                Ok(())
+            } else {
+                Err(format!(
+                    "no new socket within {} ms of redirect: {seen}",
+                    immediate.as_millis()
+                ))
+            },
+        );
+        // CL-5: scaledown.
+        self.settle(immediate)?;
+        let from = self.log.len();
+        self.suite.control(
+            "send",
+            self.suite.target(json!({"frame": {"type": "scaledown"}})),
+        )?;
+        // The client may ask findvisitor while its old socket is still closing.
+        let back = self.wait(from, immediate, |evs| {
+            let closed = evs.iter().position(|e| e.kind == "close");
+            let found = evs.iter().position(|e| e.rest("/findvisitor"));
+            let (Some(closed), Some(found)) = (closed, found) else {
+                return false;
+            };
+            evs[closed.max(found)..].iter().any(|e| e.kind == "open")
+        })?;
+        let seen = self.seen(from);
+        self.verdict(
+            "AGT-RECONNECT-3",
+            if back {
+                Ok(())
+            } else {
+                Err(format!(
+                    "no findvisitor then socket within {} ms of scaledown: {seen}",
+                    immediate.as_millis()
+                ))
+            },
+        );
+        // CL-6: 503, then 401, on findvisitor after a drop.
+        self.settle(immediate)?;
+        let from = self.log.len();
+        self.suite.control(
+            "fail",
+            json!({"count": 1, "status": 503, "path": "/findvisitor"}),
+        )?;
+        self.suite.control("drop", self.suite.target(json!({})))?;
+        let back = self.wait(from, s.reconnect_within * 2 + immediate, |evs| {
+            let Some(refused) = evs
+                .iter()
+                .position(|e| e.rest("/findvisitor") && e.status == Some(503))
+            else {
+                return false;
+            };
+            evs[refused..].iter().any(|e| e.kind == "open")
+        })?;
+        let renewed_on_503 = self.log[from..].iter().any(|e| e.rest(AUTHORIZE));
+        let unavailable = if !back {
+            Err(format!(
+                "after a 503 on findvisitor no new socket: {}",
+                self.seen(from)
+            ))
+        } else if renewed_on_503 {
+            Err(format!(
+                "a 503 was taken as an authorization failure (the token was renewed): {}",
+                self.seen(from)
+            ))
+        } else {
+            Ok(())
+        };
+        self.settle(immediate)?;
+        let from = self.log.len();
+        self.suite.control(
+            "fail",
+            json!({"count": 1, "status": 401, "path": "/findvisitor"}),
+        )?;
+        self.suite.control("drop", self.suite.target(json!({})))?;
+        let renewed = self.wait(from, s.reconnect_within * 2 + immediate, |evs| {
+            let Some(refused) = evs
+                .iter()
+                .position(|e| e.rest("/findvisitor") && e.status == Some(401))
+            else {
+                return false;
+            };
+            let Some(auth) = evs[refused..]
+                .iter()
+                .position(|e| e.rest(AUTHORIZE) && e.status == Some(200))
+            else {
+                return false;
+            };
+            evs[refused + auth..].iter().any(|e| e.kind == "open")
+        })?;
+        let seen = self.seen(from);
+        let authorization = if renewed {
+            Ok(())
+        } else {
+            Err(format!(
+                "after a 401 on findvisitor no Authorize then socket: {seen}"
+            ))
+        };
+        self.verdict("AGT-TOKEN-2", authorization.clone());
+        self.verdict("AGT-REST-2", unavailable.and(authorization));
+        // CL-7: a signal to the absent visitor.
+        self.settle(immediate)?;
+        let from = self.log.len();
+        match client.signal() {
+            None => self.record(
+                "AGT-SIGNAL-1",
+                Status::Skipped("the client under test cannot be asked to signal".into()),
+            ),
+            Some(reason) => {
+                self.refresh()?;
+                let evs = &self.log[from..];
+                let first_find = evs.iter().position(|e| e.rest("/findvisitor"));
+                let verdict = match first_find {
+                    None => Err(format!(
+                        "no findvisitor for the signal: {}",
+                        self.seen(from)
+                    )),
+                    Some(i) if evs[i..].iter().any(|e| e.rest("/signalvisitor")) => Err(format!(
+                        "signalvisitor posted after findvisitor said not present: {}",
+                        self.seen(from)
+                    )),
+                    Some(_) if reason != "visitornotpresent" => {
+                        Err(format!("the signal failed as {reason:?}"))
+                    }
+                    Some(_) => Ok(()),
+                };
+                self.verdict("AGT-SIGNAL-1", verdict);
+            }
+        }
+        // CL-9: serverclose (last: the client stops).
+        self.settle(immediate)?;
+        let from = self.log.len();
+        self.suite.control(
+            "send",
+            self.suite.target(json!({"frame": {"type": "serverclose"}})),
+        )?;
+        let closed = self.wait(from, immediate, |evs| evs.iter().any(|e| e.kind == "close"))?;
+        let reopened = self.wait(from, s.quiet_after_serverclose, |evs| {
+            evs.iter().any(|e| e.kind == "open")
+        })?;
+        let seen = self.seen(from);
+        self.verdict(
+            "AGT-RECONNECT-4",
+            if closed && !reopened {
+                Ok(())
+            } else if !closed {
+                Err(format!("the socket stayed open after serverclose: {seen}"))
+            } else {
+                Err(format!("a new socket after serverclose: {seen}"))
+            },
+        );
+        // CL-8: the whole run.
+        let mut open: Option<u64> = None;
+        let mut overlap = None;
+        for e in &self.log {
+            match e.kind.as_str() {
+                "open" if open.is_some() => {
+                    overlap = Some(e.at_ms);
+                    break;
+                }
+                "open" => open = e.conn,
+                "close" if e.conn == open => open = None,
+                _ => {}
+            }
+        }
+        self.verdict(
+            "AGT-RECONNECT-5",
+            match overlap {
+                None => Ok(()),
+                Some(at) => Err(format!(
+                    "a second agent socket opened at {at} ms while one was open"
+                )),
+            },
+        );
+        let agent_paths = ["/lookupvisitor", "/findvisitor", "/query", "/signalvisitor"];
+        let bare: Vec<String> = self
+            .log
+            .iter()
+            .filter(|e| e.mine && agent_paths.iter().any(|p| e.rest(p)) && !e.bearer)
+            .map(|e| format!("{} {}", e.at_ms, e.path.as_deref().unwrap_or("")))
+            .collect();
+        self.verdict(
+            "AGT-REST-1",
+            if bare.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("calls without a bearer token: {bare:?}"))
+            },
+        );
+        Ok(())
+    }
+
+    /// Waits until the agent has a socket open (so each scenario starts from a live link).
+    fn settle(&mut self, within: Duration) -> Verdict {
+        let deadline = Instant::now() + within + self.suite.settings.reconnect_within;
+        loop {
+            self.refresh()?;
+            if self.open_conn().is_some() {
+                // Let the link finish its lookup after `connected`.
+                std::thread::sleep(Duration::from_millis(200));
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err("the agent has no socket open between scenarios".into());
+            }
+            std::thread::sleep(Duration::from_millis(40));
+        }
+    }
+}

@@ -25,13 +25,20 @@ fn parse_json(flag: &str, text: &str) -> Result<Value, Failure> {
         .map_err(|e| Failure::usage(format_args!("--{flag} is not valid JSON: {e}")))
 }
 
-/// The lookup's visitor with its time in Unix milliseconds, the command's one time unit.
+/// The lookup's whole record (the documented fields and the presence data) with its times in
+/// Unix milliseconds, the command's one time unit.
 fn snapshot_json(visitor: &VisitorSnapshot) -> Value {
     json!({
         "direct_server": visitor.direct_server,
         "visitor_present_since_unix_ms": visitor
             .visitor_present_since
             .and_then(render::seconds_to_ms),
+        "timestamp_unix_ms": visitor.timestamp.and_then(render::seconds_to_ms),
+        "visitorid": visitor.visitor_id,
+        "groupid": visitor.group_id,
+        "ds": visitor.ds,
+        "tlsport": visitor.tls_port,
+        "httpsport": visitor.https_port,
         "presence": visitor.presence,
     })
 }

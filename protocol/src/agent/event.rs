@@ -116,7 +116,8 @@ pub enum PresenceSource {
     Snapshot,
 }
 
-/// The visitor as `lookupvisitor` reports it.
+/// The visitor as `lookupvisitor` reports it: the documented record fields and the presence
+/// data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VisitorSnapshot {
     /// The server the visitor is connected to (`host[:port]`), when named.
@@ -125,6 +126,40 @@ pub struct VisitorSnapshot {
     pub visitor_present_since: Option<f64>,
     /// The presence data stored by the service.
     pub presence: PresenceData,
+    /// `timestamp`: when the service wrote the record (Unix seconds), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<f64>,
+    /// `visitorid`, as the service wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visitor_id: Option<String>,
+    /// `groupid`, as the service wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// `ds` (meaning undocumented), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ds: Option<String>,
+    /// `tlsport` (purpose undocumented), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_port: Option<u16>,
+    /// `httpsport`: the direct server's HTTPS port, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https_port: Option<u16>,
+}
+
+impl From<crate::rest::VisitorRecord> for VisitorSnapshot {
+    fn from(record: crate::rest::VisitorRecord) -> Self {
+        VisitorSnapshot {
+            direct_server: record.direct_server(),
+            visitor_present_since: record.visitorpresent,
+            presence: record.presence,
+            timestamp: record.timestamp,
+            visitor_id: record.visitorid,
+            group_id: record.groupid,
+            ds: record.ds,
+            tls_port: record.tlsport,
+            https_port: record.httpsport,
+        }
+    }
 }
 
 /// What a successful request returns.
@@ -507,6 +542,12 @@ mod tests {
                     direct_server: Some("127.0.0.1:8080".into()),
                     visitor_present_since: Some(1_699_999_990.0),
                     presence: presence.clone(),
+                    timestamp: Some(1_699_999_991.5),
+                    visitor_id: Some("v1".into()),
+                    group_id: Some("12345".into()),
+                    ds: Some("127.0.0.1/0".into()),
+                    tls_port: Some(0),
+                    https_port: Some(8080),
                 }),
             },
             RequestValue::Lookup {
@@ -514,6 +555,12 @@ mod tests {
                     direct_server: None,
                     visitor_present_since: None,
                     presence: PresenceData::default(),
+                    timestamp: None,
+                    visitor_id: None,
+                    group_id: None,
+                    ds: None,
+                    tls_port: None,
+                    https_port: None,
                 }),
             },
             RequestValue::Query { visitor: None },

@@ -369,11 +369,7 @@ impl AgentProtocol {
                 Some(RequestValue::Lookup {
                     visitor: match answer {
                         LookupResult::Absent => None,
-                        LookupResult::Present(record) => Some(VisitorSnapshot {
-                            direct_server: record.direct_server(),
-                            visitor_present_since: record.visitorpresent,
-                            presence: record.presence,
-                        }),
+                        LookupResult::Present(record) => Some(VisitorSnapshot::from(record)),
                     },
                 })
             }),

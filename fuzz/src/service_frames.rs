@@ -130,8 +130,9 @@ struct Run {
     shut_down: bool,
     /// Signals sent by the last step, per connection.
     signals_sent: Vec<ConnId>,
-    /// A REST signal is being sent (see [`REST_SIGNALS_WITHIN_FRAME_LIMIT`]).
-    rest_signal: bool,
+    /// The encodings of the frames given to `ServiceCore::signal` (the REST route, see
+    /// [`REST_SIGNALS_WITHIN_FRAME_LIMIT`]), sent at once or later from the hold queue.
+    rest_frames: BTreeSet<String>,
 }
 
 fn bump(n: &mut u8) {
@@ -169,7 +170,7 @@ impl Run {
             reached: Reached::default(),
             shut_down: false,
             signals_sent: Vec::new(),
-            rest_signal: false,
+            rest_frames: BTreeSet::new(),
         }
     }
 
@@ -260,7 +261,7 @@ impl Run {
         }
         c.frames += 1;
         let text = frame.encode();
-        let rest_signal = self.rest_signal && c.role == Role::Visitor;
+        let rest_signal = c.role == Role::Visitor && self.rest_frames.contains(&text);
         assert!(
             text.len() <= max || (rest_signal && !REST_SIGNALS_WITHIN_FRAME_LIMIT),
             "{conn} is sent {} bytes, over the service's own frame limit {max}: {}",
@@ -604,10 +605,9 @@ pub fn run(data: &[u8]) -> Reached {
                         args: u.json(1),
                     }),
                 };
+                r.rest_frames.insert(frame.encode());
                 let outcome = r.core.signal(r.now, group, &visitor, frame);
-                r.rest_signal = true;
                 r.drain();
-                r.rest_signal = false;
                 match outcome {
                     Ok(Delivery::Delivered) => {
                         assert!(present, "delivered to an absent visitor");

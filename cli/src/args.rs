@@ -138,6 +138,20 @@ pub enum Command {
     },
     /// Play a visitor: connect, send presence, print signals and invokes until Ctrl-C.
     Visitor(VisitorArgs),
+    /// Check a presence server or an agent client against the numbered requirements.
+    #[command(subcommand)]
+    Conformance(ConformanceCommand),
+}
+
+/// The conformance suites (flags in `commands::conformance`).
+#[derive(Debug, Subcommand)]
+pub enum ConformanceCommand {
+    /// Run real visitors and agents against a presence server and check every server
+    /// requirement it can observe; exit 0 only when every required one passes.
+    Server(crate::commands::conformance::ServerArgs),
+    /// Start the reference service on loopback, print where an agent under test should
+    /// connect, play the client scenarios and check what the agent does on the wire.
+    Client(crate::commands::conformance::ClientArgs),
 }
 
 /// Where the presence service is and which visitor to watch, and how to authenticate.

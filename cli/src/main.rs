@@ -60,6 +60,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Visitor(args) => commands::visitor::run(&args),
+        Command::Conformance(suite) => commands::conformance::run(&suite),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod common;
+pub mod conformance;
 pub mod demo;
 pub mod oneshot;
 pub mod serve;

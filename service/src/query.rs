@@ -1,8 +1,10 @@
 //! Query strings as Glance's clients send them: `?groupid=G&visitorid=V&&ver=X`.
 //!
-//! Empty parts (`&&`) and unknown parameters (`ver`, `site`, `service`…) are ignored; `+` and
-//! `%XX` are decoded; the first occurrence of a name wins. Parsing never fails: a malformed
-//! escape is kept as it is, and the caller validates the values it needs.
+//! Read with the `application/x-www-form-urlencoded` parser of the `form_urlencoded` crate:
+//! empty parts (`&&`) are skipped, `+` and `%XX` are decoded, a malformed escape is kept as it
+//! is and invalid UTF-8 is replaced. Unknown parameters (`ver`, `site`, `service`…) are kept and
+//! ignored by the endpoints; the first occurrence of a name wins. Parsing never fails: the caller
+//! validates the values it needs.
 
 /// The decoded parameters of one query string, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -14,15 +16,11 @@ impl QueryParams {
         let Some(raw) = raw else {
             return QueryParams::default();
         };
-        let pairs = raw
-            .split('&')
-            .filter(|part| !part.is_empty())
-            .map(|part| {
-                let (name, value) = part.split_once('=').unwrap_or((part, ""));
-                (decode(name), decode(value))
-            })
-            .collect();
-        QueryParams(pairs)
+        QueryParams(
+            form_urlencoded::parse(raw.as_bytes())
+                .into_owned()
+                .collect(),
+        )
     }
 
     /// The first value of `name`.
@@ -32,42 +30,6 @@ impl QueryParams {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Percent-decodes one component (`+` is a space); invalid UTF-8 is replaced.
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let pair = bytes
-                    .get(i + 1)
-                    .and_then(|h| hex(*h))
-                    .zip(bytes.get(i + 2).and_then(|l| hex(*l)));
-                if let Some((h, l)) = pair {
-                    out.push(h * 16 + l);
-                    i += 2;
-                } else {
-                    out.push(b'%');
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -93,5 +55,20 @@ mod tests {
             QueryParams::parse(Some("%C3%A9=%FF")).get("é"),
             Some("\u{fffd}")
         );
+    }
+
+    #[test]
+    fn empty_pairs_change_nothing() {
+        let plain = QueryParams::parse(Some("groupid=7&visitorid=v%20x&ver=6.25.0"));
+        for raw in [
+            "&&groupid=7&&&visitorid=v%20x&&ver=6.25.0&&",
+            "groupid=7&visitorid=v+x&&ver=6.25.0",
+            "&groupid=7&visitorid=v%20x&ver=6.25.0&",
+        ] {
+            assert_eq!(QueryParams::parse(Some(raw)), plain, "{raw}");
+        }
+        assert_eq!(plain.get("visitorid"), Some("v x"));
+        assert_eq!(plain.get("ver"), Some("6.25.0"));
+        assert_eq!(QueryParams::parse(Some("&&&")), QueryParams::default());
     }
 }

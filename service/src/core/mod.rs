@@ -371,7 +371,7 @@ impl CoreSettings {
     pub fn origin_allowed(&self, origin: &str) -> bool {
         self.allowed_origins
             .iter()
-            .any(|allowed| allowed == "*" || allowed.eq_ignore_ascii_case(origin))
+            .any(|allowed| rest::cors::origin_matches(allowed, origin))
     }
 
     /// `host:port` as the service names itself.

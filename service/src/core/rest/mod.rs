@@ -12,11 +12,12 @@
 //! responses on the wire is the server's.
 //!
 //! Submodules, one concept each: [`agent`] (the bearer-token endpoints), `visitor` (the visitor
-//! and settings endpoints), `authorize` (`Authorize` with a LoginKey), `metrics` (the
-//! Prometheus text).
+//! and settings endpoints), `authorize` (`Authorize` with a LoginKey), [`cors`] (allowed
+//! origins and the CORS headers), `metrics` (the Prometheus text).
 
 pub mod agent;
 mod authorize;
+pub mod cors;
 mod metrics;
 mod visitor;
 
@@ -28,6 +29,7 @@ use serde_json::{json, Value};
 
 use super::{Role, ServiceCore};
 use crate::query::QueryParams;
+use cors::add_cors;
 
 /// Path of the legacy Authorize endpoint.
 pub const AUTHORIZE_PATH: &str = "/services/AuthorizationService.svc/rest/Authorize";
@@ -194,26 +196,6 @@ fn endpoint_method(path: &str) -> Option<HttpMethod> {
         | "/visitorws" => Some(HttpMethod::Get),
         "/signalvisitor" | "/presence" | AUTHORIZE_PATH => Some(HttpMethod::Post),
         _ => None,
-    }
-}
-
-/// The CORS headers of every REST answer.
-fn add_cors(response: &mut RestResponse, origin: Option<&str>) {
-    let allow_origin = origin
-        .filter(|o| o.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)))
-        .unwrap_or("*");
-    let headers = [
-        ("Access-Control-Allow-Origin", allow_origin),
-        ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
-        (
-            "Access-Control-Allow-Headers",
-            "Authorization, Content-Type",
-        ),
-        ("Access-Control-Max-Age", "600"),
-        ("Vary", "Origin"),
-    ];
-    for (name, value) in headers {
-        response.headers.push((name, value.to_owned()));
     }
 }
 

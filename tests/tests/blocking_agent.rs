@@ -642,6 +642,27 @@ fn wss_and_https_work_end_to_end_with_a_test_certificate() {
     assert_eq!(err.reason(), "connection", "{err:?}");
 }
 
+/// Extra roots on top of the public ones are honoured on both paths: `Authorize` and the
+/// lookup over HTTPS (a list of certificates: the public ones plus the test certificate) and
+/// the socket over WSS (a rustls root store).
+#[test]
+fn extra_roots_on_top_of_the_public_ones_are_trusted() {
+    let (svc, root) = tls_service();
+    let transport = TransportConfig {
+        tls_roots: TlsRoots::webpki().with_extra_roots([root]),
+        ..TransportConfig::default()
+    };
+    assert!(transport.tls_roots.trusts_webpki());
+    let config = agent_builder(&svc, "extended")
+        .credentials("agent1", DEMO_API_KEY)
+        .build()
+        .unwrap();
+    let mut agent = BlockingAgent::new(config, transport).unwrap();
+    agent.connect().unwrap();
+    wait_agent(&mut agent, "connected", is_connected);
+    assert!(agent.lookup().unwrap().is_none());
+}
+
 #[test]
 fn a_root_rustls_refuses_is_a_transport_error() {
     let config = AgentConfig::builder()

@@ -24,18 +24,24 @@ pub struct HttpClient {
 
 impl HttpClient {
     /// A client trusting `roots`; an exchange without a deadline of its own is bounded by
-    /// `timeout`.
+    /// `timeout`. The public roots alone are ureq's own; any other mix (extra roots on top of
+    /// the public ones, the operating system's store) is given as one list of certificates.
+    /// An operating system store that cannot be read is logged and left out.
     pub fn new(roots: &TlsRoots, timeout: Duration) -> Self {
-        let extra: Vec<Certificate<'static>> = roots
-            .extra_roots()
-            .iter()
-            .map(|der| Certificate::from_der(der.as_ref()).to_owned())
-            .collect();
-        let root_certs = if roots.trusts_webpki() {
-            RootCerts::WebPki
-        } else {
-            RootCerts::Specific(Arc::new(extra))
-        };
+        let root_certs =
+            if roots.trusts_webpki() && !roots.trusts_native() && roots.extra_roots().is_empty() {
+                RootCerts::WebPki
+            } else {
+                let all = roots.certificates().unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "TLS roots: the operating system's store is left out");
+                roots.clone().with_native(false).certificates().unwrap_or_default()
+            });
+                let certs: Vec<Certificate<'static>> = all
+                    .iter()
+                    .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+                    .collect();
+                RootCerts::Specific(Arc::new(certs))
+            };
         let tls = TlsConfig::builder()
             .provider(TlsProvider::Rustls)
             .root_certs(root_certs)

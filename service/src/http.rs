@@ -3,10 +3,12 @@
 //! an answer that asks for a WebSocket upgrade is handed to [`crate::ws`].
 //!
 //! Nothing is decided here (routing, CORS, origins, tokens, parameters, bodies and reply
-//! shapes are the core's: see [`crate::core::rest`]). The body is read up to the core's body
+//! shapes are the core's: see [`crate::core::rest`]). The time each REST answer took, from the
+//! request's arrival to the answer, feeds the core's latency histogram of its endpoint. The body is read up to the core's body
 //! limit; a body that does not fit is reported as not read, and the core answers it.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -42,6 +44,7 @@ async fn handle(
     ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     request: Request,
 ) -> Response {
+    let started = Instant::now();
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, shared.max_body_bytes).await.ok();
     let rest = RestRequest {
@@ -54,7 +57,14 @@ async fn handle(
     };
     let unix = wall_clock();
     match shared.with_core(|core, now| core.handle_http(now, unix, &rest)) {
-        HttpAnswer::Respond(answer) => into_response(answer),
+        HttpAnswer::Respond(answer) => {
+            if !matches!(parts.uri.path(), "/agent" | "/visitorws") {
+                shared
+                    .latencies
+                    .observe_rest(parts.uri.path(), started.elapsed());
+            }
+            into_response(answer)
+        }
         HttpAnswer::Upgrade(role) => ws::upgrade_socket(
             shared,
             peer,

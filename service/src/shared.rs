@@ -16,13 +16,16 @@ use tokio::sync::{mpsc, Notify};
 
 use crate::auth::TokenKeys;
 use crate::config::ServiceConfig;
+use crate::core::rest::Latencies;
 use crate::core::{Admission, CloseCause, ConnId, CoreStats, Output, Role, ServiceCore};
 
 /// What a connection task is asked to write.
 #[derive(Debug)]
 pub(crate) enum Outgoing {
-    /// One encoded frame.
-    Text(String),
+    /// One encoded frame, with the time the visitor frame it relays was read (when the frame
+    /// was sent while handling a visitor frame): the writer of an agent socket feeds the relay
+    /// latency with it.
+    Text(String, Option<Instant>),
     /// A close frame, then the end of the connection.
     Close(CloseCause),
 }
@@ -40,6 +43,8 @@ struct Inner {
     core: ServiceCore,
     conns: HashMap<ConnId, ConnHandle>,
     armed: Option<Instant>,
+    /// While a visitor frame is handled: when it was read.
+    relay_from: Option<Instant>,
 }
 
 /// Everything the tasks of one running service share.
@@ -54,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) timer_wake: Notify,
     /// Signalled when the last connection of a shutting-down service has gone.
     pub(crate) drained: Notify,
+    /// The core's latency histograms, fed without taking the lock.
+    pub(crate) latencies: Latencies,
     inner: Mutex<Inner>,
 }
 
@@ -75,6 +82,7 @@ impl Shared {
     ) -> Self {
         Shared {
             max_body_bytes: core.settings().max_body_bytes,
+            latencies: core.latencies().clone(),
             config,
             tokens,
             host,
@@ -85,6 +93,7 @@ impl Shared {
                 core,
                 conns: HashMap::new(),
                 armed: None,
+                relay_from: None,
             }),
         }
     }
@@ -106,6 +115,22 @@ impl Shared {
         let mut inner = self.lock();
         let result = f(&mut inner.core, now);
         Self::dispatch(&self.timer_wake, &self.drained, &mut inner, now);
+        result
+    }
+
+    /// Like [`Shared::with_core`] for a visitor frame read at `read_at`: the frames it sends
+    /// carry that time, so that an agent socket's writer can tell how long the relay took.
+    pub(crate) fn with_core_relaying<R>(
+        &self,
+        read_at: Instant,
+        f: impl FnOnce(&mut ServiceCore, Instant) -> R,
+    ) -> R {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let result = f(&mut inner.core, now);
+        inner.relay_from = Some(read_at);
+        Self::dispatch(&self.timer_wake, &self.drained, &mut inner, now);
+        inner.relay_from = None;
         result
     }
 
@@ -166,7 +191,8 @@ impl Shared {
                     let Some(handle) = inner.conns.get(&conn) else {
                         continue;
                     };
-                    match handle.tx.try_send(Outgoing::Text(frame.encode())) {
+                    let text = Outgoing::Text(frame.encode(), inner.relay_from);
+                    match handle.tx.try_send(text) {
                         Ok(()) => {}
                         Err(mpsc::error::TrySendError::Full(_)) => {
                             inner.core.handle_send_queue_full(now, conn);

@@ -18,7 +18,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -38,7 +38,7 @@ use tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tungstenite::Message;
 
 use crate::core::rest::RestResponse;
-use crate::core::{CloseCause, ConnId, Role};
+use crate::core::{CloseCause, ConnId, Role, ServiceCore};
 use crate::listener::ConnectionPermit;
 use crate::respond::into_response;
 use crate::shared::{ConnHandle, Outgoing, Shared};
@@ -171,8 +171,8 @@ async fn run_socket(shared: Arc<Shared>, socket: Socket, role: Role) {
     tracing::debug!("socket opened");
     let (mut sink, mut stream) = socket.split();
     let end = tokio::select! {
-        end = read_loop(&shared, conn, &mut stream) => end,
-        end = write_loop(&mut sink, &mut rx) => end,
+        end = read_loop(&shared, conn, role, &mut stream) => end,
+        end = write_loop(&shared, role, &mut sink, &mut rx) => end,
         _ = kill.notified() => {
             tracing::info!("socket dropped: send queue full");
             End::Gone
@@ -229,9 +229,15 @@ async fn await_close(stream: &mut SplitStream<Socket>) {
     }
 }
 
-async fn read_loop(shared: &Shared, conn: ConnId, stream: &mut SplitStream<Socket>) -> End {
+async fn read_loop(
+    shared: &Shared,
+    conn: ConnId,
+    role: Role,
+    stream: &mut SplitStream<Socket>,
+) -> End {
     let limit = shared.config.limits().max_frame_bytes;
     while let Some(message) = stream.next().await {
+        let read_at = Instant::now();
         let decoded = match message {
             Ok(Message::Text(text)) => ClientFrame::decode(text.as_str(), limit),
             Ok(Message::Binary(bytes)) => ClientFrame::decode_bytes(&bytes, limit),
@@ -246,7 +252,12 @@ async fn read_loop(shared: &Shared, conn: ConnId, stream: &mut SplitStream<Socke
         match decoded {
             Ok(frame) => {
                 tracing::trace!(kind = frame.kind(), "frame received");
-                shared.with_core(|core, now| core.handle_frame(now, conn, frame));
+                let handle = |core: &mut ServiceCore, now| core.handle_frame(now, conn, frame);
+                if role == Role::Visitor {
+                    shared.with_core_relaying(read_at, handle);
+                } else {
+                    shared.with_core(handle);
+                }
             }
             Err(err) => {
                 tracing::info!(error = %err, "malformed frame");
@@ -274,18 +285,26 @@ fn refused(err: tungstenite::Error) -> End {
     End::Refused(code, reason)
 }
 
+/// Writes what the core sends. On an agent socket, the frames relayed from a visitor feed the
+/// relay latency once written (flushed).
 async fn write_loop(
+    shared: &Shared,
+    role: Role,
     sink: &mut SplitSink<Socket, Message>,
     rx: &mut mpsc::Receiver<Outgoing>,
 ) -> End {
+    let mut relayed: Vec<Instant> = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         // Feed everything queued, then flush once.
         while let Some(out) = next.take() {
             match out {
-                Outgoing::Text(text) => {
+                Outgoing::Text(text, read_at) => {
                     if sink.feed(Message::Text(text.into())).await.is_err() {
                         return End::Gone;
+                    }
+                    if let (Role::Agent, Some(read_at)) = (role, read_at) {
+                        relayed.push(read_at);
                     }
                 }
                 Outgoing::Close(CloseCause::Dropped) => return End::Gone,
@@ -304,6 +323,9 @@ async fn write_loop(
         }
         if sink.flush().await.is_err() {
             return End::Gone;
+        }
+        for read_at in relayed.drain(..) {
+            shared.latencies.observe_relay(read_at.elapsed());
         }
     }
     End::Gone

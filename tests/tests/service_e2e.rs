@@ -370,13 +370,17 @@ fn graceful_shutdown_sends_serverclose_to_every_socket() {
 }
 
 #[test]
-fn metrics_are_prometheus_text() {
+fn metrics_are_openmetrics_text() {
     let svc = Svc::default();
     let _agent = svc.agent("m");
     let _visitor = svc.visitor("m");
     let r = svc.get("/metrics", None);
     assert_eq!(r.status, 200);
-    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/openmetrics-text; version=1.0.0"));
+    assert!(r.body.ends_with("# EOF\n"));
     assert!(r.body.contains("# TYPE glance_presence_connections gauge"));
     assert_eq!(svc.metric("glance_presence_connections{role=\"agent\"}"), 1);
     assert_eq!(
@@ -385,7 +389,44 @@ fn metrics_are_prometheus_text() {
     );
     assert_eq!(svc.metric("glance_presence_visitors_present"), 1);
     for line in r.body.lines().filter(|l| !l.starts_with('#')) {
-        let (_, value) = line.rsplit_once(' ').unwrap();
-        value.parse::<u64>().unwrap();
+        let (name, value) = line.rsplit_once(' ').unwrap();
+        if name.ends_with("_sum") {
+            value.parse::<f64>().unwrap();
+        } else {
+            value.parse::<u64>().unwrap();
+        }
     }
+}
+
+/// The latency histograms are fed by the server: a REST request by endpoint, and a visitor
+/// frame relayed to an agent.
+#[test]
+fn metrics_carry_request_and_relay_latency_histograms() {
+    let svc = Svc::default();
+    let mut agent = svc.agent("v1");
+    let mut visitor = svc.visitor("v1");
+    assert_eq!(agent.recv(), sock(true));
+    assert_eq!(agent.recv(), vconn(true));
+    visitor.send_text(presence_frame());
+    assert_eq!(agent.recv_text(), presence_frame());
+    let token = svc.token();
+    for _ in 0..2 {
+        let answer = svc.get(
+            "/query?groupid=12345&visitorid=v1&&ver=6.25.0",
+            Some(&token),
+        );
+        assert_eq!(answer.status, 200);
+    }
+    assert_eq!(
+        svc.metric("glance_presence_rest_request_duration_seconds_count{endpoint=\"query\"}"),
+        2
+    );
+    // The relay is counted once the agent socket's write completed: very soon after the agent
+    // read it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while svc.metric("glance_presence_relay_duration_seconds_count") < 1 {
+        assert!(std::time::Instant::now() < deadline, "no relay observed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(svc.metric("glance_presence_relay_duration_seconds_bucket{le=\"+Inf\"}") >= 1);
 }

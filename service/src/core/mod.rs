@@ -450,6 +450,8 @@ pub struct ServiceCore {
     presence_bytes: usize,
     /// The test controls (off unless [`ServiceCore::enable_controls`] was called).
     controls: Controls,
+    /// The latency histograms the driver feeds.
+    latencies: rest::Latencies,
 }
 
 impl fmt::Debug for ServiceCore {
@@ -512,6 +514,7 @@ impl ServiceCore {
             shutting_down: false,
             presence_bytes: 0,
             controls: Controls::default(),
+            latencies: rest::Latencies::default(),
         }
     }
 

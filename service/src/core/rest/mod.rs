@@ -13,12 +13,14 @@
 //!
 //! Submodules, one concept each: [`agent`] (the bearer-token endpoints), `visitor` (the visitor
 //! and settings endpoints), `authorize` (`Authorize` with a LoginKey), [`cors`] (allowed
-//! origins and the CORS headers), `metrics` (the Prometheus text).
+//! origins and the CORS headers), `metrics` (the OpenMetrics text and the latency histograms,
+//! [`Latencies`]).
 
 pub mod agent;
 mod authorize;
 pub mod cors;
 mod metrics;
+pub use metrics::{endpoint_label, Latencies};
 mod visitor;
 
 use std::fmt;
@@ -41,7 +43,7 @@ pub const TOKEN_MINUTES: std::ops::RangeInclusive<u64> = 1..=120;
 /// `Content-Type` of every JSON answer.
 pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 /// `Content-Type` of the `/metrics` answer.
-pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// An HTTP method, as far as the service tells them apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

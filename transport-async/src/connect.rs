@@ -1,6 +1,7 @@
 //! Opening connections for the drivers and the HTTP client: TCP through the runtime, TLS with
 //! the shared configuration for `wss://` and `https://` (futures-rustls), and a WebSocket over
-//! that (async-tungstenite, with small buffers and a ceiling above the core's frame limit).
+//! that (async-tungstenite, with small buffers and a ceiling above the core's frame limit; the
+//! handshake is done here so that the socket starts with a small read buffer).
 //! The bytes a WebSocket reads are watched for the peer's Close frame, so that a close is
 //! reported as what the peer sent. This module moves bytes only.
 
@@ -10,10 +11,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use async_tungstenite::tungstenite::handshake::client::{generate_request, Request};
+use async_tungstenite::tungstenite::handshake::derive_accept_key;
+use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use async_tungstenite::WebSocketStream;
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_rustls::rustls::pki_types::ServerName;
 use futures_rustls::TlsConnector;
+use futures_util::{AsyncReadExt, AsyncWriteExt};
 use glance_presence_protocol::io::CloseReason;
 use glance_presence_transport::{
     websocket_config, websocket_target, CloseSniffer, TlsContext, WebSocketTarget,
@@ -139,14 +144,110 @@ async fn open_unbounded(
         inner: io,
         close: CloseSniffer::new(),
     };
-    let config = websocket_config(shared.config.max_message_bytes);
-    match async_tungstenite::client_async_with_config(request, stream, Some(config)).await {
-        Ok((socket, _response)) => Ok(socket),
-        Err(async_tungstenite::tungstenite::Error::Http(response)) => {
-            Err(CloseReason::HandshakeRefused {
-                status: response.status().as_u16(),
-            })
+    let config =
+        websocket_config(shared.config.max_message_bytes).read_buffer_size(READ_BUFFER_BYTES);
+    handshake(request, stream, config).await
+}
+
+/// The WebSocket's read buffer to start with. It holds the frames of this protocol (a
+/// presence frame is a few hundred bytes) and grows for a larger one; it is most of what an
+/// idle socket holds, so it starts small.
+const READ_BUFFER_BYTES: usize = 1024;
+
+/// Bound on the server's handshake answer (status line and headers).
+const MAX_HANDSHAKE_ANSWER: usize = 16 * 1024;
+
+/// The client side of the WebSocket handshake (RFC 6455 section 4.1). Written here rather
+/// than taken from the WebSocket library so that the socket starts with a
+/// [`READ_BUFFER_BYTES`] read buffer instead of inheriting the handshake's 4 KiB one: that
+/// buffer is kept for the socket's whole life, and idle watched visitors are mostly sockets.
+/// A status other than 101 is [`CloseReason::HandshakeRefused`].
+async fn handshake(
+    request: Request,
+    mut stream: Sniffed,
+    config: WebSocketConfig,
+) -> Result<Ws, CloseReason> {
+    let (bytes, key) = generate_request(request).map_err(transport_error)?;
+    stream
+        .write_all(&bytes)
+        .await
+        .map_err(|e| transport_error(format_args!("cannot send the WebSocket upgrade: {e}")))?;
+    stream.flush().await.map_err(transport_error)?;
+    drop(bytes);
+    let mut answer = Vec::with_capacity(512);
+    let mut chunk = [0u8; 512];
+    let head_len = loop {
+        let n = stream.read(&mut chunk).await.map_err(transport_error)?;
+        if n == 0 {
+            return Err(transport_error(
+                "the server closed the connection during the WebSocket upgrade",
+            ));
         }
-        Err(e) => Err(transport_error(e)),
+        let searched_from = answer.len().saturating_sub(3);
+        answer.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        if let Some(end) = answer
+            .get(searched_from..)
+            .and_then(|tail| tail.windows(4).position(|w| w == b"\r\n\r\n"))
+        {
+            break searched_from + end + 4;
+        }
+        if answer.len() > MAX_HANDSHAKE_ANSWER {
+            return Err(transport_error(format_args!(
+                "the WebSocket upgrade answer exceeds {MAX_HANDSHAKE_ANSWER} bytes"
+            )));
+        }
+    };
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    let head = answer.get(..head_len).unwrap_or_default();
+    match response.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => {
+            return Err(transport_error("incomplete WebSocket upgrade answer"))
+        }
+        Err(e) => {
+            return Err(transport_error(format_args!(
+                "malformed WebSocket upgrade answer: {e}"
+            )))
+        }
     }
+    let status = response.code.unwrap_or(0);
+    if status != 101 {
+        return Err(CloseReason::HandshakeRefused { status });
+    }
+    let header = |name: &str| {
+        response
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+            .map(str::trim)
+    };
+    if !header("Upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
+        return Err(transport_error(
+            "the WebSocket upgrade answer has no \"Upgrade: websocket\" header",
+        ));
+    }
+    if !header("Connection").is_some_and(|v| {
+        v.split(',')
+            .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+    }) {
+        return Err(transport_error(
+            "the WebSocket upgrade answer has no \"Connection: Upgrade\" header",
+        ));
+    }
+    if header("Sec-WebSocket-Accept") != Some(derive_accept_key(key.as_bytes()).as_str()) {
+        return Err(transport_error(
+            "the WebSocket upgrade answer has a wrong Sec-WebSocket-Accept key",
+        ));
+    }
+    if header("Sec-WebSocket-Protocol").is_some() {
+        return Err(transport_error(
+            "the server chose a WebSocket subprotocol none was asked for",
+        ));
+    }
+    // Frames the server sent right behind its answer.
+    let tail = answer.get(head_len..).unwrap_or_default().to_vec();
+    drop(answer);
+    Ok(WebSocketStream::from_partially_read(stream, tail, Role::Client, Some(config)).await)
 }

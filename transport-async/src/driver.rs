@@ -513,6 +513,20 @@ where
         timer.as_mut().poll(cx).is_ready()
     }
 
+    /// Frees the room of queues that are empty now: an idle driver holds no spare capacity
+    /// (thousands of idle drivers would otherwise keep the high-water mark of each).
+    fn release_idle(&mut self) {
+        if self.pending.is_empty() && self.pending.capacity() > 0 {
+            self.pending = VecDeque::new();
+        }
+        if self.outbound.is_empty() && self.outbound.capacity() > 0 {
+            self.outbound = VecDeque::new();
+        }
+        if self.http.is_empty() && self.http.capacity() > 0 {
+            self.http = Vec::new();
+        }
+    }
+
     fn finished(&self) -> bool {
         self.core.is_stopped() && self.pending.is_empty()
     }
@@ -548,6 +562,7 @@ where
                 return Poll::Ready(());
             }
             if !this.arm(cx) {
+                this.release_idle();
                 return Poll::Pending;
             }
         }

@@ -109,11 +109,21 @@ async fn visitor(svc: &RunningService, id: &str, url: &str) -> AsyncVisitor {
     })
     .await;
     let data = page(url);
+    let frames = svc.stats().core.frames_received;
     visitor
         .command(move |v, now| v.presence(now, data))
         .await
         .unwrap()
         .unwrap();
+    // The frame is sent by the visitor's task: wait until the service has taken it, so that
+    // a lookup made next sees the page.
+    timeout(WAIT, async {
+        while svc.stats().core.frames_received == frames {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
     visitor
 }
 

@@ -7,6 +7,7 @@
 //! request's arrival to the answer, feeds the core's latency histogram of its endpoint. The body is read up to the core's body
 //! limit; a body that does not fit is reported as not read, and the core answers it.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,6 +15,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, Method};
 use axum::response::Response;
+use axum::routing::any;
 use axum::Router;
 
 use crate::core::rest::{HttpAnswer, HttpMethod, RestRequest};
@@ -24,6 +26,45 @@ use crate::ws;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new().fallback(handle).with_state(shared)
+}
+
+/// The service's paths, each routed to the core (which answers every method itself).
+const PATHS: [&str; 11] = [
+    "/agent",
+    "/visitorws",
+    "/lookupvisitor",
+    "/findvisitor",
+    "/signalvisitor",
+    "/query",
+    "/uniquevisitor",
+    "/presence",
+    "/metrics",
+    crate::core::rest::VISITOR_SETTINGS_PATH,
+    crate::core::rest::AUTHORIZE_PATH,
+];
+
+/// A router to merge into an application's: the service's own paths only and no fallback, so
+/// that it merges with a router that has one.
+pub(crate) fn mountable_router(shared: Arc<Shared>) -> Router {
+    let mut router = Router::new();
+    for path in PATHS {
+        router = router.route(path, any(handle));
+    }
+    let controls = format!("{}{{*rest}}", crate::core::CONTROL_PREFIX);
+    router.route(&controls, any(handle)).with_state(shared)
+}
+
+/// The peer address: the listener's, or the one an application's server gives through
+/// `ConnectInfo<SocketAddr>`; unknown otherwise.
+fn peer_of(extensions: &axum::http::Extensions) -> Option<SocketAddr> {
+    extensions
+        .get::<ConnectInfo<PeerAddr>>()
+        .map(|ConnectInfo(PeerAddr(peer))| *peer)
+        .or_else(|| {
+            extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| *peer)
+        })
 }
 
 fn method(method: &Method) -> HttpMethod {
@@ -39,13 +80,10 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn handle(
-    State(shared): State<Arc<Shared>>,
-    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
-    request: Request,
-) -> Response {
+async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
+    let peer = peer_of(&parts.extensions);
     let body = axum::body::to_bytes(body, shared.max_body_bytes).await.ok();
     let rest = RestRequest {
         method: method(&parts.method),

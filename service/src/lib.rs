@@ -33,6 +33,10 @@
 //! # Ok::<(), glance_presence_service::StartError>(())
 //! ```
 //!
+//! The server can also run on a listener the caller bound ([`Service::serve_on`]), or be
+//! merged into an existing axum application as routes ([`Service::router`], a
+//! [`MountedService`]); the core decides the same answers either way.
+//!
 //! Agents get a token from `Authorize` with a LoginKey made from a group's API key (the demo
 //! group [`config::DEMO_GROUP_ID`] has the public key [`config::DEMO_API_KEY`]), or, in-process,
 //! from [`ServiceHandle::issue_token`].
@@ -57,6 +61,7 @@ pub use config::{
 pub use core::rest::{AUTHORIZE_PATH, TOKEN_MINUTES, VISITOR_SETTINGS_PATH};
 pub use core::AdminToken;
 pub use server::{
-    RunningService, Service, ServiceHandle, ServiceStats, ShutdownHandle, StartError,
+    MountedService, RunningService, Service, ServiceHandle, ServiceStats, ShutdownHandle,
+    StartError,
 };
 pub use ws::READ_BUFFER_BYTES;

@@ -86,13 +86,42 @@ fn stats_of(shared: &Shared) -> ServiceStats {
 #[derive(Debug)]
 pub struct Service;
 
+/// The core and the state the server's tasks share, for a service that names itself
+/// `host:port` (`port` is the listener's, or the configured one when mounted).
+fn build_shared(config: ServiceConfig, ip: IpAddr, port: u16, max_connections: usize) -> Shared {
+    let host = match config.advertise_host() {
+        Some(host) => host.to_owned(),
+        None => default_host(ip),
+    };
+    let secret = match config.token_secret() {
+        Some(secret) => secret.expose_secret().to_vec(),
+        None => {
+            let mut bytes = vec![0u8; 32];
+            OsRng.fill_bytes(&mut bytes);
+            bytes
+        }
+    };
+    let tokens = TokenKeys::new(&secret);
+    let seed = config.seed().unwrap_or_else(|| OsRng.next_u64());
+    let mut settings = CoreSettings::from_config(&config, seed);
+    settings.advertised_host = host.clone();
+    settings.advertised_port = port;
+    settings.max_connections = max_connections;
+    let mut core = ServiceCore::new(
+        settings,
+        tokens.clone(),
+        Instant::now(),
+        wall_clock().as_secs_f64(),
+    );
+    if let Some(admin) = config.test_controls() {
+        core.enable_controls(admin);
+    }
+    Shared::new(config, tokens, core, host, port)
+}
+
 impl Service {
     /// Binds the listener and starts serving. Returns once connections are accepted.
     pub async fn start(config: ServiceConfig) -> Result<RunningService, StartError> {
-        let tls = match config.tls() {
-            Some(tls) => Some(TlsAcceptor::from(Arc::new(server_tls_config(tls)?))),
-            None => None,
-        };
         let listener =
             TcpListener::bind(config.listen())
                 .await
@@ -100,40 +129,45 @@ impl Service {
                     addr: config.listen(),
                     source,
                 })?;
+        Service::serve_on(listener, config).await
+    }
+
+    /// Serves on a listener the caller bound (the configured listen address is not used; the
+    /// service names itself with the listener's port). Everything else is as with
+    /// [`Service::start`]: TLS when configured, the connection cap, the HTTP timeouts and the
+    /// graceful [`RunningService::shutdown`].
+    ///
+    /// ```no_run
+    /// use glance_presence_service::{Service, ServiceConfig};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let service = Service::serve_on(listener, ServiceConfig::default()).await?;
+    /// println!("presence service at {}", service.http_base());
+    /// service.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn serve_on(
+        listener: TcpListener,
+        config: ServiceConfig,
+    ) -> Result<RunningService, StartError> {
+        let tls = match config.tls() {
+            Some(tls) => Some(TlsAcceptor::from(Arc::new(server_tls_config(tls)?))),
+            None => None,
+        };
         let addr = listener.local_addr().map_err(|source| StartError::Bind {
             addr: config.listen(),
             source,
         })?;
-        let host = match config.advertise_host() {
-            Some(host) => host.to_owned(),
-            None => default_host(addr.ip()),
-        };
-        let secret = match config.token_secret() {
-            Some(secret) => secret.expose_secret().to_vec(),
-            None => {
-                let mut bytes = vec![0u8; 32];
-                OsRng.fill_bytes(&mut bytes);
-                bytes
-            }
-        };
-        let tokens = TokenKeys::new(&secret);
-        let seed = config.seed().unwrap_or_else(|| OsRng.next_u64());
         let max_connections = crate::listener::connection_budget(config.limits().max_connections);
-        let mut settings = CoreSettings::from_config(&config, seed);
-        settings.advertised_host = host.clone();
-        settings.advertised_port = addr.port();
-        settings.max_connections = max_connections;
-        let mut core = ServiceCore::new(
-            settings,
-            tokens.clone(),
-            Instant::now(),
-            wall_clock().as_secs_f64(),
-        );
-        if let Some(admin) = config.test_controls() {
-            core.enable_controls(admin);
-        }
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let shared = Arc::new(Shared::new(config, tokens, core, host, addr.port()));
+        let shared = Arc::new(build_shared(
+            config,
+            addr.ip(),
+            addr.port(),
+            max_connections,
+        ));
         let app = crate::http::router(shared.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
         let tasks = vec![tokio::spawn(timer_task(shared.clone()))];
@@ -163,6 +197,121 @@ impl Service {
             done: done_rx,
             _supervisor: supervisor,
         })
+    }
+
+    /// The service as routes to merge into an existing axum application, which owns the
+    /// listener and the connections. Call it within a tokio runtime (the core's timer task is
+    /// spawned on it). The routes are the service's fixed paths (`/agent`, `/visitorws`, the
+    /// REST endpoints and `/metrics`) with no fallback, so merge them at the root with
+    /// [`axum::Router::merge`]; the application's other routes and fallback stay its own.
+    ///
+    /// The service names itself (`direct`, `presenceUrl`) with the configured advertised host
+    /// and the port of the configured listen address: set them to where the application is
+    /// reached. TLS, the connection cap and the HTTP timeouts are the application's server's
+    /// business here; the core still decides every answer. Serve the application with
+    /// `into_make_service_with_connect_info::<SocketAddr>()` to have the peer address in the
+    /// service's logs.
+    ///
+    /// ```no_run
+    /// use axum::routing::get;
+    /// use glance_presence_service::{Service, ServiceConfig};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+    /// let config = ServiceConfig::builder().listen("127.0.0.1:8080".parse()?).build()?;
+    /// let presence = Service::router(config)?;
+    /// let app = axum::Router::new()
+    ///     .route("/health", get(|| async { "ok" }))
+    ///     .merge(presence.router());
+    /// axum::serve(listener, app).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn router(config: ServiceConfig) -> Result<MountedService, StartError> {
+        if config.tls().is_some() {
+            return Err(StartError::Tls(
+                "a mounted service does not terminate TLS: configure it on the application's server"
+                    .into(),
+            ));
+        }
+        let listen = config.listen();
+        let max_connections = config.limits().max_connections;
+        let shared = Arc::new(build_shared(
+            config,
+            listen.ip(),
+            listen.port(),
+            max_connections,
+        ));
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| StartError::Runtime(format!("no tokio runtime to mount on: {e}")))?;
+        let timer = runtime.spawn(timer_task(shared.clone()));
+        Ok(MountedService { shared, timer })
+    }
+}
+
+/// The service mounted in an application's router (see [`Service::router`]). Dropping it stops
+/// the core's timers; [`MountedService::shutdown`] first says `serverclose` to every socket.
+#[derive(Debug)]
+pub struct MountedService {
+    shared: Arc<Shared>,
+    timer: JoinHandle<()>,
+}
+
+impl MountedService {
+    /// The service's routes, to merge into the application's router (clones share the core).
+    pub fn router(&self) -> axum::Router {
+        crate::http::mountable_router(self.shared.clone())
+    }
+
+    /// `host:port` as the service names itself.
+    pub fn authority(&self) -> String {
+        self.shared.direct()
+    }
+
+    /// Issues an agent token for a served group without a LoginKey (see
+    /// [`RunningService::issue_token`]).
+    pub fn issue_token(
+        &self,
+        group: glance_presence_protocol::GroupId,
+        user: &glance_presence_protocol::PartnerUserId,
+        lifetime: Duration,
+    ) -> Option<glance_presence_protocol::AuthToken> {
+        self.shared.config.api_keys(group)?;
+        self.shared
+            .tokens
+            .issue_agent(group, user, wall_clock().as_secs(), lifetime.as_secs())
+            .ok()
+            .map(|(token, _)| token)
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> ServiceStats {
+        stats_of(&self.shared)
+    }
+
+    /// The `/metrics` text.
+    pub fn metrics_text(&self) -> String {
+        self.shared.read_core(ServiceCore::metrics_text)
+    }
+
+    /// `serverclose` to every socket, then a bounded wait (3 s) for them to close; the REST
+    /// endpoints answer 503 from then on. The application's server stops on its own terms.
+    pub async fn shutdown(&self) {
+        self.shared.begin_shutdown();
+        let drained = async {
+            while self.shared.open_connections() > 0 {
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(50), self.shared.drained.notified())
+                        .await;
+            }
+        };
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, drained).await;
+    }
+}
+
+impl Drop for MountedService {
+    fn drop(&mut self) {
+        self.timer.abort();
     }
 }
 

@@ -82,7 +82,7 @@ fn websocket_key(headers: &HeaderMap) -> Result<&HeaderValue, &'static str> {
 /// spawns the socket's task; a request that is not a well-formed upgrade gets the core's 400.
 pub(crate) fn upgrade_socket(
     shared: Arc<Shared>,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     mut request: Request,
     role: Role,
 ) -> Response {
@@ -111,6 +111,7 @@ pub(crate) fn upgrade_socket(
         .max_write_buffer_size(2 * limit + 4096)
         .max_message_size(Some(2 * limit))
         .max_frame_size(Some(2 * limit));
+    let peer = peer.map_or_else(|| "unknown".to_owned(), |peer| peer.to_string());
     let span =
         tracing::info_span!("socket", role = role.as_str(), %peer, conn = tracing::field::Empty);
     tokio::spawn(

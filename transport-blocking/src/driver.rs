@@ -288,9 +288,18 @@ impl<P: SansIo, R: Route<P>> Driver<P, R> {
         }
     }
 
-    /// Hands an exchange to the worker (started on first use), bounded from now.
+    /// Hands an exchange to the worker (started on first use), bounded from now. With no
+    /// socket open (one-shot REST commands, scripts that only look up and signal) the exchange
+    /// runs here instead: there is no socket for it to hold up, it is bounded by the same
+    /// deadline, and it saves the hand-off to the worker thread and back, which costs more than
+    /// a loopback request itself.
     fn start_http(&mut self, id: HttpRequestId, request: HttpRequest) {
         let deadline = Instant::now() + self.http_bound;
+        if self.socket.is_none() {
+            let result = self.http.execute_until(&request, deadline);
+            self.finish_http((id, result));
+            return;
+        }
         if self.worker.is_none() {
             let started = Wake::new().and_then(|wake| {
                 HttpWorker::start(self.http.clone(), wake.notifier()).map(|w| (w, wake))

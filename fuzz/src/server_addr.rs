@@ -19,7 +19,7 @@ use super::input::Input;
 /// accepted by the client. Off until the configuration refuses what the client refuses: it
 /// accepts hosts with `?`, `#`, `@`, `\`, `%`, `[`, `:` or non-ASCII characters, which the
 /// client refuses in `direct`/`presenceUrl` answers (found by this target).
-const ADVERTISE_HOST_CONTRACT: bool = false;
+const ADVERTISE_HOST_CONTRACT: bool = true;
 
 /// Characters a name may be made of in the generated cases (valid and invalid ones).
 const NAME_CHARS: &[u8] = b"abcXYZ019.-_:[]@/?#\\% \t\x7f+~!$&'()*,;=";

@@ -635,6 +635,14 @@ impl ServiceConfigBuilder {
                 || host
                     .chars()
                     .any(|c| c.is_whitespace() || c == '/' || c.is_control())
+                // The client reads the host back from `direct`/`presenceUrl` answers as a
+                // server address: anything it would refuse is refused here.
+                || glance_presence_protocol::rest::ServerAddr::new(
+                    glance_presence_protocol::rest::Scheme::Https,
+                    host,
+                )
+                .is_err()
+                || host.contains(':')
             {
                 return invalid(format!("advertise_host {host:?} is not a host name"));
             }

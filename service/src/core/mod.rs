@@ -197,6 +197,14 @@ pub enum SignalRefused {
     NotPresent,
     /// The visitor's hold queue is full.
     HoldQueueFull,
+    /// The frame the visitor would get is larger than the frame limit (a body within the REST
+    /// limit can grow when written as a frame), so the visitor could not read it.
+    TooLarge {
+        /// The frame's length in bytes.
+        len: usize,
+        /// The frame limit.
+        limit: usize,
+    },
 }
 
 /// A present visitor's state, as `lookupvisitor` and `query` report it.
@@ -1103,6 +1111,13 @@ impl ServiceCore {
         key: &VisitorKey,
         frame: ServerFrame,
     ) -> Result<Delivery, SignalRefused> {
+        let len = frame.encode().len();
+        if len > self.settings.max_frame_bytes {
+            return Err(SignalRefused::TooLarge {
+                len,
+                limit: self.settings.max_frame_bytes,
+            });
+        }
         let limit = self.settings.held_signals_per_visitor;
         let hold_until = now + self.settings.hold_window;
         let Some(v) = self.visitors.get_mut(key).filter(|v| v.present) else {

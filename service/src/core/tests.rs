@@ -1212,3 +1212,32 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_signal_that_would_reach_the_visitor_over_the_frame_limit_is_refused() {
+    let mut h = Harness::with(CoreSettings {
+        max_frame_bytes: 1024,
+        ..settings()
+    });
+    let (v, _) = h.visitor("v1");
+    // A body within the REST limit that grows past the frame limit once written as a frame.
+    let big = serde_json::Value::String("x".repeat(2000));
+    let refused = h
+        .core
+        .signal(h.now, group(), &vid("v1"), ServerFrame::Signal(big));
+    assert!(
+        matches!(refused, Err(SignalRefused::TooLarge { limit: 1024, .. })),
+        "{refused:?}"
+    );
+    assert!(
+        frames(&h.drain(), v).is_empty(),
+        "nothing was sent to the visitor"
+    );
+    let small = h.core.signal(
+        h.now,
+        group(),
+        &vid("v1"),
+        ServerFrame::Signal(json!({"n": 1})),
+    );
+    assert_eq!(small, Ok(Delivery::Delivered));
+}

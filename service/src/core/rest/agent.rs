@@ -219,6 +219,11 @@ impl ServiceCore {
                 "holdqueuefull",
                 "too many signals held for this visitor",
             ),
+            Err(SignalRefused::TooLarge { len, limit }) => RestResponse::error(
+                413,
+                "toolarge",
+                &format!("the signal would reach the visitor as a frame of {len} bytes; the limit is {limit}"),
+            ),
         }
     }
 }

@@ -125,7 +125,7 @@ pub fn check(data: &[u8]) -> u32 {
     let mut payload_b64 = base64url(payload.as_bytes());
     let padded = u.below(4) == 0;
     if padded {
-        while payload_b64.len() % 4 != 0 {
+        while !payload_b64.len().is_multiple_of(4) {
             payload_b64.push('=');
         }
     }

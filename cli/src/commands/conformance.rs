@@ -24,7 +24,7 @@ pub struct ServerArgs {
     /// loopback).
     #[arg(long, env = "GLANCE_PRESENCE_SERVER")]
     pub server: String,
-    /// The group id whose visitors the suite plays (ids gpconf-<run>-<n> only).
+    /// The group id whose visitors the suite plays (ids `gpconf-<run>-<n>` only).
     #[arg(long, env = "GLANCE_GROUP_ID")]
     pub group: u64,
     /// An authorization token (or use --api-key with --partner-user-id).

@@ -1,7 +1,7 @@
 //! The sans-IO agent: [`AgentProtocol`] watches one visitor through the Presence service.
 //!
 //! It consumes application commands ([`AgentProtocol::connect`], [`AgentProtocol::lookup`],
-//! ...), transport inputs ([`TransportInput`]) and timer ticks, and emits outputs
+//! ...), transport inputs ([`TransportInput`](crate::io::TransportInput)) and timer ticks, and emits outputs
 //! ([`Output`]): sockets to open, frames to send, pings, HTTP requests, and [`AgentEvent`]s. It
 //! performs no IO, reads no clock (wall time is passed to [`AgentProtocol::new`], used only
 //! for LoginKeys, token expiry and event dates) and draws randomness only from its seeded RNG.
@@ -73,8 +73,8 @@ pub(crate) struct PendingSnapshot {
 /// # Driving it
 ///
 /// The method kinds follow quinn-proto: getters (`&self`), commands (`connect`, `disconnect`,
-/// `lookup`, `query`, `signal`, `invoke`), inputs ([`SansIo::handle_input`],
-/// [`SansIo::handle_timeout`]) and polls ([`SansIo::poll_output`], [`SansIo::poll_timeout`]).
+/// `lookup`, `query`, `signal`, `invoke`), inputs ([`SansIo::handle_input`](crate::io::SansIo::handle_input),
+/// [`SansIo::handle_timeout`](crate::io::SansIo::handle_timeout)) and polls ([`SansIo::poll_output`](crate::io::SansIo::poll_output), [`SansIo::poll_timeout`](crate::io::SansIo::poll_timeout)).
 ///
 /// **Drain contract**: after every command or input, call `poll_output` until it returns
 /// `None`, carrying out each output in order (open the socket, send the frame, perform the

@@ -3,10 +3,10 @@
 //!
 //! It consumes application commands ([`VisitorProtocol::connect`],
 //! [`VisitorProtocol::presence`], [`VisitorProtocol::visibility`], ...), transport inputs
-//! ([`TransportInput`]) and timer ticks, and emits outputs ([`Output`]): sockets to open,
+//! ([`TransportInput`](crate::io::TransportInput)) and timer ticks, and emits outputs ([`Output`]): sockets to open,
 //! frames to send, pings, HTTP requests, and [`VisitorEvent`]s. It performs no IO, reads no
 //! clock and draws randomness only from its seeded RNG (reconnect jitter). It implements
-//! [`SansIo`], so the transports drive it with the same loop as the agent.
+//! [`SansIo`](crate::io::SansIo), so the transports drive it with the same loop as the agent.
 //!
 //! It serves tests and demos of the service and anyone writing a visitor simulator; it is not
 //! a browser: it reports the page's url, visibility and focus only when the application tells
@@ -87,8 +87,8 @@ impl fmt::Debug for UniqueGrant {
 /// # Driving it
 ///
 /// The method kinds follow quinn-proto: getters (`&self`), commands (`connect`, `presence`,
-/// `visibility`, `navigate`, ...), inputs ([`SansIo::handle_input`],
-/// [`SansIo::handle_timeout`]) and polls ([`SansIo::poll_output`], [`SansIo::poll_timeout`]).
+/// `visibility`, `navigate`, ...), inputs ([`SansIo::handle_input`](crate::io::SansIo::handle_input),
+/// [`SansIo::handle_timeout`](crate::io::SansIo::handle_timeout)) and polls ([`SansIo::poll_output`](crate::io::SansIo::poll_output), [`SansIo::poll_timeout`](crate::io::SansIo::poll_timeout)).
 ///
 /// **Drain contract**: after every command or input, call `poll_output` until it returns
 /// `None`, carrying out each output in order; then wait for the next input or for the instant

@@ -193,7 +193,7 @@ fn error_frame(data: Option<Value>) -> Result<ServerFrame, DecodeError> {
 
 impl ClientFrame {
     /// Decodes one text frame of at most `max_bytes` bytes (normally
-    /// [`DEFAULT_MAX_FRAME_BYTES`]).
+    /// [`DEFAULT_MAX_FRAME_BYTES`](super::DEFAULT_MAX_FRAME_BYTES)).
     pub fn decode(text: &str, max_bytes: usize) -> Result<Self, DecodeError> {
         let (kind, env) = parse_envelope(text, max_bytes)?;
         Ok(match kind.as_ref() {
@@ -223,7 +223,7 @@ impl ClientFrame {
 
 impl ServerFrame {
     /// Decodes one text frame of at most `max_bytes` bytes (normally
-    /// [`DEFAULT_MAX_FRAME_BYTES`]).
+    /// [`DEFAULT_MAX_FRAME_BYTES`](super::DEFAULT_MAX_FRAME_BYTES)).
     pub fn decode(text: &str, max_bytes: usize) -> Result<Self, DecodeError> {
         let (kind, env) = parse_envelope(text, max_bytes)?;
         Ok(match kind.as_ref() {

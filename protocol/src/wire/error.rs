@@ -40,7 +40,7 @@ pub enum DecodeError {
     InvalidValue {
         /// The field as a path, e.g. `"visitorid"`.
         field: &'static str,
-        /// Why, e.g. the [`IdError`] text of a bad visitor id.
+        /// Why, e.g. the [`IdError`](crate::ids::IdError) text of a bad visitor id.
         detail: String,
     },
 }

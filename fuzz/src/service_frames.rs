@@ -613,9 +613,16 @@ pub fn run(data: &[u8]) -> Reached {
                         assert!(present, "delivered to an absent visitor");
                         assert_eq!(r.signals_sent.len(), 1, "a delivered signal is sent once");
                     }
-                    Ok(_) | Err(SignalRefused::HoldQueueFull | SignalRefused::TooLarge { .. }) => {
+                    Ok(_) | Err(SignalRefused::HoldQueueFull) => {
                         assert!(present, "held for an absent visitor");
                         assert!(r.signals_sent.is_empty());
+                    }
+                    Err(SignalRefused::TooLarge { len, limit }) => {
+                        assert!(
+                            len > limit,
+                            "refused as too large at {len} of {limit} bytes"
+                        );
+                        assert!(r.signals_sent.is_empty(), "a refused signal was sent");
                     }
                     Err(SignalRefused::NotPresent) => assert!(!present),
                 }

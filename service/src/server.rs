@@ -69,6 +69,22 @@ pub struct ServiceStats {
     pub open_connections: usize,
 }
 
+/// An agent token for a served group, issued without a LoginKey (`None` for a group the
+/// service does not serve).
+fn token_of(
+    shared: &Shared,
+    group: glance_presence_protocol::GroupId,
+    user: &glance_presence_protocol::PartnerUserId,
+    lifetime: Duration,
+) -> Option<glance_presence_protocol::AuthToken> {
+    shared.config.api_keys(group)?;
+    shared
+        .tokens
+        .issue_agent(group, user, wall_clock().as_secs(), lifetime.as_secs())
+        .ok()
+        .map(|(token, _)| token)
+}
+
 fn stats_of(shared: &Shared) -> ServiceStats {
     let core = shared.core_stats();
     ServiceStats {
@@ -276,12 +292,7 @@ impl MountedService {
         user: &glance_presence_protocol::PartnerUserId,
         lifetime: Duration,
     ) -> Option<glance_presence_protocol::AuthToken> {
-        self.shared.config.api_keys(group)?;
-        self.shared
-            .tokens
-            .issue_agent(group, user, wall_clock().as_secs(), lifetime.as_secs())
-            .ok()
-            .map(|(token, _)| token)
+        token_of(&self.shared, group, user, lifetime)
     }
 
     /// Current counters.
@@ -453,12 +464,7 @@ impl RunningService {
         user: &glance_presence_protocol::PartnerUserId,
         lifetime: Duration,
     ) -> Option<glance_presence_protocol::AuthToken> {
-        self.shared.config.api_keys(group)?;
-        self.shared
-            .tokens
-            .issue_agent(group, user, wall_clock().as_secs(), lifetime.as_secs())
-            .ok()
-            .map(|(token, _)| token)
+        token_of(&self.shared, group, user, lifetime)
     }
 
     /// Current counters.
@@ -603,12 +609,7 @@ impl ServiceHandle {
         user: &glance_presence_protocol::PartnerUserId,
         lifetime: Duration,
     ) -> Option<glance_presence_protocol::AuthToken> {
-        self.shared.config.api_keys(group)?;
-        self.shared
-            .tokens
-            .issue_agent(group, user, wall_clock().as_secs(), lifetime.as_secs())
-            .ok()
-            .map(|(token, _)| token)
+        token_of(&self.shared, group, user, lifetime)
     }
 
     /// Current counters.

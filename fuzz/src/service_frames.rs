@@ -217,6 +217,9 @@ impl Run {
         while let Some(output) = self.core.poll_output() {
             match output {
                 Output::Send { conn, frame } => self.sent(conn, frame),
+                Output::SendText { conn, .. } => {
+                    panic!("raw text to {conn}: no test control is on")
+                }
                 Output::Close { conn, .. } => {
                     let c = self
                         .conns

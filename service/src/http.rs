@@ -94,7 +94,15 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         body: body.as_deref(),
     };
     let unix = wall_clock();
-    match shared.with_core(|core, now| core.handle_http(now, unix, &rest)) {
+    let answer = match shared.with_core(|core, now| core.handle_http(now, unix, &rest)) {
+        HttpAnswer::RespondAfter(delay, answer) => {
+            // A test control asked for a slow answer: the core decided it, the server waits.
+            tokio::time::sleep(delay).await;
+            HttpAnswer::Respond(answer)
+        }
+        answer => answer,
+    };
+    match answer {
         HttpAnswer::Respond(answer) => {
             if !matches!(parts.uri.path(), "/agent" | "/visitorws") {
                 shared
@@ -109,5 +117,6 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             Request::from_parts(parts, Body::empty()),
             role,
         ),
+        HttpAnswer::RespondAfter(_, answer) => into_response(answer),
     }
 }

@@ -186,29 +186,31 @@ impl Shared {
     /// Carries the core's outputs into the connections' queues.
     fn dispatch(timer_wake: &Notify, drained: &Notify, inner: &mut Inner, now: Instant) {
         while let Some(output) = inner.core.poll_output() {
-            match output {
+            let (conn, text) = match output {
                 Output::Send { conn, frame } => {
-                    let Some(handle) = inner.conns.get(&conn) else {
-                        continue;
-                    };
-                    let text = Outgoing::Text(frame.encode(), inner.relay_from);
-                    match handle.tx.try_send(text) {
-                        Ok(()) => {}
-                        Err(mpsc::error::TrySendError::Full(_)) => {
-                            inner.core.handle_send_queue_full(now, conn);
-                        }
-                        Err(mpsc::error::TrySendError::Closed(_)) => {
-                            inner.conns.remove(&conn);
-                            inner.core.handle_closed(now, conn);
-                        }
-                    }
+                    (conn, Outgoing::Text(frame.encode(), inner.relay_from))
                 }
+                Output::SendText { conn, text } => (conn, Outgoing::Text(text, None)),
                 Output::Close { conn, reason } => {
                     if let Some(handle) = inner.conns.remove(&conn) {
                         if handle.tx.try_send(Outgoing::Close(reason)).is_err() {
                             handle.kill.notify_one();
                         }
                     }
+                    continue;
+                }
+            };
+            let Some(handle) = inner.conns.get(&conn) else {
+                continue;
+            };
+            match handle.tx.try_send(text) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    inner.core.handle_send_queue_full(now, conn);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    inner.conns.remove(&conn);
+                    inner.core.handle_closed(now, conn);
                 }
             }
         }

@@ -38,7 +38,7 @@ use tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tungstenite::Message;
 
 use crate::core::rest::RestResponse;
-use crate::core::{CloseCause, ConnId, Role, ServiceCore};
+use crate::core::{CloseCause, ConnId, PingAnswer, Role, ServiceCore};
 use crate::listener::ConnectionPermit;
 use crate::respond::into_response;
 use crate::shared::{ConnHandle, Outgoing, Shared};
@@ -156,6 +156,9 @@ enum End {
     Refused(CloseCode, &'static str),
     /// The connection is gone, or was dropped (send queue full).
     Gone,
+    /// The core withheld the pong to a ping (a socket silenced by a test control): nothing
+    /// more is read or written on the WebSocket layer, which would answer the ping.
+    Silenced,
 }
 
 async fn run_socket(shared: Arc<Shared>, socket: Socket, role: Role) {
@@ -217,8 +220,41 @@ async fn run_socket(shared: Arc<Shared>, socket: Socket, role: Role) {
             let _ = tokio::time::timeout(CLOSE_WAIT, closing).await;
         }
         End::Gone => shared.unregister(conn),
+        End::Silenced => {
+            if let Ok(socket) = sink.reunite(stream) {
+                discard_until_closed(&shared, conn, socket, &mut rx, &kill).await;
+            }
+            shared.unregister(conn);
+        }
     }
     tracing::debug!("socket closed");
+}
+
+/// A silenced socket after its first ping: reads the raw connection, discarding the bytes but
+/// reporting them to the core as activity, until the client closes it or the core lets go of
+/// it (a close or a drop); nothing is written, so the ping stays unanswered.
+async fn discard_until_closed(
+    shared: &Shared,
+    conn: ConnId,
+    socket: Socket,
+    rx: &mut mpsc::Receiver<Outgoing>,
+    kill: &Notify,
+) {
+    let mut io = socket.into_inner();
+    let mut buf = [0u8; 4096];
+    loop {
+        tokio::select! {
+            read = io.read(&mut buf) => match read {
+                Ok(n) if n > 0 => shared.with_core(|core, now| core.handle_activity(now, conn)),
+                _ => return,
+            },
+            out = rx.recv() => match out {
+                Some(Outgoing::Text(..)) => {}
+                Some(Outgoing::Close(_)) | None => return,
+            },
+            _ = kill.notified() => return,
+        }
+    }
 }
 
 /// Reads until the client's Close frame (or the end of the connection).
@@ -242,7 +278,13 @@ async fn read_loop(
         let decoded = match message {
             Ok(Message::Text(text)) => ClientFrame::decode(text.as_str(), limit),
             Ok(Message::Binary(bytes)) => ClientFrame::decode_bytes(&bytes, limit),
-            Ok(Message::Ping(_)) | Ok(Message::Pong(_)) => {
+            Ok(Message::Ping(_)) => {
+                match shared.with_core(|core, now| core.handle_ping(now, conn)) {
+                    PingAnswer::Pong => continue,
+                    PingAnswer::Withhold => return End::Silenced,
+                }
+            }
+            Ok(Message::Pong(_)) => {
                 shared.with_core(|core, now| core.handle_activity(now, conn));
                 continue;
             }

@@ -166,7 +166,7 @@ impl Service {
                 self.by_conn.insert(conn, (node, socket));
                 Ok(conn)
             }
-            HttpAnswer::Respond(answer) => Err(answer.status),
+            HttpAnswer::Respond(answer) | HttpAnswer::RespondAfter(_, answer) => Err(answer.status),
         }
     }
 
@@ -198,7 +198,8 @@ impl Service {
             body: Some(request.body.as_deref().unwrap_or_default().as_bytes()),
         };
         match core.handle_http(now, wall, &rest) {
-            HttpAnswer::Respond(answer) => Some(answer),
+            // The simulation does not turn on the test controls, the only source of delays.
+            HttpAnswer::Respond(answer) | HttpAnswer::RespondAfter(_, answer) => Some(answer),
             HttpAnswer::Upgrade(_) => Some(RestResponse::error(400, "badrequest", "not here")),
         }
     }

@@ -705,6 +705,13 @@ impl World {
                     }
                     self.send_down(node, TransportInput::Frame { socket, text });
                 }
+                // Only the test controls send raw text; the simulation does not use them.
+                ServiceOutput::SendText { conn, text } => {
+                    let Some((node, socket)) = self.service.socket_of(conn) else {
+                        continue;
+                    };
+                    self.send_down(node, TransportInput::Frame { socket, text });
+                }
                 ServiceOutput::Close { conn, reason } => {
                     let Some((node, socket)) = self.service.socket_of(conn) else {
                         continue;

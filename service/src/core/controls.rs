@@ -11,16 +11,21 @@
 //! | path | body | effect |
 //! |---|---|---|
 //! | `/control/drop` | `{"groupid":G,"visitorid":V,"role":"agent"\|"visitor"\|"all"}` | the chosen sockets are dropped without a close frame |
-//! | `/control/send` | the same, plus `"frame":{…}` | the frame (any service frame: `redirect`, `scaledown`, `serverclose`, or anything else) is sent on the chosen sockets |
+//! | `/control/send` | the same, plus `"frame":{…}`, or `"text":"…"` (optional `"repeat":R`) | the frame (any service frame: `redirect`, `scaledown`, `serverclose`, or anything else) is sent on the chosen sockets; or the raw text, repeated R times (1 when missing), as one text message: not JSON, or over the frame limit; at most [`MAX_INJECTED_TEXT_FACTOR`] × the frame limit (128 KiB by default), bigger is `400` |
 //! | `/control/fail` | `{"count":N,"status":S}` (optional `"path":"/findvisitor"`) | the next N REST answers (of that path) are `S {"err":"injected",…}` |
-//! | `/control/pause` | `{"groupid":G,"visitorid":V,"paused":true\|false}` | while paused, nothing is sent to that visitor's sockets (a silent link) |
+//! | `/control/delay` | `{"count":N,"millis":M}` (optional `"path":"/findvisitor"`) | the next N REST answers (of that path) are decided and logged at once but written M ms later; M is 1 to [`MAX_DELAY_MILLIS`] (30 s) |
+//! | `/control/pause` | `{"groupid":G,"visitorid":V,"paused":true\|false}` | while paused, no frame is sent to that visitor's visitor sockets (the WebSocket layer still answers pings) |
+//! | `/control/silence` | the target of `/control/drop` | the chosen sockets, as open now, go silent until they close: no frame, no close frame and, from their first ping on, no pong either (the service stops reading them and discards what they send; it still counts as activity); sockets opened later are not affected |
+//! | `/control/token_lifetime` | `{"secs":N}` (optional `"count":C`), or `{"secs":null}` | the tokens `Authorize` issues from now on (the next C only, when given) live N s instead of the duration asked for; N is 1 to [`MAX_TOKEN_LIFETIME_SECS`] (2 h); `null` goes back to the duration asked for |
 //! | `/control/break` | `{"no_signal_hold":b,"lookup_wrong_shape":b,"no_close_handshake":b}` | test-only broken behaviour (see [`Breakage`]) |
-//! | `/control/reset` | `{}` | clears failures, pauses and breakage |
+//! | `/control/reset` | `{}` | clears failures, delays, pauses, silences (of sockets still to ping), token lifetimes and breakage |
 //! | `/control/events` | `{"since":N}` (optional `"groupid"`, `"visitorid"`) | read-only: what agents did, as observed here (see [`Observed`]) |
 //!
 //! While the controls are on, the service also keeps a bounded log of what agents do on the
-//! wire ([`OBSERVED_BOUND`] entries, oldest dropped first): agent sockets attached and gone, the
-//! keepalives they send, and every REST answer. The client conformance suite reads it through
+//! wire ([`OBSERVED_BOUND`] entries, oldest dropped first): agent sockets attached (with the
+//! expiry of the token they connected with) and gone, the keepalives and WebSocket pings they
+//! send, and every REST answer (for `Authorize`, the expiry of the token issued). No token is
+//! ever logged, only its `exp`. The client conformance suite reads it through
 //! `/control/events` to check a client's reconnects, keepalives and requests.
 
 use std::collections::{HashSet, VecDeque};
@@ -80,12 +85,55 @@ pub struct Breakage {
     pub no_close_handshake: bool,
 }
 
-/// REST failures still to inject.
+/// The longest delay `/control/delay` injects, in milliseconds.
+pub const MAX_DELAY_MILLIS: u64 = 30_000;
+/// The longest token lifetime `/control/token_lifetime` sets, in seconds (the longest
+/// `Authorize` grants anyway).
+pub const MAX_TOKEN_LIFETIME_SECS: u64 = 7_200;
+/// Text injected by `/control/send` is at most this many times the frame limit: over the limit,
+/// so a client's size check is exercised, and within what the WebSocket layer writes.
+pub const MAX_INJECTED_TEXT_FACTOR: usize = 2;
+
+/// Something to do to the next N REST answers (of one path, when given): an injected status
+/// (`/control/fail`) or a delay (`/control/delay`).
 #[derive(Debug, Clone)]
-struct Failures {
+struct NextAnswers<T> {
     remaining: u32,
-    status: u16,
     path: Option<String>,
+    what: T,
+}
+
+/// What `slot` says for an answer on `path`, if anything (counts it down, emptying the slot
+/// after the last).
+fn take_next<T: Copy>(slot: &mut Option<NextAnswers<T>>, path: &str) -> Option<T> {
+    let next = slot.as_mut()?;
+    if next.path.as_deref().is_some_and(|p| p != path) {
+        return None;
+    }
+    next.remaining = next.remaining.saturating_sub(1);
+    let what = next.what;
+    if next.remaining == 0 {
+        *slot = None;
+    }
+    Some(what)
+}
+
+/// The lifetime of the tokens `Authorize` issues, set by `/control/token_lifetime`.
+#[derive(Debug, Clone, Copy)]
+struct TokenLifetime {
+    secs: u64,
+    /// How many tokens it still applies to (`None`: until cleared).
+    remaining: Option<u32>,
+}
+
+/// What the driver does with a WebSocket ping it read (see [`ServiceCore::handle_ping`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PingAnswer {
+    /// Let the WebSocket layer answer it with a pong, as usual.
+    Pong,
+    /// The socket was silenced (`/control/silence`): stop reading it, so that no pong is
+    /// written, and discard what it sends until it closes, reporting the bytes as activity.
+    Withhold,
 }
 
 /// How many observations the log keeps.
@@ -99,7 +147,7 @@ pub struct Observed {
     /// Milliseconds since the service started.
     pub at_ms: u64,
     /// `open` (an agent socket attached after its `connect`), `close` (it is gone),
-    /// `keepalive` (it sent `k`) or `rest` (a REST answer).
+    /// `keepalive` (it sent `k`), `ping` (it sent a WebSocket ping) or `rest` (a REST answer).
     pub kind: &'static str,
     /// The visitor, when the socket or request named one.
     pub visitor: Option<VisitorKey>,
@@ -111,6 +159,9 @@ pub struct Observed {
     pub status: Option<u16>,
     /// Whether the request carried `Authorization: Bearer` (`rest`).
     pub bearer: bool,
+    /// The `exp` (Unix seconds) of the token an agent socket connected with (`open`), or of
+    /// the token `Authorize` issued (`rest`). Never the token itself.
+    pub token_exp: Option<u64>,
 }
 
 impl Observed {
@@ -130,6 +181,9 @@ impl Observed {
         if let Some(status) = self.status {
             entry["status"] = json!(status);
         }
+        if let Some(exp) = self.token_exp {
+            entry["token_exp"] = json!(exp);
+        }
         entry
     }
 }
@@ -138,8 +192,11 @@ impl Observed {
 #[derive(Debug, Default)]
 pub struct Controls {
     token: Option<String>,
-    failures: Option<Failures>,
+    failures: Option<NextAnswers<u16>>,
+    delays: Option<NextAnswers<std::time::Duration>>,
+    token_lifetime: Option<TokenLifetime>,
     paused: HashSet<VisitorKey>,
+    silenced: HashSet<ConnId>,
     breakage: Breakage,
     observed: VecDeque<Observed>,
     next_seq: u64,
@@ -173,17 +230,39 @@ impl Controls {
         self.observed.push_back(entry);
     }
 
+    /// Whether `/control/silence` silenced this socket.
+    pub(super) fn is_silenced(&self, conn: ConnId) -> bool {
+        !self.silenced.is_empty() && self.silenced.contains(&conn)
+    }
+
+    /// Forgets what the controls knew of a socket that is gone.
+    pub(super) fn forget_conn(&mut self, conn: ConnId) {
+        self.silenced.remove(&conn);
+    }
+
+    /// The delay before writing the answer to a REST request on `path`, if one is due (counts
+    /// it down).
+    pub(super) fn take_delay(&mut self, path: &str) -> Option<std::time::Duration> {
+        take_next(&mut self.delays, path)
+    }
+
+    /// The lifetime of the next token `Authorize` issues, when a control set one (counts it
+    /// down).
+    pub(super) fn take_token_lifetime(&mut self) -> Option<u64> {
+        let lifetime = self.token_lifetime.as_mut()?;
+        let secs = lifetime.secs;
+        if let Some(remaining) = lifetime.remaining.as_mut() {
+            *remaining = remaining.saturating_sub(1);
+            if *remaining == 0 {
+                self.token_lifetime = None;
+            }
+        }
+        Some(secs)
+    }
+
     /// The injected answer for a REST request on `path`, if one is due (counts it down).
     pub(super) fn take_failure(&mut self, path: &str) -> Option<RestResponse> {
-        let failures = self.failures.as_mut()?;
-        if failures.path.as_deref().is_some_and(|p| p != path) {
-            return None;
-        }
-        failures.remaining = failures.remaining.saturating_sub(1);
-        let status = failures.status;
-        if failures.remaining == 0 {
-            self.failures = None;
-        }
+        let status = take_next(&mut self.failures, path)?;
         let mut response = RestResponse::error(status, "injected", "failure injected by a test");
         if status == 503 {
             response.headers.push(("Retry-After", "1".to_owned()));
@@ -232,13 +311,15 @@ fn flag(body: &Value, name: &str) -> bool {
 }
 
 impl ServiceCore {
-    /// Logs what an agent socket did (`open`, `close`, `keepalive`) when the controls are on.
+    /// Logs what an agent socket did (`open` with its token's `exp`, `close`, `keepalive`,
+    /// `ping`) when the controls are on.
     pub(super) fn observe_agent(
         &mut self,
         now: Instant,
         kind: &'static str,
         conn: ConnId,
         key: &VisitorKey,
+        token_exp: Option<u64>,
     ) {
         if self.controls.enabled() {
             let at_ms = millis(now.saturating_duration_since(self.epoch));
@@ -251,11 +332,13 @@ impl ServiceCore {
                 path: None,
                 status: None,
                 bearer: false,
+                token_exp,
             });
         }
     }
 
-    /// Logs a REST answer when the controls are on.
+    /// Logs a REST answer (with the `exp` of the token it issued, for `Authorize`) when the
+    /// controls are on.
     pub(super) fn observe_rest(
         &mut self,
         now: Instant,
@@ -263,6 +346,7 @@ impl ServiceCore {
         query: Option<&str>,
         authorization: Option<&str>,
         status: u16,
+        token_exp: Option<u64>,
     ) {
         if !self.controls.enabled() || path.starts_with(CONTROL_PREFIX) {
             return;
@@ -282,6 +366,7 @@ impl ServiceCore {
             path: Some(path.to_owned()),
             status: Some(status),
             bearer: bearer_token(authorization).is_some(),
+            token_exp,
         });
     }
 
@@ -333,15 +418,37 @@ impl ServiceCore {
         };
         let action = path.strip_prefix(CONTROL_PREFIX).unwrap_or_default();
         let answer = match action {
-            "drop" => self.control_sockets(now, &body, None),
-            "send" => match body.get("frame").map(|f| {
-                ServerFrame::decode(&f.to_string(), self.settings.max_frame_bytes.max(1 << 16))
-            }) {
-                Some(Ok(frame)) => self.control_sockets(now, &body, Some(frame)),
-                Some(Err(e)) => Err(bad_request(format!("frame: {e}"))),
-                None => Err(bad_request("frame is missing")),
-            },
-            "fail" => self.control_fail(&body),
+            "drop" => self.control_sockets(now, &body, SocketAction::Drop),
+            "send" => self
+                .outgoing(&body)
+                .and_then(|action| self.control_sockets(now, &body, action)),
+            "silence" => self.control_sockets(now, &body, SocketAction::Silence),
+            "fail" => next_answers(&body, "status", |status| {
+                status
+                    .as_u64()
+                    .and_then(|s| u16::try_from(s).ok())
+                    .filter(|s| (400..=599).contains(s))
+                    .ok_or_else(|| bad_request("status must be 400-599"))
+            })
+            .map(|failures| {
+                self.controls.failures = Some(failures);
+                ok(json!({}))
+            }),
+            "delay" => next_answers(&body, "millis", |millis| {
+                millis
+                    .as_u64()
+                    .filter(|m| (1..=MAX_DELAY_MILLIS).contains(m))
+                    .map(std::time::Duration::from_millis)
+                    .ok_or_else(|| bad_request(format!("millis must be 1 to {MAX_DELAY_MILLIS}")))
+            })
+            .map(|delays| {
+                self.controls.delays = Some(delays);
+                ok(json!({}))
+            }),
+            "token_lifetime" => token_lifetime(&body).map(|lifetime| {
+                self.controls.token_lifetime = lifetime;
+                ok(json!({}))
+            }),
             "pause" => target(&body).map(|key| {
                 if flag(&body, "paused") {
                     self.controls.paused.insert(key);
@@ -361,6 +468,9 @@ impl ServiceCore {
             "events" => self.control_events(&body),
             "reset" => {
                 self.controls.failures = None;
+                self.controls.delays = None;
+                self.controls.token_lifetime = None;
+                self.controls.silenced.clear();
                 self.controls.paused.clear();
                 self.controls.breakage = Breakage::default();
                 Ok(ok(json!({})))
@@ -396,34 +506,47 @@ impl ServiceCore {
         ))
     }
 
-    fn control_fail(&mut self, body: &Value) -> Result<RestResponse, RestResponse> {
-        let count = body
-            .get("count")
-            .and_then(Value::as_u64)
-            .and_then(|c| u32::try_from(c).ok())
-            .filter(|c| *c > 0)
-            .ok_or_else(|| bad_request("count must be a positive integer"))?;
-        let status = body
-            .get("status")
-            .and_then(Value::as_u64)
-            .and_then(|s| u16::try_from(s).ok())
-            .filter(|s| (400..=599).contains(s))
-            .ok_or_else(|| bad_request("status must be 400-599"))?;
-        let path = body.get("path").and_then(Value::as_str).map(str::to_owned);
-        self.controls.failures = Some(Failures {
-            remaining: count,
-            status,
-            path,
-        });
-        Ok(ok(json!({})))
+    /// What `/control/send` sends: a service frame (`"frame"`) or raw text (`"text"`, repeated
+    /// `"repeat"` times), bounded.
+    fn outgoing(&self, body: &Value) -> Result<SocketAction, RestResponse> {
+        match (body.get("frame"), body.get("text")) {
+            (Some(frame), None) => ServerFrame::decode(
+                &frame.to_string(),
+                self.settings.max_frame_bytes.max(1 << 16),
+            )
+            .map(SocketAction::Send)
+            .map_err(|e| bad_request(format!("frame: {e}"))),
+            (None, Some(Value::String(text))) => {
+                let repeat = match body.get("repeat") {
+                    None => 1,
+                    Some(r) => r
+                        .as_u64()
+                        .and_then(|r| usize::try_from(r).ok())
+                        .filter(|r| *r > 0)
+                        .ok_or_else(|| bad_request("repeat must be a positive integer"))?,
+                };
+                let bound = MAX_INJECTED_TEXT_FACTOR * self.settings.max_frame_bytes;
+                match text.len().checked_mul(repeat) {
+                    Some(len) if len > 0 && len <= bound => {
+                        Ok(SocketAction::SendText(text.repeat(repeat)))
+                    }
+                    _ => Err(bad_request(format!(
+                        "text times repeat must be 1 to {bound} bytes"
+                    ))),
+                }
+            }
+            (None, Some(_)) => Err(bad_request("text must be a string")),
+            (Some(_), Some(_)) => Err(bad_request("send either frame or text, not both")),
+            (None, None) => Err(bad_request("frame or text is missing")),
+        }
     }
 
-    /// Drops the chosen sockets (`frame` is `None`) or sends them a frame.
+    /// Drops the chosen sockets, sends them something, or silences them.
     fn control_sockets(
         &mut self,
         now: Instant,
         body: &Value,
-        frame: Option<ServerFrame>,
+        action: SocketAction,
     ) -> Result<RestResponse, RestResponse> {
         let key = target(body)?;
         let role = body.get("role").and_then(Value::as_str).unwrap_or("all");
@@ -437,14 +560,78 @@ impl ServiceCore {
             other => return Err(bad_request(format!("unknown role {other:?}"))),
         };
         for &conn in &chosen {
-            match &frame {
-                Some(frame) => self.outputs.push_back(super::Output::Send {
+            match &action {
+                SocketAction::Drop => self.close(now, conn, CloseCause::Dropped),
+                SocketAction::Send(frame) => self.outputs.push_back(super::Output::Send {
                     conn,
                     frame: frame.clone(),
                 }),
-                None => self.close(now, conn, CloseCause::Dropped),
+                SocketAction::SendText(text) => self.outputs.push_back(super::Output::SendText {
+                    conn,
+                    text: text.clone(),
+                }),
+                SocketAction::Silence => {
+                    self.controls.silenced.insert(conn);
+                }
             }
         }
         Ok(ok(json!({ "sockets": chosen.len() })))
     }
+}
+
+/// What a socket control does to the chosen sockets.
+#[derive(Debug)]
+enum SocketAction {
+    Drop,
+    Send(ServerFrame),
+    SendText(String),
+    Silence,
+}
+
+/// Reads `{"count":N,"<field>":…,"path"?:"/…"}`: a rule for the next N REST answers.
+fn next_answers<T>(
+    body: &Value,
+    field: &str,
+    read: impl FnOnce(&Value) -> Result<T, RestResponse>,
+) -> Result<NextAnswers<T>, RestResponse> {
+    let remaining = body
+        .get("count")
+        .and_then(Value::as_u64)
+        .and_then(|c| u32::try_from(c).ok())
+        .filter(|c| *c > 0)
+        .ok_or_else(|| bad_request("count must be a positive integer"))?;
+    let what = read(body.get(field).unwrap_or(&Value::Null))?;
+    let path = match body.get("path") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(path)) => Some(path.clone()),
+        Some(_) => return Err(bad_request("path must be a string")),
+    };
+    Ok(NextAnswers {
+        remaining,
+        path,
+        what,
+    })
+}
+
+/// Reads `{"secs":N,"count"?:C}` or `{"secs":null}` (back to the duration asked for).
+fn token_lifetime(body: &Value) -> Result<Option<TokenLifetime>, RestResponse> {
+    let secs = match body.get("secs") {
+        None => return Err(bad_request("secs is missing")),
+        Some(Value::Null) => return Ok(None),
+        Some(secs) => secs
+            .as_u64()
+            .filter(|s| (1..=MAX_TOKEN_LIFETIME_SECS).contains(s))
+            .ok_or_else(|| bad_request(format!("secs must be 1 to {MAX_TOKEN_LIFETIME_SECS}")))?,
+    };
+    let remaining = match body.get("count") {
+        None | Some(Value::Null) => None,
+        Some(count) => Some(
+            count
+                .as_u64()
+                .and_then(|c| u32::try_from(c).ok())
+                .filter(|c| *c > 0)
+                .ok_or_else(|| bad_request("count must be a positive integer"))?,
+        ),
+    };
+    Ok(Some(TokenLifetime { secs, remaining }))
 }

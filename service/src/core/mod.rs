@@ -65,7 +65,7 @@ pub mod rest;
 mod timers;
 
 pub use admission::Admission;
-pub use controls::{AdminToken, Breakage, Controls, CONTROL_PREFIX};
+pub use controls::{AdminToken, Breakage, Controls, PingAnswer, CONTROL_PREFIX};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -178,6 +178,14 @@ pub enum Output {
         conn: ConnId,
         /// The frame.
         frame: ServerFrame,
+    },
+    /// Send this text as one text message, as it is (the test control `/control/send` with
+    /// `"text"`: what no frame encodes, such as text that is not JSON).
+    SendText {
+        /// The connection.
+        conn: ConnId,
+        /// The text.
+        text: String,
     },
     /// Close the connection (after the frames queued before this output).
     Close {
@@ -584,7 +592,8 @@ impl ServiceCore {
     }
 
     fn send(&mut self, conn: ConnId, frame: ServerFrame) {
-        if self.controls.enabled() && self.is_paused_conn(conn) {
+        if self.controls.enabled() && (self.is_paused_conn(conn) || self.controls.is_silenced(conn))
+        {
             return;
         }
         self.outputs.push_back(Output::Send { conn, frame });
@@ -678,6 +687,12 @@ impl ServiceCore {
         if let ConnState::Closing = state {
             return;
         }
+        // A silenced socket is not even sent a close frame.
+        let reason = if self.controls.is_silenced(conn) {
+            CloseCause::Dropped
+        } else {
+            reason
+        };
         self.outputs.push_back(Output::Close { conn, reason });
         if let ConnState::Attached(key) = state {
             self.detach(now, conn, role, key);
@@ -692,6 +707,7 @@ impl ServiceCore {
         shrink(&mut self.conns);
         self.timers.cancel(&TimerKey::Idle(conn));
         self.timers.cancel(&TimerKey::TokenExpiry(conn));
+        self.controls.forget_conn(conn);
         match c.role {
             Role::Agent => self.stats.agent_sockets = self.stats.agent_sockets.saturating_sub(1),
             Role::Visitor => {
@@ -708,6 +724,29 @@ impl ServiceCore {
     pub fn handle_activity(&mut self, now: Instant, conn: ConnId) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.last_rx = now;
+        }
+    }
+
+    /// A WebSocket ping: inbound activity, logged for an agent socket while the test controls
+    /// are on. The answer says whether the WebSocket layer may answer it with a pong.
+    pub fn handle_ping(&mut self, now: Instant, conn: ConnId) -> PingAnswer {
+        self.handle_activity(now, conn);
+        if !self.controls.enabled() {
+            return PingAnswer::Pong;
+        }
+        if let Some(Conn {
+            role: Role::Agent,
+            state: ConnState::Attached(key),
+            ..
+        }) = self.conns.get(&conn)
+        {
+            let key = key.clone();
+            self.observe_agent(now, "ping", conn, &key, None);
+        }
+        if self.controls.is_silenced(conn) {
+            PingAnswer::Withhold
+        } else {
+            PingAnswer::Pong
         }
     }
 
@@ -743,7 +782,7 @@ impl ServiceCore {
             ),
             (Some(key), ClientFrame::Keepalive) => {
                 if role == Role::Agent {
-                    self.observe_agent(now, "keepalive", conn, &key);
+                    self.observe_agent(now, "keepalive", conn, &key, None);
                 }
             }
             (Some(key), frame) => match role {
@@ -811,7 +850,7 @@ impl ServiceCore {
         }
         match role {
             Role::Agent => {
-                self.observe_agent(now, "open", conn, &key);
+                self.observe_agent(now, "open", conn, &key, token_exp);
                 self.attach_agent(conn, key)
             }
             Role::Visitor => self.attach_visitor(now, conn, key),
@@ -901,7 +940,7 @@ impl ServiceCore {
         match role {
             Role::Agent => {
                 v.agents.retain(|c| *c != conn);
-                self.observe_agent(now, "close", conn, &key);
+                self.observe_agent(now, "close", conn, &key, None);
             }
             Role::Visitor => {
                 let before = v.sockets.len();

@@ -113,6 +113,7 @@ impl Harness {
         while let Some(o) = self.core.poll_output() {
             let line = match &o {
                 Output::Send { conn, frame } => format!("{conn} <- {}", frame.encode()),
+                Output::SendText { conn, text } => format!("{conn} <- text {text}"),
                 Output::Close { conn, reason } => {
                     format!("{conn} close {} {}", reason.code(), reason.text())
                 }
@@ -1176,6 +1177,9 @@ mod properties {
                                     list.push(seq);
                                 }
                             }
+                        }
+                        Output::SendText { conn, .. } => {
+                            prop_assert!(!closed.contains(conn), "text to a closed socket: {out:?}");
                         }
                         Output::Close { conn, .. } => {
                             prop_assert!(!closed.contains(conn), "closed twice: {out:?}");

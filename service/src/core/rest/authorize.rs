@@ -79,18 +79,19 @@ fn read_ask(q: &QueryParams, body: &[u8]) -> Result<Ask, RestResponse> {
 }
 
 impl ServiceCore {
+    /// The answer, and the `exp` of the token issued (for the test controls' log).
     pub(super) fn rest_authorize(
         &mut self,
         unix: Duration,
         q: &QueryParams,
         body: &[u8],
-    ) -> RestResponse {
+    ) -> (RestResponse, Option<u64>) {
         match self.authorize(unix, q, body) {
-            Ok(response) => response,
+            Ok(answer) => answer,
             Err(refusal) => {
                 self.stats.authorize_failures += 1;
                 tracing::info!(status = refusal.status, "Authorize refused");
-                refusal
+                (refusal, None)
             }
         }
     }
@@ -100,7 +101,7 @@ impl ServiceCore {
         unix: Duration,
         q: &QueryParams,
         body: &[u8],
-    ) -> Result<RestResponse, RestResponse> {
+    ) -> Result<(RestResponse, Option<u64>), RestResponse> {
         let ask = read_ask(q, body)?;
         let unauthorized = |msg: &str| RestResponse::error(401, "authorization", msg);
         let Some(api_keys) = self.settings.groups.get(&ask.partner) else {
@@ -113,18 +114,25 @@ impl ServiceCore {
         if !verified {
             return Err(unauthorized("the login key is not valid"));
         }
+        // A test control may shorten (or set) the lifetime; the duration asked for otherwise.
+        let lifetime_secs = self
+            .controls
+            .take_token_lifetime()
+            .unwrap_or(ask.minutes * 60);
         match self
             .tokens
-            .issue_agent(ask.partner, &ask.user, now, ask.minutes * 60)
+            .issue_agent(ask.partner, &ask.user, now, lifetime_secs)
         {
-            Ok((token, _exp)) => {
-                tracing::info!(group = %ask.partner, user = %ask.user, ask.minutes, "token issued");
-                Ok(RestResponse::json(200, &Value::from(token.expose_secret())))
+            Ok((token, exp)) => {
+                tracing::info!(group = %ask.partner, user = %ask.user, lifetime_secs, "token issued");
+                Ok((
+                    RestResponse::json(200, &Value::from(token.expose_secret())),
+                    Some(exp),
+                ))
             }
-            Err(_) => Ok(RestResponse::error(
-                500,
-                "error",
-                "the token could not be made",
+            Err(_) => Ok((
+                RestResponse::error(500, "error", "the token could not be made"),
+                None,
             )),
         }
     }

@@ -140,6 +140,9 @@ impl RestResponse {
 pub enum HttpAnswer {
     /// Write this answer.
     Respond(RestResponse),
+    /// Write this answer after the delay (the test control `/control/delay`: a slow server).
+    /// The answer is decided now: what it does (a signal sent, a token issued) happens now.
+    RespondAfter(std::time::Duration, RestResponse),
     /// A WebSocket endpoint: complete the upgrade (answering a malformed upgrade request with
     /// [`RestResponse::error`] 400) and register the socket with [`ServiceCore::open`].
     Upgrade(Role),
@@ -280,6 +283,15 @@ impl ServiceCore {
                 "request body too large",
             ));
         };
+        let delay = if is_rest_path(path) {
+            self.controls.take_delay(path)
+        } else {
+            None
+        };
+        let respond = |response| match delay {
+            Some(delay) => HttpAnswer::RespondAfter(delay, response),
+            None => HttpAnswer::Respond(response),
+        };
         if is_rest_path(path) {
             if let Some(mut injected) = self.controls.take_failure(path) {
                 self.observe_rest(
@@ -288,12 +300,14 @@ impl ServiceCore {
                     request.query,
                     request.authorization,
                     injected.status,
+                    None,
                 );
                 add_cors(&mut injected, origin);
-                return HttpAnswer::Respond(injected);
+                return respond(injected);
             }
         }
         let q = QueryParams::parse(request.query);
+        let mut issued_exp = None;
         let mut response = match path {
             "/lookupvisitor" => self.rest_lookup(unix, &q, request.authorization),
             "/findvisitor" => self.rest_find(unix, &q, request.authorization),
@@ -302,7 +316,11 @@ impl ServiceCore {
             "/uniquevisitor" => self.rest_unique_visitor(now, &q),
             "/presence" => self.rest_presence(&q),
             VISITOR_SETTINGS_PATH => self.rest_visitor_settings(&q),
-            AUTHORIZE_PATH => self.rest_authorize(unix, &q, body),
+            AUTHORIZE_PATH => {
+                let (response, exp) = self.rest_authorize(unix, &q, body);
+                issued_exp = exp;
+                response
+            }
             "/metrics" => self.rest_metrics(),
             _ => RestResponse::error(404, "notfound", "no such endpoint"),
         };
@@ -312,10 +330,11 @@ impl ServiceCore {
             request.query,
             request.authorization,
             response.status,
+            issued_exp,
         );
         add_cors(&mut response, origin);
         tracing::debug!(?request.method, path, status = response.status, "REST request");
-        HttpAnswer::Respond(response)
+        respond(response)
     }
 }
 

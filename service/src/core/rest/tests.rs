@@ -117,6 +117,7 @@ impl Rest {
 fn respond(answer: HttpAnswer) -> RestResponse {
     match answer {
         HttpAnswer::Respond(response) => response,
+        HttpAnswer::RespondAfter(delay, _) => panic!("an answer delayed {delay:?}"),
         HttpAnswer::Upgrade(role) => panic!("an upgrade to {role:?}"),
     }
 }
@@ -481,4 +482,230 @@ fn a_consumer_that_does_not_read_is_let_go_and_its_visitor_leaves_as_usual() {
     assert!(r.core.is_present(group(), &"v1".parse().unwrap()));
     r.advance(6);
     assert!(!r.core.is_present(group(), &"v1".parse().unwrap()));
+}
+
+/// The core with its test controls on, and an agent socket of visitor `v1` attached.
+fn with_controls() -> (Rest, crate::core::ConnId) {
+    let mut r = Rest::new();
+    r.core
+        .enable_controls(&crate::core::AdminToken::new("admin-token-for-tests").unwrap());
+    let token = r.token(600);
+    let agent = r.core.open(r.now, Role::Agent);
+    r.core.handle_text(
+        r.now,
+        agent,
+        &json!({"type":"connect","authorization":token,"groupid":"12345","visitorid":"v1"})
+            .to_string(),
+    );
+    while r.core.poll_output().is_some() {}
+    (r, agent)
+}
+
+fn control(r: &mut Rest, name: &str, body: Value) -> RestResponse {
+    respond(r.call(
+        HttpMethod::Post,
+        &format!("/control/{name}"),
+        Some("admin-token-for-tests"),
+        None,
+        Some(body.to_string().as_bytes()),
+    ))
+}
+
+fn events(r: &mut Rest) -> Vec<Value> {
+    let answer = control(r, "events", json!({"since":0}));
+    body(&answer)["events"].as_array().unwrap().clone()
+}
+
+#[test]
+fn the_delay_control_delays_the_next_answers_of_a_path_within_its_bound() {
+    let (mut r, _) = with_controls();
+    for bad in [
+        json!({"count":1,"millis":0}),
+        json!({"count":1,"millis":30_001}),
+        json!({"count":0,"millis":10}),
+        json!({"count":1}),
+        json!({"count":1,"millis":10,"path":7}),
+    ] {
+        assert_eq!(control(&mut r, "delay", bad.clone()).status, 400, "{bad}");
+    }
+    let ok = control(
+        &mut r,
+        "delay",
+        json!({"count":2,"millis":1500,"path":"/findvisitor"}),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let token = r.token(600);
+    let lookup = r.call(
+        HttpMethod::Get,
+        "/lookupvisitor?groupid=12345&visitorid=v1",
+        Some(&token),
+        None,
+        Some(b""),
+    );
+    assert!(matches!(lookup, HttpAnswer::Respond(_)), "{lookup:?}");
+    for _ in 0..2 {
+        let find = r.call(
+            HttpMethod::Get,
+            "/findvisitor?groupid=12345&visitorid=v1",
+            Some(&token),
+            None,
+            Some(b""),
+        );
+        let HttpAnswer::RespondAfter(delay, answer) = find else {
+            panic!("not delayed: {find:?}");
+        };
+        assert_eq!((delay, answer.status), (Duration::from_millis(1500), 200));
+    }
+    let third = r.get("/findvisitor?groupid=12345&visitorid=v1", Some(&token));
+    assert_eq!(third.status, 200);
+    // A reset clears a delay still due.
+    control(&mut r, "delay", json!({"count":1,"millis":10}));
+    control(&mut r, "reset", json!({}));
+    assert_eq!(
+        r.get("/query?groupid=12345&visitorid=v1", Some(&token))
+            .status,
+        200
+    );
+}
+
+#[test]
+fn the_token_lifetime_control_sets_the_life_of_the_next_tokens_and_logs_only_their_expiry() {
+    let (mut r, _) = with_controls();
+    for bad in [
+        json!({}),
+        json!({"secs":0}),
+        json!({"secs":7201}),
+        json!({"secs":"10"}),
+        json!({"secs":10,"count":0}),
+    ] {
+        assert_eq!(
+            control(&mut r, "token_lifetime", bad.clone()).status,
+            400,
+            "{bad}"
+        );
+    }
+    let user = PartnerUserId::new("agent1").unwrap();
+    let login = loginkey::sign(group(), &user, EPOCH + 300, &ApiKey::new(API_KEY));
+    let ask = json!({"partnerid":12345,"partneruserid":"agent1","loginkey":login.expose_secret()})
+        .to_string();
+    let path = format!("{AUTHORIZE_PATH}?groupid=12345&duration=120");
+    let authorize = |r: &mut Rest| {
+        let answer = r.post(&path, None, &ask);
+        let token = rest::parse_authorize(answer.status, answer.body.as_bytes()).unwrap();
+        let claims = r
+            .keys
+            .verify_agent(token.token.expose_secret(), Some(group()), EPOCH)
+            .unwrap();
+        (claims.exp - EPOCH, token.token.expose_secret().to_owned())
+    };
+    assert_eq!(
+        control(&mut r, "token_lifetime", json!({"secs":15,"count":1})).status,
+        200
+    );
+    let (short, short_token) = authorize(&mut r);
+    let (usual, _) = authorize(&mut r);
+    assert_eq!((short, usual), (15, 7200));
+    assert_eq!(
+        control(&mut r, "token_lifetime", json!({"secs":20})).status,
+        200
+    );
+    assert_eq!((authorize(&mut r).0, authorize(&mut r).0), (20, 20));
+    assert_eq!(
+        control(&mut r, "token_lifetime", json!({"secs":null})).status,
+        200
+    );
+    assert_eq!(authorize(&mut r).0, 7200);
+    // The log names the expiry of each token issued, never the token.
+    let log = events(&mut r);
+    let issued: Vec<u64> = log
+        .iter()
+        .filter(|e| e["path"] == AUTHORIZE_PATH)
+        .map(|e| e["token_exp"].as_u64().unwrap() - EPOCH)
+        .collect();
+    assert_eq!(issued, [15, 7200, 20, 20, 7200]);
+    assert!(!Value::Array(log).to_string().contains(&short_token));
+}
+
+#[test]
+fn the_send_control_sends_raw_text_within_its_bound() {
+    let (mut r, agent) = with_controls();
+    let target = json!({"groupid":12345,"visitorid":"v1","role":"agent"});
+    let with = |extra: Value| {
+        let mut body = target.clone();
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    // The test settings' frame limit is 1 KiB: at most 2 KiB of text.
+    for bad in [
+        json!({"text":"x","repeat":2049}),
+        json!({"text":"","repeat":1}),
+        json!({"text":"x","repeat":0}),
+        json!({"text":7}),
+        json!({"text":"x","frame":{"type":"scaledown"}}),
+        json!({}),
+    ] {
+        assert_eq!(
+            control(&mut r, "send", with(bad.clone())).status,
+            400,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        control(&mut r, "send", with(json!({"text":"not json {"}))).status,
+        200
+    );
+    assert_eq!(
+        r.core.poll_output(),
+        Some(Output::SendText {
+            conn: agent,
+            text: "not json {".to_owned()
+        })
+    );
+    assert_eq!(
+        control(&mut r, "send", with(json!({"text":"ab","repeat":1024}))).status,
+        200
+    );
+    let Some(Output::SendText { conn, text }) = r.core.poll_output() else {
+        panic!("no text sent");
+    };
+    assert_eq!((conn, text.len()), (agent, 2048));
+}
+
+#[test]
+fn a_silenced_agent_socket_gets_nothing_and_its_pings_are_logged_and_not_answered() {
+    let (mut r, agent) = with_controls();
+    let target = json!({"groupid":12345,"visitorid":"v1","role":"agent"});
+    assert_eq!(
+        r.core.handle_ping(r.now, agent),
+        crate::core::PingAnswer::Pong
+    );
+    assert_eq!(control(&mut r, "silence", target).status, 200);
+    // The visitor arrives: the silenced agent is not told.
+    let visitor = r.visitor("v1");
+    assert!(r.core.poll_output().is_none());
+    assert_eq!(
+        r.core.handle_ping(r.now, agent),
+        crate::core::PingAnswer::Withhold
+    );
+    let kinds: Vec<String> = events(&mut r)
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["open", "ping", "ping"]);
+    // A close of the service's own is a drop, without a close frame or `serverclose`; the
+    // visitor, not silenced, gets both.
+    r.core.shutdown(r.now);
+    let outs: Vec<Output> = std::iter::from_fn(|| r.core.poll_output()).collect();
+    assert!(
+        outs.contains(&Output::Close {
+            conn: agent,
+            reason: CloseCause::Dropped
+        }),
+        "{outs:?}"
+    );
+    assert!(outs
+        .iter()
+        .any(|o| matches!(o, Output::Send { conn, .. } if *conn == visitor)));
 }

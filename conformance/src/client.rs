@@ -77,6 +77,26 @@ pub const SCENARIOS: &[Scenario] = &[
         checks: &["AGT-SIGNAL-1"],
     },
     Scenario {
+        id: "CL-10",
+        title: "invalid frames: text that is not JSON, then a text message over the 64 KiB frame limit (below 1 MiB); the agent keeps the same socket and keeps sending k on it",
+        checks: &["AGT-FRAME-1"],
+    },
+    Scenario {
+        id: "CL-11",
+        title: "a slow findvisitor after a drop (answered late, within the request timeout): the agent waits for the answer, then opens one socket",
+        checks: &["AGT-CONNECT-2", "AGT-RECONNECT-5"],
+    },
+    Scenario {
+        id: "CL-12",
+        title: "token renewal: a token with a short life (401 on findvisitor makes the agent take one); the agent asks Authorize again at about 80 % of its life and replaces its socket with one made with the new token before the old expires, never two at once",
+        checks: &["AGT-TOKEN-1"],
+    },
+    Scenario {
+        id: "CL-13",
+        title: "a silent link (no frame, no pong): a WebSocket ping about 15 s after the last frame, the socket given up about 10 s later, then one new socket",
+        checks: &["AGT-LINK-1"],
+    },
+    Scenario {
         id: "CL-8",
         title: "the whole run: never two agent sockets at once; every REST call with a bearer token",
         checks: &["AGT-RECONNECT-5", "AGT-REST-1"],
@@ -103,6 +123,18 @@ pub struct ClientSettings {
     pub wait_for_client: Duration,
     /// How long to watch for a socket after `serverclose`.
     pub quiet_after_serverclose: Duration,
+    /// How long a silent link lasts before the client pings (PROTOCOL.md: 15 s).
+    pub ping_after: Duration,
+    /// How long after its ping the client gives a silent link up (PROTOCOL.md: 10 s).
+    pub dead_after: Duration,
+    /// How far a timed step may come later than its rule (a step may come at most a quarter of
+    /// this earlier).
+    pub timing_slack: Duration,
+    /// The life of the short token of the renewal scenario (the client renews at 80 %; more
+    /// than 12.5 s, so that 80 % of it is over the agent's shortest renewal delay of 10 s).
+    pub token_lifetime: Duration,
+    /// How late the slow `findvisitor` is answered (below the client's request timeout).
+    pub slow_answer: Duration,
 }
 
 impl Default for ClientSettings {
@@ -114,6 +146,11 @@ impl Default for ClientSettings {
             immediate_within: Duration::from_secs(3),
             wait_for_client: Duration::from_secs(300),
             quiet_after_serverclose: Duration::from_secs(5),
+            ping_after: Duration::from_secs(15),
+            dead_after: Duration::from_secs(10),
+            timing_slack: Duration::from_secs(2),
+            token_lifetime: Duration::from_secs(15),
+            slow_answer: Duration::from_secs(3),
         }
     }
 }
@@ -171,11 +208,23 @@ struct Ev {
     status: Option<u16>,
     bearer: bool,
     mine: bool,
+    token_exp: Option<u64>,
 }
 
 impl Ev {
     fn rest(&self, path: &str) -> bool {
         self.kind == "rest" && self.path.as_deref() == Some(path)
+    }
+
+    fn is(&self, kind: &str, conn: u64) -> bool {
+        self.kind == kind && self.conn == Some(conn)
+    }
+
+    /// A token issued by `Authorize`: its `exp`.
+    fn issued(&self) -> Option<u64> {
+        (self.rest(AUTHORIZE) && self.status == Some(200))
+            .then_some(self.token_exp)
+            .flatten()
     }
 }
 
@@ -273,7 +322,9 @@ impl ClientSuite {
         if let Err(why) = run.play(client) {
             for scenario in SCENARIOS {
                 for id in scenario.checks {
-                    run.record(id, Status::Fail(format!("not reached: {why}")));
+                    if !run.outcomes.iter().any(|(done, _)| done == id) {
+                        run.record(id, Status::Fail(format!("not reached: {why}")));
+                    }
                 }
             }
         }
@@ -301,9 +352,19 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// Records an outcome. A requirement that several scenarios check keeps its first outcome
+    /// unless a later one fails: it passes only if every check of it passed.
     fn record(&mut self, id: &'static str, status: Status) {
-        if requirement(id).is_some() && !self.outcomes.iter().any(|(i, _)| *i == id) {
-            self.outcomes.push((id, status));
+        if requirement(id).is_none() {
+            return;
+        }
+        match self.outcomes.iter_mut().find(|(i, _)| *i == id) {
+            None => self.outcomes.push((id, status)),
+            Some((_, earlier)) => {
+                if matches!(status, Status::Fail(_)) && !matches!(earlier, Status::Fail(_)) {
+                    *earlier = status;
+                }
+            }
         }
     }
 
@@ -338,6 +399,7 @@ impl Run<'_> {
                 status: e["status"].as_u64().and_then(|s| u16::try_from(s).ok()),
                 bearer: e["bearer"].as_bool().unwrap_or(false),
                 mine,
+                token_exp: e["token_exp"].as_u64(),
             });
         }
         Ok(start)
@@ -367,8 +429,9 @@ impl Run<'_> {
     fn seen(&self, from: usize) -> String {
         let events: Vec<String> = self.log[from.min(self.log.len())..]
             .iter()
-            .map(|e| match (&e.path, e.status) {
-                (Some(p), Some(s)) => format!("{} {p} {s}", e.at_ms),
+            .map(|e| match (&e.path, e.status, e.conn) {
+                (Some(p), Some(s), _) => format!("{} {p} {s}", e.at_ms),
+                (_, _, Some(conn)) => format!("{} {} #{conn}", e.at_ms, e.kind),
                 _ => format!("{} {}", e.at_ms, e.kind),
             })
             .collect();
@@ -620,6 +683,10 @@ impl Run<'_> {
                 self.verdict("AGT-SIGNAL-1", verdict);
             }
         }
+        self.play_invalid_frames()?;
+        self.play_slow_find()?;
+        self.play_token_renewal()?;
+        self.play_silent_link()?;
         // CL-9: serverclose (last: the client stops).
         self.settle(immediate)?;
         let from = self.log.len();
@@ -683,6 +750,139 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Settles, then the socket the agent has open.
+    fn settled_conn(&mut self) -> Result<u64, String> {
+        self.settle(self.suite.settings.immediate_within)?;
+        self.open_conn()
+            .ok_or_else(|| "the agent has no socket open".to_owned())
+    }
+
+    /// Records a verdict on the events from `from` on, with what was seen when it failed.
+    fn verdict_on(&mut self, id: &'static str, from: usize, verdict: Verdict) {
+        let verdict = verdict.map_err(|why| format!("{why}: {}", self.seen(from)));
+        self.verdict(id, verdict);
+    }
+
+    /// CL-10: text that is not JSON, then a text message over the frame limit.
+    fn play_invalid_frames(&mut self) -> Verdict {
+        let conn = self.settled_conn()?;
+        let from = self.log.len();
+        let target = |extra| self.suite.target(extra);
+        self.suite
+            .control("send", target(json!({ "text": "this is not JSON {" })))?;
+        self.suite.control(
+            "send",
+            target(json!({ "text": "x", "repeat": OVERSIZED_TEXT_BYTES })),
+        )?;
+        let interval = Duration::from_secs(self.suite.settings.keepalive_secs);
+        let watch = interval * (KEEPALIVES_AFTER_INVALID_FRAMES + 1) as u32;
+        self.wait(from, watch, |evs| {
+            evs.iter().any(|e| e.kind != "keepalive")
+                || evs.iter().filter(|e| e.is("keepalive", conn)).count()
+                    >= KEEPALIVES_AFTER_INVALID_FRAMES
+        })?;
+        let verdict = invalid_frames_verdict(&self.log[from..], conn);
+        self.verdict_on("AGT-FRAME-1", from, verdict);
+        Ok(())
+    }
+
+    /// CL-11: a drop, and the `findvisitor` after it answered late.
+    fn play_slow_find(&mut self) -> Verdict {
+        let s = self.suite.settings.clone();
+        self.settled_conn()?;
+        let from = self.log.len();
+        let delay_ms = millis(s.slow_answer);
+        self.suite.control(
+            "delay",
+            json!({"count": 1, "millis": delay_ms, "path": "/findvisitor"}),
+        )?;
+        self.suite.control("drop", self.suite.target(json!({})))?;
+        self.wait(
+            from,
+            s.reconnect_within + s.slow_answer + s.immediate_within,
+            |evs| evs.iter().any(|e| e.kind == "open"),
+        )?;
+        // A client that gives up waiting may open a second socket soon after.
+        std::thread::sleep(s.immediate_within / 2);
+        self.refresh()?;
+        let (waited, one_socket) = slow_find_verdict(&self.log[from..], delay_ms);
+        self.verdict_on("AGT-CONNECT-2", from, waited);
+        self.verdict_on("AGT-RECONNECT-5", from, one_socket);
+        Ok(())
+    }
+
+    /// CL-12: a short token, taken after a 401, and its renewal.
+    fn play_token_renewal(&mut self) -> Verdict {
+        let s = self.suite.settings.clone();
+        self.settled_conn()?;
+        let from = self.log.len();
+        self.suite.control(
+            "token_lifetime",
+            json!({"secs": s.token_lifetime.as_secs(), "count": 1}),
+        )?;
+        self.suite.control(
+            "fail",
+            json!({"count": 1, "status": 401, "path": "/findvisitor"}),
+        )?;
+        self.suite.control("drop", self.suite.target(json!({})))?;
+        let within =
+            s.token_lifetime + s.reconnect_within * 2 + s.immediate_within + s.timing_slack;
+        // Until a second token is issued and a socket made with it.
+        self.wait(from, within, |evs| {
+            let issued: Vec<u64> = evs.iter().filter_map(Ev::issued).collect();
+            issued.len() >= 2
+                && evs
+                    .iter()
+                    .any(|e| e.kind == "open" && e.token_exp == issued.get(1).copied())
+        })?;
+        self.suite
+            .control("token_lifetime", json!({ "secs": null }))?;
+        let verdict = token_renewal_verdict(&self.log[from..], s.token_lifetime);
+        self.verdict_on("AGT-TOKEN-1", from, verdict);
+        Ok(())
+    }
+
+    /// CL-13: a silent link.
+    fn play_silent_link(&mut self) -> Verdict {
+        let s = self.suite.settings.clone();
+        let conn = self.settled_conn()?;
+        let from = self.log.len();
+        // A last frame, so that the silence starts at a known time; the silence a moment
+        // later, once a ping the agent may have had under way is answered.
+        let marked = self.suite.control(
+            "send",
+            self.suite
+                .target(json!({"frame": {"type": "gpconformance_last_frame"}})),
+        )?;
+        std::thread::sleep(Duration::from_millis(200));
+        let silenced = self
+            .suite
+            .control("silence", self.suite.target(json!({})))?;
+        let (Some(marked_at), Some(silenced_at)) =
+            (marked["at_ms"].as_u64(), silenced["at_ms"].as_u64())
+        else {
+            return Err("the service did not say when the silence started".into());
+        };
+        let rule = LinkRule {
+            ping_after: s.ping_after,
+            dead_after: s.dead_after,
+            slack: s.timing_slack,
+        };
+        let within = s.ping_after + s.dead_after + s.timing_slack * 2 + s.reconnect_within;
+        self.wait(from, within, |evs| {
+            evs.iter()
+                .position(|e| e.is("close", conn))
+                .is_some_and(|closed| evs[closed..].iter().any(|e| e.kind == "open"))
+        })?;
+        let verdict = silent_link_verdict(&self.log[from..], conn, marked_at, silenced_at, &rule);
+        self.verdict_on("AGT-LINK-1", from, verdict);
+        if self.open_conn() == Some(conn) {
+            // The client kept the silent socket: let the next scenarios start afresh.
+            self.suite.control("drop", self.suite.target(json!({})))?;
+        }
+        Ok(())
+    }
+
     /// Waits until the agent has a socket open (so each scenario starts from a live link).
     fn settle(&mut self, within: Duration) -> Verdict {
         let deadline = Instant::now() + within + self.suite.settings.reconnect_within;
@@ -699,4 +899,200 @@ impl Run<'_> {
             std::thread::sleep(Duration::from_millis(40));
         }
     }
+}
+
+/// The size of the oversized text message of CL-10: over the 64 KiB frame limit, below the
+/// 1 MiB a client's transport accepts (and within the service's bound on injected text).
+const OVERSIZED_TEXT_BYTES: u64 = 100_000;
+
+/// How many keepalives CL-10 waits for on the socket after the invalid frames.
+const KEEPALIVES_AFTER_INVALID_FRAMES: usize = 2;
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The dead-link rule CL-13 checks, with its tolerance.
+#[derive(Debug, Clone)]
+struct LinkRule {
+    ping_after: Duration,
+    dead_after: Duration,
+    slack: Duration,
+}
+
+/// Whether `took_ms` keeps to `rule`: at most a quarter of `slack` earlier, at most `slack`
+/// later.
+fn on_time(what: &str, took_ms: u64, rule: Duration, slack: Duration) -> Verdict {
+    let (rule, late) = (millis(rule), millis(slack));
+    let early = late / 4;
+    if took_ms + early < rule || took_ms > rule + late {
+        return Err(format!(
+            "{what} after {took_ms} ms; {rule} ms expected (-{early} ms/+{late} ms)"
+        ));
+    }
+    Ok(())
+}
+
+/// AGT-FRAME-1 on the events after the invalid frames: the same socket, still sending `k`.
+fn invalid_frames_verdict(evs: &[Ev], conn: u64) -> Verdict {
+    if let Some(close) = evs.iter().find(|e| e.is("close", conn)) {
+        return Err(format!(
+            "the socket closed at {} ms, after the invalid frames",
+            close.at_ms
+        ));
+    }
+    if let Some(open) = evs.iter().find(|e| e.kind == "open") {
+        return Err(format!("a new socket opened at {} ms", open.at_ms));
+    }
+    let sent = evs.iter().filter(|e| e.is("keepalive", conn)).count();
+    if sent < KEEPALIVES_AFTER_INVALID_FRAMES {
+        return Err(format!(
+            "{sent} keepalives on the socket after the invalid frames; \
+             {KEEPALIVES_AFTER_INVALID_FRAMES} expected"
+        ));
+    }
+    Ok(())
+}
+
+/// CL-11 on the events from the drop on: (AGT-CONNECT-2) the socket opened only once the slow
+/// `findvisitor` was answered (`delay_ms` after it was logged); (AGT-RECONNECT-5) one socket.
+fn slow_find_verdict(evs: &[Ev], delay_ms: u64) -> (Verdict, Verdict) {
+    let Some(find) = evs.iter().find(|e| e.rest("/findvisitor")) else {
+        let none = Err("no findvisitor after the drop".to_owned());
+        return (none.clone(), none);
+    };
+    let answered_at = find.at_ms + delay_ms;
+    let opens: Vec<u64> = evs
+        .iter()
+        .filter(|e| e.kind == "open")
+        .map(|e| e.at_ms)
+        .collect();
+    let waited = match opens.first() {
+        None => Err("no socket after the slow findvisitor".to_owned()),
+        Some(&at) if at < answered_at => Err(format!(
+            "the socket opened at {at} ms, before findvisitor was answered at {answered_at} ms"
+        )),
+        Some(_) => Ok(()),
+    };
+    let one_socket = if opens.len() > 1 {
+        Err(format!(
+            "{} sockets after one slow findvisitor (at {opens:?} ms)",
+            opens.len()
+        ))
+    } else {
+        Ok(())
+    };
+    (waited, one_socket)
+}
+
+/// AGT-TOKEN-1 on the events from the 401 on: the short token (life `life`) was taken, renewed
+/// at about 80 % of its life, and its socket replaced by one made with the new token before it
+/// expired, the old one closed first.
+fn token_renewal_verdict(evs: &[Ev], life: Duration) -> Verdict {
+    let life_ms = millis(life);
+    let Some(first) = evs.iter().position(|e| e.issued().is_some()) else {
+        return Err("no token issued after the 401".into());
+    };
+    let (issued_at, short_exp) = (evs[first].at_ms, evs[first].token_exp);
+    let Some(short_socket) = evs
+        .iter()
+        .find(|e| e.kind == "open" && e.token_exp == short_exp)
+        .and_then(|e| e.conn)
+    else {
+        return Err("no socket made with the short token".into());
+    };
+    let Some(second) = evs[first + 1..]
+        .iter()
+        .position(|e| e.issued().is_some())
+        .map(|i| first + 1 + i)
+    else {
+        return Err("the short token was not renewed".into());
+    };
+    let (renewed_at, new_exp) = (evs[second].at_ms, evs[second].token_exp);
+    let (earliest, latest) = (life_ms * 7 / 10, life_ms * 9 / 10);
+    let after = renewed_at.saturating_sub(issued_at);
+    if !(earliest..=latest).contains(&after) {
+        return Err(format!(
+            "the token was renewed {after} ms after it was issued; about 80 % of its {life_ms} ms \
+             life expected ({earliest}-{latest} ms)"
+        ));
+    }
+    let Some(new_socket) = evs[second..]
+        .iter()
+        .position(|e| e.kind == "open" && e.token_exp == new_exp)
+        .map(|i| second + i)
+    else {
+        return Err("no socket made with the renewed token".into());
+    };
+    // `exp` is in whole seconds: the short token lapsed up to a second before its full life.
+    let expired_at = issued_at + life_ms.saturating_sub(1000);
+    if evs[new_socket].at_ms >= expired_at {
+        return Err(format!(
+            "the socket with the renewed token opened at {} ms, once the old token had expired \
+             (at {expired_at} ms)",
+            evs[new_socket].at_ms
+        ));
+    }
+    if !evs[..new_socket]
+        .iter()
+        .any(|e| e.is("close", short_socket))
+    {
+        return Err(format!(
+            "the socket with the short token was still open when the one with the renewed \
+             token opened at {} ms",
+            evs[new_socket].at_ms
+        ));
+    }
+    Ok(())
+}
+
+/// AGT-LINK-1 on the events from the last frame (`marked_at`) on, the socket silenced at
+/// `silenced_at`: a ping `ping_after` after the last frame, the socket given up `dead_after`
+/// later, then a new socket, the silent one closed first.
+fn silent_link_verdict(
+    evs: &[Ev],
+    conn: u64,
+    marked_at: u64,
+    silenced_at: u64,
+    rule: &LinkRule,
+) -> Verdict {
+    let Some(ping) = evs
+        .iter()
+        .position(|e| e.is("ping", conn) && e.at_ms >= silenced_at)
+    else {
+        return Err("no WebSocket ping on the silent socket".into());
+    };
+    let pinged_at = evs[ping].at_ms;
+    on_time(
+        "the ping came",
+        pinged_at.saturating_sub(marked_at),
+        rule.ping_after,
+        rule.slack,
+    )?;
+    let first_open = evs.iter().position(|e| e.kind == "open");
+    let Some(closed) = evs.iter().position(|e| e.is("close", conn)) else {
+        return match first_open {
+            Some(open) => Err(format!(
+                "a new socket opened at {} ms while the silent one was still open",
+                evs[open].at_ms
+            )),
+            None => Err("the silent socket was not given up".into()),
+        };
+    };
+    if let Some(open) = first_open.filter(|open| *open < closed) {
+        return Err(format!(
+            "a new socket opened at {} ms while the silent one was still open",
+            evs[open].at_ms
+        ));
+    }
+    on_time(
+        "the silent socket was given up",
+        evs[closed].at_ms.saturating_sub(pinged_at),
+        rule.dead_after,
+        rule.slack,
+    )?;
+    if first_open.is_none() {
+        return Err("no new socket after the silent one was given up".into());
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
-//! The numbered requirements the suites check. The full list (with every requirement's source
-//! and the ones no suite observes yet) is `requirements.toml` beside PROTOCOL.md; a test checks
-//! that this table agrees with it.
+//! The numbered requirements the suites check. The full list (with every requirement's source,
+//! the ones no suite observes yet, and the agent's ones that cannot be seen on the wire, which
+//! the Rust agent's own tests check instead) is `requirements.toml` beside PROTOCOL.md; a test
+//! checks that this table agrees with it.
 
 use serde::Serialize;
 
@@ -252,9 +253,27 @@ pub const REQUIREMENTS: &[Requirement] = &[
         role: Role::Agent,
     },
     Requirement {
+        id: "AGT-LINK-1",
+        title: "a silent link is pinged after 15 s and given up 10 s later",
+        level: Level::Recommended,
+        role: Role::Agent,
+    },
+    Requirement {
+        id: "AGT-TOKEN-1",
+        title: "with credentials the token is renewed before it expires and the socket reopened with it",
+        level: Level::Recommended,
+        role: Role::Agent,
+    },
+    Requirement {
         id: "AGT-TOKEN-2",
         title: "refused tokens are renewed; the fourth refusal without a stable link stops the agent",
         level: Level::Recommended,
+        role: Role::Agent,
+    },
+    Requirement {
+        id: "AGT-FRAME-1",
+        title: "an undecodable frame is skipped and the link stays up",
+        level: Level::Required,
         role: Role::Agent,
     },
     Requirement {

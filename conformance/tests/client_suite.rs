@@ -21,6 +21,8 @@ fn settings() -> ClientSettings {
         immediate_within: Duration::from_secs(2),
         wait_for_client: Duration::from_secs(10),
         quiet_after_serverclose: Duration::from_secs(2),
+        // Below the agents' request timeout (2 s).
+        slow_answer: Duration::from_secs(1),
         ..ClientSettings::default()
     }
 }

@@ -1,6 +1,6 @@
 //! Keeps the numbered requirements in step: every id in PROTOCOL.md is in `requirements.toml`
-//! and every id there is in PROTOCOL.md; every entry is complete; the suites' table agrees with
-//! the list.
+//! and every id there is in PROTOCOL.md; every entry is complete (a requirement left to the
+//! agent's own tests names a test that exists); the suites' table agrees with the list.
 
 use std::collections::BTreeSet;
 
@@ -86,10 +86,25 @@ fn every_entry_is_complete() {
             _ => "VIS-",
         };
         assert!(id.starts_with(prefix), "{id}: role {role}");
+        let check = field("check");
         assert!(
-            ["server", "client", "none"].contains(&field("check")),
+            ["server", "client", "agent-tests", "none"].contains(&check),
             "{id}: check"
         );
+        // A requirement left to the agent's own tests names one that exists.
+        if check == "agent-tests" {
+            assert!(
+                id.starts_with("AGT-"),
+                "{id}: only agent rules are left to its tests"
+            );
+            let (file, test) = field("checked_by")
+                .split_once(": ")
+                .unwrap_or_else(|| panic!("{id}: checked_by is \"file: test function\""));
+            assert!(
+                workspace_file(file).contains(&format!("fn {test}()")),
+                "{id}: {file} has no test {test}"
+            );
+        }
     }
 }
 
@@ -98,7 +113,7 @@ fn the_suites_table_agrees_with_the_list() {
     let listed = list();
     let observed: Vec<&toml::Table> = listed
         .iter()
-        .filter(|r| r["check"].as_str() != Some("none"))
+        .filter(|r| matches!(r["check"].as_str(), Some("server" | "client")))
         .collect();
     assert_eq!(observed.len(), REQUIREMENTS.len());
     for (row, req) in observed.iter().zip(REQUIREMENTS) {

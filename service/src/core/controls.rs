@@ -6,7 +6,9 @@
 //! token unless the service listens on a loopback address). Every control is a `POST` to a path
 //! under [`CONTROL_PREFIX`] with `Authorization: Bearer <admin token>` and a JSON body; with
 //! the controls off the paths are `404 notfound` like any unknown path, and a missing or wrong
-//! admin token is `401`. Answers are `200 {"ok":true,…}` or `400 {"err":"badrequest",…}`.
+//! admin token is `401`. Answers are `200 {"ok":true,…}` or `400 {"err":"badrequest",…}`; the
+//! socket controls (`drop`, `send`, `silence`) answer `{"ok":true,"sockets":N,"at_ms":T}`, with
+//! T on the clock of the observed log.
 //!
 //! | path | body | effect |
 //! |---|---|---|
@@ -559,6 +561,7 @@ impl ServiceCore {
             "all" => v.agents.iter().chain(&v.sockets).copied().collect(),
             other => return Err(bad_request(format!("unknown role {other:?}"))),
         };
+        let at_ms = millis(now.saturating_duration_since(self.epoch));
         for &conn in &chosen {
             match &action {
                 SocketAction::Drop => self.close(now, conn, CloseCause::Dropped),
@@ -575,7 +578,7 @@ impl ServiceCore {
                 }
             }
         }
-        Ok(ok(json!({ "sockets": chosen.len() })))
+        Ok(ok(json!({ "sockets": chosen.len(), "at_ms": at_ms })))
     }
 }
 

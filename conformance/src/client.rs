@@ -6,9 +6,15 @@
 //! credentials and the visitor the client under test must watch. [`ClientSuite::run`] waits
 //! for the client's agent socket, then plays the numbered scenarios of [`SCENARIOS`] in order
 //! through the test controls (dropped socket, redirect, scaledown, injected 503 and 401 REST
-//! answers, a signal to the absent visitor, serverclose last) and reads what the client did
-//! from the service's observation log (`/control/events`: agent sockets attached and gone,
-//! keepalives, REST answers, with times). The visitor never connects: it stays absent.
+//! answers, a signal to the absent visitor, invalid text frames, a slow `findvisitor`, a
+//! short-lived token, a silent link, serverclose last) and reads what the client did from the
+//! service's observation log (`/control/events`: agent sockets attached, with the expiry of
+//! their token, and gone, keepalives, pings, REST answers, with times). The visitor never
+//! connects: it stays absent. The timed verdicts are functions of that log, unit-tested on
+//! recorded logs of clients that break each rule.
+//!
+//! The silent link follows PROTOCOL.md's 15 s and 10 s and the token lives 15 s: a run takes
+//! about 25 s for the one and 13 s for the other, on top of the other scenarios.
 //!
 //! The client must be configured as Glance's are: credentials (so refused tokens are
 //! renewed) and `serverclose` stops it. Its reconnect policy's largest early delay is
@@ -1095,4 +1101,207 @@ fn silent_link_verdict(
         return Err("no new socket after the silent one was given up".into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The verdicts of the timed scenarios on recorded observation logs: a conforming log
+    //! passes, and each way of breaking the rule fails.
+
+    use super::*;
+
+    fn ev(at_ms: u64, kind: &str, conn: u64) -> Ev {
+        Ev {
+            at_ms,
+            kind: kind.to_owned(),
+            conn: Some(conn),
+            path: None,
+            status: None,
+            bearer: false,
+            mine: true,
+            token_exp: None,
+        }
+    }
+
+    fn open_with(at_ms: u64, conn: u64, exp: u64) -> Ev {
+        Ev {
+            token_exp: Some(exp),
+            ..ev(at_ms, "open", conn)
+        }
+    }
+
+    fn rest(at_ms: u64, path: &str, status: u16, token_exp: Option<u64>) -> Ev {
+        Ev {
+            at_ms,
+            kind: "rest".to_owned(),
+            conn: None,
+            path: Some(path.to_owned()),
+            status: Some(status),
+            bearer: true,
+            mine: path != AUTHORIZE,
+            token_exp,
+        }
+    }
+
+    fn rule() -> LinkRule {
+        LinkRule {
+            ping_after: Duration::from_secs(15),
+            dead_after: Duration::from_secs(10),
+            slack: Duration::from_secs(2),
+        }
+    }
+
+    #[test]
+    fn a_silent_link_needs_a_ping_at_15_s_a_close_10_s_later_then_one_new_socket() {
+        let good = [
+            ev(1_000, "keepalive", 7),
+            ev(15_100, "ping", 7),
+            ev(25_150, "close", 7),
+            ev(25_400, "open", 8),
+        ];
+        assert_eq!(silent_link_verdict(&good, 7, 0, 200, &rule()), Ok(()));
+        let bad: [(&str, Vec<Ev>); 6] = [
+            // Dead-link detection off: no ping, the socket kept.
+            ("no WebSocket ping", vec![ev(1_000, "keepalive", 7)]),
+            // A ping only after 30 s.
+            ("the ping came after 30000", vec![ev(30_000, "ping", 7)]),
+            // Pinged, never gave up.
+            ("not given up", vec![ev(15_000, "ping", 7)]),
+            // Gave up at once.
+            (
+                "given up after 500",
+                vec![
+                    ev(15_000, "ping", 7),
+                    ev(15_500, "close", 7),
+                    ev(16_000, "open", 8),
+                ],
+            ),
+            // A new socket before the silent one closed.
+            (
+                "while the silent one was still open",
+                vec![
+                    ev(15_000, "ping", 7),
+                    ev(24_000, "open", 8),
+                    ev(25_000, "close", 7),
+                ],
+            ),
+            // Gave up and never came back.
+            (
+                "no new socket",
+                vec![ev(15_000, "ping", 7), ev(25_000, "close", 7)],
+            ),
+        ];
+        for (why, log) in bad {
+            let verdict = silent_link_verdict(&log, 7, 0, 200, &rule());
+            assert!(
+                verdict.as_ref().is_err_and(|e| e.contains(why)),
+                "{why}: {verdict:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_renewal_comes_at_80_percent_and_moves_the_socket_before_the_expiry() {
+        let life = Duration::from_secs(15);
+        let good = [
+            rest(0, "/findvisitor", 401, None),
+            rest(10, AUTHORIZE, 200, Some(1_015)),
+            open_with(60, 3, 1_015),
+            rest(12_000, AUTHORIZE, 200, Some(8_212)),
+            ev(12_010, "close", 3),
+            open_with(12_050, 4, 8_212),
+        ];
+        assert_eq!(token_renewal_verdict(&good, life), Ok(()));
+        // A client that ignores renewal: the service ends its socket at the expiry, and the
+        // refusal makes it take a new token only then.
+        let ignores = [
+            rest(0, "/findvisitor", 401, None),
+            rest(10, AUTHORIZE, 200, Some(1_015)),
+            open_with(60, 3, 1_015),
+            ev(15_000, "close", 3),
+            rest(15_020, AUTHORIZE, 200, Some(8_215)),
+            open_with(15_060, 4, 8_215),
+        ];
+        let verdict = token_renewal_verdict(&ignores, life);
+        assert!(
+            verdict
+                .as_ref()
+                .is_err_and(|e| e.contains("renewed 15010 ms")),
+            "{verdict:?}"
+        );
+        // Renewed in time, but the socket moved only after the expiry.
+        let late_socket = [
+            rest(10, AUTHORIZE, 200, Some(1_015)),
+            open_with(60, 3, 1_015),
+            rest(12_000, AUTHORIZE, 200, Some(8_212)),
+            ev(15_000, "close", 3),
+            open_with(15_100, 4, 8_212),
+        ];
+        let verdict = token_renewal_verdict(&late_socket, life);
+        assert!(
+            verdict.as_ref().is_err_and(|e| e.contains("had expired")),
+            "{verdict:?}"
+        );
+        // The new socket before the old one closed.
+        let two_sockets = [
+            rest(10, AUTHORIZE, 200, Some(1_015)),
+            open_with(60, 3, 1_015),
+            rest(12_000, AUTHORIZE, 200, Some(8_212)),
+            open_with(12_050, 4, 8_212),
+            ev(12_100, "close", 3),
+        ];
+        let verdict = token_renewal_verdict(&two_sockets, life);
+        assert!(
+            verdict.as_ref().is_err_and(|e| e.contains("still open")),
+            "{verdict:?}"
+        );
+        // Renewed, but the socket kept the old token.
+        let kept = [
+            rest(10, AUTHORIZE, 200, Some(1_015)),
+            open_with(60, 3, 1_015),
+            rest(12_000, AUTHORIZE, 200, Some(8_212)),
+        ];
+        let verdict = token_renewal_verdict(&kept, life);
+        assert!(
+            verdict
+                .as_ref()
+                .is_err_and(|e| e.contains("no socket made with the renewed")),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn invalid_frames_must_leave_the_socket_up_and_its_keepalives_going() {
+        let good = [ev(1_000, "keepalive", 5), ev(2_000, "keepalive", 5)];
+        assert_eq!(invalid_frames_verdict(&good, 5), Ok(()));
+        let reconnected = [
+            ev(10, "close", 5),
+            ev(300, "open", 6),
+            ev(1_300, "keepalive", 6),
+        ];
+        assert!(invalid_frames_verdict(&reconnected, 5).is_err());
+        let quiet = [ev(1_000, "keepalive", 5)];
+        assert!(invalid_frames_verdict(&quiet, 5).is_err());
+    }
+
+    #[test]
+    fn a_slow_findvisitor_must_be_waited_for_and_give_one_socket() {
+        let good = [
+            ev(0, "close", 1),
+            rest(5, "/findvisitor", 200, None),
+            ev(1_020, "open", 2),
+        ];
+        assert_eq!(slow_find_verdict(&good, 1_000), (Ok(()), Ok(())));
+        // A client that opens its socket without waiting, then once more with the answer.
+        let impatient = [
+            ev(0, "close", 1),
+            rest(5, "/findvisitor", 200, None),
+            ev(40, "open", 2),
+            ev(1_020, "close", 2),
+            ev(1_030, "open", 3),
+        ];
+        let (waited, one_socket) = slow_find_verdict(&impatient, 1_000);
+        assert!(waited.is_err_and(|e| e.contains("before findvisitor was answered")));
+        assert!(one_socket.is_err_and(|e| e.contains("2 sockets")));
+    }
 }

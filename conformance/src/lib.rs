@@ -12,8 +12,9 @@
 //!   [`server::plan`] says what it would do without doing it.
 //! * [`client`]: the client suite. It starts the reference service on loopback with its test
 //!   controls on, names the server and credentials an agent under test should use, plays
-//!   numbered scenarios (dropped socket, redirect, scaledown, refused REST calls, a signal to an
-//!   absent visitor, serverclose) and checks the `AGT-*` requirements on what the service saw.
+//!   numbered scenarios (dropped socket, redirect, scaledown, refused and slow REST calls, a
+//!   signal to an absent visitor, invalid frames, a short-lived token, a silent link,
+//!   serverclose) and checks the `AGT-*` requirements on what the service saw.
 //! * [`report`]: the outcome table and its JSON form.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -1,6 +1,8 @@
 //! The client suite against both Rust agents, blocking and async on tokio, over loopback:
 //! every scenario passes with Glance's settings (credentials, `serverclose` stops) and short
-//! timers on both sides.
+//! timers on both sides; and against a misbehaving agent, which fails the requirement it
+//! breaks. (The verdicts of the timed scenarios are also checked on recorded bad logs, in the
+//! suite's own unit tests.)
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -27,7 +29,20 @@ fn settings() -> ClientSettings {
     }
 }
 
+/// Short timers, the dead-link ones left at the rule's 15 s and 10 s.
+fn timers() -> AgentTimers {
+    AgentTimers {
+        request_timeout: Duration::from_secs(2),
+        link_stable_after: Duration::from_millis(300),
+        ..AgentTimers::default()
+    }
+}
+
 fn config(setup: &ClientSetup) -> AgentConfig {
+    config_with(setup, timers())
+}
+
+fn config_with(setup: &ClientSetup, timers: AgentTimers) -> AgentConfig {
     AgentConfig::builder()
         .group_id(setup.group)
         .visitor_id(setup.visitor.clone())
@@ -38,11 +53,7 @@ fn config(setup: &ClientSetup) -> AgentConfig {
             Duration::from_millis(200),
             Duration::from_secs(1),
         ))
-        .timers(AgentTimers {
-            request_timeout: Duration::from_secs(2),
-            link_stable_after: Duration::from_millis(300),
-            ..AgentTimers::default()
-        })
+        .timers(timers)
         .build()
         .expect("agent config")
 }
@@ -72,6 +83,28 @@ impl ClientUnderTest for Asks {
 fn blocking_agent_passes_the_client_suite() {
     let suite = ClientSuite::start(settings()).expect("service");
     let config = config(suite.setup());
+    check(&run_blocking(&suite, config));
+}
+
+/// A misbehaving client: the blocking agent with its dead-link detection off (it never pings
+/// a silent link, so it never gives one up). The suite fails it on AGT-LINK-1, and on nothing
+/// else: the silent socket is dropped for it and the later scenarios play as usual.
+#[test]
+fn a_client_that_never_gives_up_a_silent_link_fails_agt_link_1() {
+    let suite = ClientSuite::start(settings()).expect("service");
+    let config = config_with(
+        suite.setup(),
+        AgentTimers {
+            idle_ping_after: Duration::from_secs(3600),
+            ..timers()
+        },
+    );
+    let report = run_blocking(&suite, config);
+    assert_eq!(report.failed_ids(), ["AGT-LINK-1"], "{}", report.to_table());
+}
+
+/// Runs the client suite against a blocking agent with this configuration.
+fn run_blocking(suite: &ClientSuite, config: AgentConfig) -> Report {
     let (ask, asked) = mpsc::channel::<mpsc::Sender<String>>();
     let driver = std::thread::spawn(move || {
         let mut agent = BlockingAgent::new(config, TransportConfig::default()).expect("agent");
@@ -93,7 +126,7 @@ fn blocking_agent_passes_the_client_suite() {
     });
     let report = suite.run(&mut Asks(ask));
     driver.join().expect("the agent's thread");
-    check(&report);
+    report
 }
 
 #[test]

@@ -5,7 +5,8 @@
 //! Nothing is decided here (routing, CORS, origins, tokens, parameters, bodies and reply
 //! shapes are the core's: see [`crate::core::rest`]). The time each REST answer took, from the
 //! request's arrival to the answer, feeds the core's latency histogram of its endpoint. The body is read up to the core's body
-//! limit; a body that does not fit is reported as not read, and the core answers it.
+//! limit; a body that does not fit is reported as not read, and the core answers it. An answer
+//! the core delays (the test control `/control/delay`) is written once the delay has passed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -94,29 +95,26 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         body: body.as_deref(),
     };
     let unix = wall_clock();
-    let answer = match shared.with_core(|core, now| core.handle_http(now, unix, &rest)) {
-        HttpAnswer::RespondAfter(delay, answer) => {
-            // A test control asked for a slow answer: the core decided it, the server waits.
-            tokio::time::sleep(delay).await;
-            HttpAnswer::Respond(answer)
+    let (delay, answer) = match shared.with_core(|core, now| core.handle_http(now, unix, &rest)) {
+        HttpAnswer::Respond(answer) => (None, answer),
+        HttpAnswer::RespondAfter(delay, answer) => (Some(delay), answer),
+        HttpAnswer::Upgrade(role) => {
+            return ws::upgrade_socket(
+                shared,
+                peer,
+                Request::from_parts(parts, Body::empty()),
+                role,
+            )
         }
-        answer => answer,
     };
-    match answer {
-        HttpAnswer::Respond(answer) => {
-            if !matches!(parts.uri.path(), "/agent" | "/visitorws") {
-                shared
-                    .latencies
-                    .observe_rest(parts.uri.path(), started.elapsed());
-            }
-            into_response(answer)
-        }
-        HttpAnswer::Upgrade(role) => ws::upgrade_socket(
-            shared,
-            peer,
-            Request::from_parts(parts, Body::empty()),
-            role,
-        ),
-        HttpAnswer::RespondAfter(_, answer) => into_response(answer),
+    if let Some(delay) = delay {
+        // A test control asked for a slow answer: the core decided it, the server waits.
+        tokio::time::sleep(delay).await;
     }
+    if !matches!(parts.uri.path(), "/agent" | "/visitorws") {
+        shared
+            .latencies
+            .observe_rest(parts.uri.path(), started.elapsed());
+    }
+    into_response(answer)
 }

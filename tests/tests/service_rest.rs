@@ -331,7 +331,7 @@ fn authorize_issues_a_bare_string_token_for_a_valid_login_key() {
     assert_eq!(r.json()["err"], json!("authorization"));
     assert!(matches!(
         rest::parse_authorize(r.status, r.body.as_bytes()),
-        Err(RestError::Authorization { status: 401 })
+        Err(RestError::Authorization { status: 401, .. })
     ));
     let expired = loginkey::sign(group, &user, now() - 10, &api_key);
     assert_eq!(svc.send(&params(&expired, 60)).status, 401);
@@ -409,7 +409,7 @@ fn rest_calls_need_a_valid_token_for_the_group() {
         assert_eq!(r.status, 403, "{path}");
         assert!(matches!(
             rest::parse_lookup(r.status, r.body.as_bytes()),
-            Err(RestError::Authorization { status: 403 })
+            Err(RestError::Authorization { status: 403, .. })
         ));
     }
     let r = svc.post(

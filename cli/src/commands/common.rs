@@ -73,9 +73,15 @@ pub fn explain(args: &AgentArgs, error: AgentError) -> Failure {
                 "is it a Glance presence service, and reachable? Check --server (GLANCE_PRESENCE_SERVER)",
             )
         }
-        AgentError::Failed(RequestFailure::Authorization { status }) => {
+        AgentError::Failed(RequestFailure::Authorization { status, detail }) => {
             let status = status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
-            let message = format!("{server} refused the authorization{status}");
+            // The service's reason comes cleaned by the library: bounded, token-like words
+            // redacted.
+            let said = detail
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            let message = format!("{server} refused the authorization{status}{said}");
             let hint = if with_key {
                 format!(
                     "check --api-key (GLANCE_API_KEY) and --partner-user-id for group {}, and the Authorization service at {web}",

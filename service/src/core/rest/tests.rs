@@ -152,7 +152,10 @@ fn bearer_tokens_are_checked_against_the_wall_time_passed_in() {
     assert_eq!(other.status, 403);
     assert_eq!(
         rest::parse_lookup(other.status, other.body.as_bytes()),
-        Err(rest::RestError::Authorization { status: 403 })
+        Err(rest::RestError::Authorization {
+            status: 403,
+            detail: Some("token is for another group".into())
+        })
     );
     assert_eq!(r.core.stats().rest_auth_failures, 4);
 }

@@ -532,7 +532,7 @@ fn a_wrong_api_key_or_a_bad_token_is_an_authorization_failure() {
         agent.lookup().unwrap_err(),
         AgentError::Failed(RequestFailure::Authorization {
             status: Some(401),
-            ..
+            detail: Some("invalid token".into()),
         })
     );
     assert_eq!(agent.lookup().unwrap_err().reason(), "authorization");

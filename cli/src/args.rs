@@ -27,7 +27,7 @@ Environment:
   GLANCE_PRESENCE_SERVER   --server       GLANCE_GROUP_ID         --group
   GLANCE_TOKEN             --token        GLANCE_API_KEY          --api-key
   GLANCE_PARTNER_USER_ID   --partner-user-id
-  GLANCE_WEB_SERVER        --web-server
+  GLANCE_WEB_SERVER        --web-server   GLANCE_TLS_ROOTS        --tls-roots
   GLANCE_PRESENCE_LOG      log filter on stderr, e.g. debug or glance_presence_blocking=trace
                            (default warn; colour only when stderr is a terminal)
 
@@ -209,13 +209,30 @@ pub struct CredentialArgs {
     pub api_key: String,
 }
 
-/// TLS trust for https:// and wss://.
+/// Where the trusted roots of https:// and wss:// come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RootSource {
+    /// The public web PKI roots built into the command.
+    Webpki,
+    /// The operating system's trust store.
+    Native,
+}
+
+/// TLS trust for https:// and wss://: the public roots or the system's, extended with CA
+/// certificates of one's own, or those certificates only.
 #[derive(Debug, Args)]
 pub struct TlsArgs {
-    /// Trust only this CA certificate (PEM) instead of the public roots, e.g. the certificate
-    /// of a local `serve --tls-cert`.
-    #[arg(long, value_name = "PEM")]
-    pub ca_cert: Option<PathBuf>,
+    /// The roots to trust: the public web PKI roots built in, or the operating system's
+    /// trust store.
+    #[arg(long, value_enum, env = "GLANCE_TLS_ROOTS", default_value_t = RootSource::Webpki)]
+    pub tls_roots: RootSource,
+    /// Also trust the CA certificates of this PEM file (repeatable), e.g. the certificate of a
+    /// local `serve --tls-cert`.
+    #[arg(long, visible_alias = "ca-file", value_name = "PEM")]
+    pub ca_cert: Vec<PathBuf>,
+    /// Trust only the --ca-cert certificates, not the --tls-roots ones.
+    #[arg(long, requires = "ca_cert")]
+    pub ca_only: bool,
 }
 
 /// The reference service's flags. A flag given on the command line wins over the same setting

@@ -291,12 +291,32 @@ fn serve_with_tls_and_clients_that_trust_its_certificate() {
         "--api-key",
         API_KEY,
     ];
-    let mut args = with(lookup_args(&url, "tls-v"), &creds);
-    args.extend(["--ca-cert".to_owned(), cert.to_owned()]);
-    assert_eq!(run(cmd(&args)).json(), json!({"present": false}));
-    // Without the certificate the public roots are used, and they refuse it: exit 3.
+    // The certificate added to the public roots, to the system's (which may be empty here:
+    // loading it is what is checked), and alone.
+    for trust in [
+        &["--ca-cert", cert][..],
+        &["--tls-roots", "native", "--ca-file", cert],
+        &["--ca-cert", cert, "--ca-only"],
+    ] {
+        let args = with(with(lookup_args(&url, "tls-v"), &creds), trust);
+        assert_eq!(
+            run(cmd(&args)).json(),
+            json!({"present": false}),
+            "{trust:?}"
+        );
+    }
+    // Without the certificate the public roots (or the system's) are used, and they refuse
+    // it: exit 3.
     let out = run(cmd(with(lookup_args(&url, "tls-v"), &creds)));
     out.failure(3, &[API_KEY]);
+    let native = with(
+        with(lookup_args(&url, "tls-v"), &creds),
+        &["--tls-roots", "native"],
+    );
+    run(cmd(&native)).failure(3, &[API_KEY]);
+    // --ca-only needs a certificate.
+    let only = with(with(lookup_args(&url, "tls-v"), &creds), &["--ca-only"]);
+    run(cmd(&only)).failure(2, &[API_KEY]);
     // authorize over https too.
     let out = run(cmd([
         "authorize",

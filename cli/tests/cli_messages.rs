@@ -76,17 +76,62 @@ fn a_server_that_never_answers_is_a_bounded_wait_naming_it() {
     assert!(started.elapsed() < Duration::from_secs(25));
 }
 
-#[test]
-fn a_wrong_token_or_api_key_says_which_and_what_to_check() {
-    let svc = service();
-    let url = svc.http_base();
-    let mut args = vec!["lookup".to_owned()];
-    args.extend(agent_args(&url, "v1"));
-    let out = run(with_env(cmd(&args), "GLANCE_TOKEN", "not-a-token"));
-    let (line, hint) = out.hinted_failure(1, &["not-a-token"]);
-    assert!(line.contains(&url) && line.contains("refused"), "{line}");
-    assert!(hint.contains("--token"), "{hint}");
+/// A token for the demo group, valid for `life` from now, issued by this service.
+fn token_for(svc: &glance_presence_service::ServiceHandle, group: u64, life: Duration) -> String {
+    svc.issue_token(
+        glance_presence_protocol::GroupId::new(group).unwrap(),
+        &glance_presence_protocol::PartnerUserId::new("agent1").unwrap(),
+        life,
+    )
+    .unwrap()
+    .expose_secret()
+    .to_owned()
+}
 
+#[test]
+fn each_refused_authorization_names_the_service_and_its_reason() {
+    let other_group = 777;
+    let svc = glance_presence_service::ServiceHandle::spawn(
+        glance_presence_service::ServiceConfig::builder()
+            .listen("127.0.0.1:0".parse().unwrap())
+            .group(
+                glance_presence_protocol::GroupId::new(other_group).unwrap(),
+                glance_presence_protocol::ApiKey::new("other-group-api-key"),
+            )
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let url = svc.http_base();
+    let mut lookup = vec!["lookup".to_owned()];
+    lookup.extend(agent_args(&url, "v1"));
+    let group: u64 = GROUP.parse().unwrap();
+    let expired = token_for(&svc, group, Duration::ZERO);
+    let foreign = token_for(&svc, other_group, Duration::from_secs(600));
+    for (token, reason) in [
+        ("not-a-token", "invalid token"),
+        (expired.as_str(), "token expired"),
+        (foreign.as_str(), "token is for another group"),
+    ] {
+        let out = run(with_env(cmd(&lookup), "GLANCE_TOKEN", token));
+        let (line, hint) = out.hinted_failure(1, &[token]);
+        assert!(line.contains(&url) && line.contains(reason), "{line}");
+        assert!(hint.contains("--token"), "{hint}");
+    }
+    // A wrong API key: the Authorize call is refused, for `lookup` and `authorize` alike.
+    let mut lookup_with_key = lookup.clone();
+    lookup_with_key.extend(["--partner-user-id", "agent1", "--web-server", &url].map(String::from));
+    let out = run(with_env(
+        cmd(&lookup_with_key),
+        "GLANCE_API_KEY",
+        "wrong-api-key",
+    ));
+    let (line, hint) = out.hinted_failure(1, &["wrong-api-key"]);
+    assert!(
+        line.contains(&url) && line.contains("the login key is not valid"),
+        "{line}"
+    );
+    assert!(hint.contains("--api-key"), "{hint}");
     let out = run(cmd([
         "authorize",
         "--group",
@@ -99,7 +144,10 @@ fn a_wrong_token_or_api_key_says_which_and_what_to_check() {
         &url,
     ]));
     let (line, hint) = out.hinted_failure(1, &["wrong-api-key"]);
-    assert!(line.contains(&url), "{line}");
+    assert!(
+        line.contains(&url) && line.contains("the login key is not valid"),
+        "{line}"
+    );
     assert!(hint.contains("--api-key"), "{hint}");
 }
 

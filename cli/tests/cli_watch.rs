@@ -253,8 +253,11 @@ fn watch_prints_a_readable_timeline_and_ctrl_c_ends_it() {
         })
         .unwrap();
     watch.wait_line("present", WAIT, |l| l.ends_with("] visitor PRESENT"));
+    // A page reported while the lookup after `connected` is out arrives merged into that
+    // snapshot; otherwise as a live change.
     watch.wait_line("the presence", WAIT, |l| {
         l.ends_with("] presence: url=https://shop.example/ plan=gold (changed: url, plan)")
+            || l.ends_with("] presence snapshot: url=https://shop.example/ plan=gold")
     });
     let seen = watch.seen.clone();
     let (code, rest, stderr) = watch.interrupt();

@@ -104,13 +104,13 @@ pub const REQUIREMENTS: &[Requirement] = &[
     },
     Requirement {
         id: "SRV-CORS-1",
-        title: "an OPTIONS preflight is 204 with Allow-Origin, Allow-Methods and Allow-Headers",
+        title: "an OPTIONS preflight is 2xx with Allow-Origin, Allow-Methods and Allow-Headers",
         level: Level::Recommended,
         role: Role::Server,
     },
     Requirement {
         id: "SRV-CORS-2",
-        title: "every REST answer carries Access-Control-Allow-Origin",
+        title: "every REST answer to a caller with an Origin carries Access-Control-Allow-Origin",
         level: Level::Recommended,
         role: Role::Server,
     },

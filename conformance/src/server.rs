@@ -279,9 +279,20 @@ impl Run<'_> {
             })
         });
         self.record("SRV-REST-1", verdict);
-        let cors = lookup.as_ref().map_err(Clone::clone).and_then(|a| {
+        let bearer = format!("Bearer {}", self.token.as_deref().unwrap_or(""));
+        let cross_origin = self.rest.call(
+            "GET",
+            &self.url("lookupvisitor", &v),
+            &[
+                ("Authorization", bearer.as_str()),
+                ("Origin", "https://agent.example"),
+            ],
+            None,
+        );
+        let cors = cross_origin.and_then(|a| {
             ensure(a.header("access-control-allow-origin").is_some(), || {
-                "no Access-Control-Allow-Origin on a lookupvisitor answer".into()
+                "no Access-Control-Allow-Origin on a lookupvisitor answer to a caller with an Origin"
+                    .into()
             })
         });
         let find = self.agent_call("GET", "findvisitor", &v, None);

@@ -28,7 +28,9 @@ fn replay(name: &str, status: u16, body: &[u8]) {
     ];
     for err in errors.into_iter().flatten() {
         match (status, err) {
-            (401 | 403, RestError::Authorization { status: s }) => assert_eq!(s, status, "{name}"),
+            (401 | 403, RestError::Authorization { status: s, .. }) => {
+                assert_eq!(s, status, "{name}")
+            }
             (503, RestError::ServiceUnavailable) | (0, RestError::Connection { .. }) => {}
             (401 | 403 | 503 | 0, other) => panic!("{name}: status {status} gave {other:?}"),
             (_, RestError::Error { status: s, .. }) => assert_eq!(s, status, "{name}"),

@@ -323,7 +323,10 @@ fn status_mapping_is_the_same_for_every_parser() {
     for body in bodies {
         for status in [401, 403] {
             for (name, err) in all_errors(status, body) {
-                assert_eq!(err, Some(RestError::Authorization { status }), "{name}");
+                assert!(
+                    matches!(err, Some(RestError::Authorization { status: s, .. }) if s == status),
+                    "{name}: {err:?}"
+                );
             }
         }
         for (name, err) in all_errors(503, body) {

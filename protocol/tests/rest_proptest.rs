@@ -26,7 +26,7 @@ fn run_all(status: u16, body: &[u8]) {
     ];
     for err in errors.into_iter().flatten() {
         match (status, &err) {
-            (401 | 403, RestError::Authorization { status: s }) => assert_eq!(*s, status),
+            (401 | 403, RestError::Authorization { status: s, .. }) => assert_eq!(*s, status),
             (401 | 403, other) => panic!("{status}: {other:?}"),
             (503, RestError::ServiceUnavailable) => {}
             (503, other) => panic!("503: {other:?}"),

@@ -22,7 +22,7 @@
 //! http_header_timeout_secs = 10   # a request's headers must arrive within this (first byte on)
 //! http_idle_timeout_secs = 60     # an HTTP connection with no request open closes after this
 //! load_balanced = false           # isPresenceLoadBalanced in GetVisitorSettings3
-//! allowed_origins = ["*"]         # agent origins (CORS on REST, Origin check on /agent)
+//! allowed_origins = ["*"]         # agent origins, accepted on agent endpoints and /agent
 //! token_secret = "at least 32 bytes of secret text....."  # default: random per process
 //! seed = 7                        # seed of the unique-id generator (default: random)
 //!
@@ -402,7 +402,7 @@ impl ServiceConfig {
     pub fn origin_allowed(&self, origin: &str) -> bool {
         self.allowed_origins
             .iter()
-            .any(|allowed| allowed == "*" || allowed.eq_ignore_ascii_case(origin))
+            .any(|allowed| crate::core::rest::origins::origin_matches(allowed, origin))
     }
     /// The configured token signing secret; `None` means a random secret per process.
     pub fn token_secret(&self) -> Option<&TokenSecret> {

@@ -2,37 +2,80 @@
 //! [`RestRequest`](crate::core::rest::RestRequest), and the core's answer into an axum response;
 //! an answer that asks for a WebSocket upgrade is handed to [`crate::ws`].
 //!
-//! Nothing is decided here (routing, CORS, origins, tokens, parameters, bodies and reply
-//! shapes are the core's: see [`crate::core::rest`]). The time each REST answer took, from the
-//! request's arrival to the answer, feeds the core's latency histogram of its endpoint. The body is read up to the core's body
-//! limit; a body that does not fit is reported as not read, and the core answers it. An answer
-//! the core delays (the test control `/control/delay`) is written once the delay has passed.
+//! Nothing is decided here (routing, origins, tokens, parameters, bodies and reply shapes are
+//! the core's: see [`crate::core::rest`]). The CORS headers of every REST answer, and the
+//! answers to CORS preflights, are written by tower-http's [`CorsLayer`]: the caller's `Origin`
+//! is echoed when the core's [`origin_accepted`] accepts it for the path (every origin on a
+//! visitor endpoint; the allowed ones on an agent endpoint), with the methods `GET, POST,
+//! OPTIONS`, the headers `Authorization, Content-Type`, a preflight lifetime of 600 s and
+//! `Vary: Origin`. The WebSocket paths get none. The time each REST answer took, from the
+//! request's arrival to the answer, feeds the core's latency histogram of its endpoint. The
+//! body is read up to the core's body limit; a body that does not fit is reported as not read,
+//! and the core answers it. An answer the core delays (the test control `/control/delay`) is
+//! written once the delay has passed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::response::Response;
 use axum::routing::any;
 use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::core::rest::origins::origin_accepted;
 use crate::core::rest::{HttpAnswer, HttpMethod, RestRequest};
 use crate::listener::PeerAddr;
 use crate::respond::into_response;
 use crate::shared::{wall_clock, Shared};
 use crate::ws;
 
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new().fallback(handle).with_state(shared)
+/// How long a browser may keep a preflight's answer.
+const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(600);
+
+/// The CORS layer of the REST paths: an origin the core accepts for the path is echoed.
+fn cors_layer(shared: &Shared) -> CorsLayer {
+    let allowed: Arc<[String]> = shared.config.allowed_origins().into();
+    let accepted = move |origin: &HeaderValue, request: &axum::http::request::Parts| {
+        origin
+            .to_str()
+            .is_ok_and(|origin| origin_accepted(&allowed, request.uri.path(), origin))
+    };
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(accepted))
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(PREFLIGHT_MAX_AGE)
+        .vary([header::ORIGIN])
 }
 
-/// The service's paths, each routed to the core (which answers every method itself).
-const PATHS: [&str; 11] = [
-    "/agent",
-    "/visitorws",
+/// The WebSocket paths, routed to the core without CORS headers.
+fn socket_routes(shared: Arc<Shared>) -> Router {
+    let mut router = Router::new();
+    for path in SOCKET_PATHS {
+        router = router.route(path, any(handle));
+    }
+    router.with_state(shared)
+}
+
+/// The whole service: its socket paths, and every other path (the REST endpoints, the test
+/// controls, and the core's 404) behind the CORS layer.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .fallback(handle)
+        .layer(cors_layer(&shared))
+        .with_state(shared.clone())
+        .merge(socket_routes(shared))
+}
+
+/// The service's WebSocket paths.
+const SOCKET_PATHS: [&str; 2] = ["/agent", "/visitorws"];
+
+/// The service's REST paths, each routed to the core (which answers every method itself).
+const REST_PATHS: [&str; 9] = [
     "/lookupvisitor",
     "/findvisitor",
     "/signalvisitor",
@@ -45,14 +88,18 @@ const PATHS: [&str; 11] = [
 ];
 
 /// A router to merge into an application's: the service's own paths only and no fallback, so
-/// that it merges with a router that has one.
+/// that it merges with a router that has one. The REST paths and the test controls carry the
+/// same CORS layer as [`router`]'s; the application's own routes are left alone.
 pub(crate) fn mountable_router(shared: Arc<Shared>) -> Router {
-    let mut router = Router::new();
-    for path in PATHS {
-        router = router.route(path, any(handle));
+    let mut rest = Router::new();
+    for path in REST_PATHS {
+        rest = rest.route(path, any(handle));
     }
     let controls = format!("{}{{*rest}}", crate::core::CONTROL_PREFIX);
-    router.route(&controls, any(handle)).with_state(shared)
+    rest.route(&controls, any(handle))
+        .layer(cors_layer(&shared))
+        .with_state(shared.clone())
+        .merge(socket_routes(shared))
 }
 
 /// The peer address: the listener's, or the one an application's server gives through

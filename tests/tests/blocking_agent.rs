@@ -530,7 +530,10 @@ fn a_wrong_api_key_or_a_bad_token_is_an_authorization_failure() {
     let mut agent = BlockingAgent::new(config.clone(), TransportConfig::default()).unwrap();
     assert_eq!(
         agent.lookup().unwrap_err(),
-        AgentError::Failed(RequestFailure::Authorization { status: Some(401) })
+        AgentError::Failed(RequestFailure::Authorization {
+            status: Some(401),
+            detail: Some("invalid token".into()),
+        })
     );
     assert_eq!(agent.lookup().unwrap_err().reason(), "authorization");
     // And on the socket: it cannot be renewed, so the agent stops.

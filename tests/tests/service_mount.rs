@@ -131,6 +131,7 @@ fn the_router_merges_into_an_application_and_serves_sockets_and_rest() {
     assert_eq!(response.status().as_u16(), 200);
     let q: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(q["present"], json!(true));
+
     let (status, metrics) = get_text(&base, "/metrics");
     assert_eq!(status, 200);
     assert!(
@@ -139,6 +140,48 @@ fn the_router_merges_into_an_application_and_serves_sockets_and_rest() {
     );
     assert!(metrics
         .contains("glance_presence_rest_request_duration_seconds_count{endpoint=\"query\"} 1"));
+
+    // CORS on the mounted REST paths: a preflight answered, a request's origin echoed; the
+    // application's own routes get no CORS headers.
+    let preflight = agent()
+        .options(format!("{base}/query?groupid={DEMO_GROUP_ID}&visitorid=m1"))
+        .header("Origin", "https://console.example")
+        .header("Access-Control-Request-Method", "GET")
+        .header("Access-Control-Request-Headers", "authorization")
+        .call()
+        .unwrap();
+    assert!(preflight.status().is_success());
+    let header = |response: &ureq::http::Response<ureq::Body>, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        header(&preflight, "access-control-allow-origin").as_deref(),
+        Some("https://console.example")
+    );
+    assert_eq!(
+        header(&preflight, "access-control-max-age").as_deref(),
+        Some("600")
+    );
+    let response = agent()
+        .get(format!("{base}/query?groupid={DEMO_GROUP_ID}&visitorid=m1"))
+        .header("Origin", "https://console.example")
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    assert_eq!(
+        header(&response, "access-control-allow-origin").as_deref(),
+        Some("https://console.example")
+    );
+    let health = agent()
+        .get(format!("{base}/health"))
+        .header("Origin", "https://console.example")
+        .call()
+        .unwrap();
+    assert_eq!(header(&health, "access-control-allow-origin"), None);
     assert_eq!(presence.stats().core.agent_sockets, 1);
 
     // Shutting the service down says serverclose to its sockets.

@@ -16,7 +16,7 @@ use glance_presence_protocol::{
     VisitorId,
 };
 use glance_presence_service::config::{DEMO_API_KEY, DEMO_GROUP_ID};
-use glance_presence_service::ServiceConfig;
+use glance_presence_service::{AdminToken, ServiceConfig};
 use serde_json::{json, Value};
 use service_support::{demo_group, Svc};
 
@@ -331,7 +331,7 @@ fn authorize_issues_a_bare_string_token_for_a_valid_login_key() {
     assert_eq!(r.json()["err"], json!("authorization"));
     assert!(matches!(
         rest::parse_authorize(r.status, r.body.as_bytes()),
-        Err(RestError::Authorization { status: 401 })
+        Err(RestError::Authorization { status: 401, .. })
     ));
     let expired = loginkey::sign(group, &user, now() - 10, &api_key);
     assert_eq!(svc.send(&params(&expired, 60)).status, 401);
@@ -409,7 +409,7 @@ fn rest_calls_need_a_valid_token_for_the_group() {
         assert_eq!(r.status, 403, "{path}");
         assert!(matches!(
             rest::parse_lookup(r.status, r.body.as_bytes()),
-            Err(RestError::Authorization { status: 403 })
+            Err(RestError::Authorization { status: 403, .. })
         ));
     }
     let r = svc.post(
@@ -552,9 +552,24 @@ fn visitor_settings_answer_this_server_and_the_load_balanced_flag() {
     );
 }
 
+/// The CORS headers every answer to a caller whose origin is accepted carries.
+fn assert_cors_echo(r: &service_support::HttpAnswer, origin: &str) {
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some(origin),
+        "{r:?}"
+    );
+    let vary = r.header("vary").unwrap_or_default().to_ascii_lowercase();
+    assert!(vary.contains("origin"), "{r:?}");
+}
+
 #[test]
 fn cors_preflights_and_allowed_agent_origins() {
-    let svc = Svc::start(ServiceConfig::builder().allowed_origins(["https://console.example.com"]));
+    let svc = Svc::start(
+        ServiceConfig::builder()
+            .allowed_origins(["https://console.example.com"])
+            .test_controls(AdminToken::new("admin-secret-for-tests").unwrap()),
+    );
     let token = svc.token();
     let preflight = |path: &str, origin: &str| {
         svc.request(
@@ -575,29 +590,26 @@ fn cors_preflights_and_allowed_agent_origins() {
         "/lookupvisitor?groupid=12345&visitorid=v1&&ver=6.25.0",
         "https://console.example.com",
     );
-    assert_eq!(r.status, 204);
-    assert_eq!(
-        r.header("access-control-allow-origin"),
-        Some("https://console.example.com")
-    );
+    assert!((200..300).contains(&r.status), "{r:?}");
+    assert_cors_echo(&r, "https://console.example.com");
     let allowed = r
         .header("access-control-allow-headers")
         .unwrap()
         .to_ascii_lowercase();
     assert!(allowed.contains("authorization") && allowed.contains("content-type"));
-    assert!(r
-        .header("access-control-allow-methods")
-        .unwrap()
-        .contains("POST"));
-    // Another origin: refused on agent endpoints...
-    assert_eq!(
-        preflight(
-            "/lookupvisitor?groupid=12345&visitorid=v1",
-            "https://evil.example.com"
-        )
-        .status,
-        403
+    let methods = r.header("access-control-allow-methods").unwrap();
+    for method in ["GET", "POST", "OPTIONS"] {
+        assert!(methods.contains(method), "{methods}");
+    }
+    assert_eq!(r.header("access-control-max-age"), Some("600"));
+    // Another origin: refused on agent endpoints. Its preflight names no allowed origin (the
+    // browser stops there)...
+    let r = preflight(
+        "/lookupvisitor?groupid=12345&visitorid=v1",
+        "https://evil.example.com",
     );
+    assert_eq!(r.header("access-control-allow-origin"), None, "{r:?}");
+    // ...and its request is refused, with no allowed origin either.
     let r = svc.request(
         "GET",
         "/lookupvisitor?groupid=12345&visitorid=v1",
@@ -608,6 +620,7 @@ fn cors_preflights_and_allowed_agent_origins() {
         None,
     );
     assert_eq!(r.status, 403);
+    assert_eq!(r.header("access-control-allow-origin"), None, "{r:?}");
     insta::assert_json_snapshot!("origin_refused", r.json());
     let r = svc.request(
         "GET",
@@ -619,10 +632,38 @@ fn cors_preflights_and_allowed_agent_origins() {
         None,
     );
     assert_eq!(r.status, 200);
-    assert_eq!(
-        r.header("access-control-allow-origin"),
-        Some("https://console.example.com")
+    assert_cors_echo(&r, "https://console.example.com");
+    // An accepted origin's error answers carry the headers too: a refused token, and a
+    // failure injected by the test controls.
+    let r = svc.request(
+        "GET",
+        "/lookupvisitor?groupid=12345&visitorid=v1",
+        &[
+            ("Origin", "https://console.example.com"),
+            ("Authorization", "Bearer wrong"),
+        ],
+        None,
     );
+    assert_eq!(r.status, 401);
+    assert_cors_echo(&r, "https://console.example.com");
+    let injected = svc.request(
+        "POST",
+        "/control/fail",
+        &[("Authorization", "Bearer admin-secret-for-tests")],
+        Some(r#"{"count":1,"status":500,"path":"/lookupvisitor"}"#),
+    );
+    assert_eq!(injected.status, 200, "{injected:?}");
+    let r = svc.request(
+        "GET",
+        "/lookupvisitor?groupid=12345&visitorid=v1",
+        &[
+            ("Origin", "https://console.example.com"),
+            ("Authorization", &format!("Bearer {token}")),
+        ],
+        None,
+    );
+    assert_eq!(r.status, 500);
+    assert_cors_echo(&r, "https://console.example.com");
     // ...and on the agent socket.
     match svc.ws("/agent", Some("https://evil.example.com")) {
         Err(tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 403),
@@ -633,14 +674,12 @@ fn cors_preflights_and_allowed_agent_origins() {
         .ws("/agent", Some("https://console.example.com"))
         .is_ok());
     // Visitor endpoints accept every origin.
-    assert_eq!(
-        preflight(
-            "/uniquevisitor?groupid=12345&visitorid=undefined",
-            "https://shop.example"
-        )
-        .status,
-        204
+    let r = preflight(
+        "/uniquevisitor?groupid=12345&visitorid=undefined",
+        "https://shop.example",
     );
+    assert!((200..300).contains(&r.status), "{r:?}");
+    assert_cors_echo(&r, "https://shop.example");
     let r = svc.request(
         "GET",
         "/uniquevisitor?groupid=12345&visitorid=undefined",
@@ -648,12 +687,10 @@ fn cors_preflights_and_allowed_agent_origins() {
         None,
     );
     assert_eq!(r.status, 200);
-    assert_eq!(
-        r.header("access-control-allow-origin"),
-        Some("https://shop.example")
-    );
+    assert_cors_echo(&r, "https://shop.example");
     assert!(svc.ws("/visitorws", Some("https://shop.example")).is_ok());
-    assert_eq!(svc.metric("glance_presence_origin_rejections_total"), 3);
+    // Refused: the GET and the agent socket (a preflight is answered before the core).
+    assert_eq!(svc.metric("glance_presence_origin_rejections_total"), 2);
 }
 
 #[test]

@@ -15,24 +15,6 @@ use crate::args::{CredentialArgs, TlsArgs};
 use crate::failure::{self, Failure};
 use crate::render;
 
-/// The reason a refusal's body states, when it states one (`{"error": "…"}`, `{"message":
-/// "…"}`, or short plain text), as `" (the service says: …)"`. Never echoes anything long.
-fn service_reason(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let said = match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(value) => ["error", "message", "reason", "detail"]
-            .iter()
-            .find_map(|k| value.get(*k).and_then(|v| v.as_str()).map(str::to_owned)),
-        Err(_) => Some(text.trim().to_owned()),
-    };
-    match said {
-        Some(said) if !said.is_empty() && said.len() <= 200 && !said.contains('\n') => {
-            format!(" (the service says: {said})")
-        }
-        _ => String::new(),
-    }
-}
-
 fn unix_now() -> Result<u64, Failure> {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -117,10 +99,10 @@ pub fn authorize(
             Ok(())
         }
         Err(e) => {
-            let said = service_reason(&body);
+            // `e` carries the service's stated reason, cleaned by the library.
             let failure = failure::from_reason(
                 e.reason(),
-                format_args!("the Authorization service at {base} refused: {e}{said}"),
+                format_args!("the Authorization service at {base} refused: {e}"),
             );
             Err(match e.reason() {
                 "authorization" => failure.hint(format_args!(

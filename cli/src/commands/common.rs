@@ -10,7 +10,7 @@ use glance_presence_protocol::agent::{AgentConfig, AgentConfigBuilder, SignalRou
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
-use crate::args::{AgentArgs, TlsArgs};
+use crate::args::{AgentArgs, RootSource, TlsArgs};
 use crate::failure::{self, Failure};
 
 /// Whether `host` is a name or address that is usually a local, plain-HTTP service.
@@ -73,9 +73,15 @@ pub fn explain(args: &AgentArgs, error: AgentError) -> Failure {
                 "is it a Glance presence service, and reachable? Check --server (GLANCE_PRESENCE_SERVER)",
             )
         }
-        AgentError::Failed(RequestFailure::Authorization { status }) => {
+        AgentError::Failed(RequestFailure::Authorization { status, detail }) => {
             let status = status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
-            let message = format!("{server} refused the authorization{status}");
+            // The service's reason comes cleaned by the library: bounded, token-like words
+            // redacted.
+            let said = detail
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            let message = format!("{server} refused the authorization{status}{said}");
             let hint = if with_key {
                 format!(
                     "check --api-key (GLANCE_API_KEY) and --partner-user-id for group {}, and the Authorization service at {web}",
@@ -119,13 +125,22 @@ pub fn server_url(value: &str) -> String {
         .unwrap_or_else(|_| value.to_owned())
 }
 
-/// The transport settings for these TLS flags.
+/// The transport settings for these TLS flags: the chosen roots extended with the
+/// `--ca-cert` certificates, or those certificates only.
 pub fn transport(tls: &TlsArgs) -> Result<TransportConfig, Failure> {
-    let mut config = TransportConfig::default();
-    if let Some(path) = &tls.ca_cert {
-        config.tls_roots = TlsRoots::only(read_certificates(path)?);
+    let mut extra = Vec::new();
+    for path in &tls.ca_cert {
+        extra.extend(read_certificates(path)?);
     }
-    Ok(config)
+    let roots = match (tls.ca_only, tls.tls_roots) {
+        (true, _) => TlsRoots::only(extra),
+        (false, RootSource::Webpki) => TlsRoots::webpki().with_extra_roots(extra),
+        (false, RootSource::Native) => TlsRoots::native().with_extra_roots(extra),
+    };
+    Ok(TransportConfig {
+        tls_roots: roots,
+        ..TransportConfig::default()
+    })
 }
 
 /// Every certificate of a PEM file.

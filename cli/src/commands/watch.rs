@@ -61,7 +61,10 @@ pub fn run(args: &AgentArgs, json: bool) -> Result<(), Failure> {
                 StopReason::Requested | StopReason::ServerClose => Ok(()),
                 StopReason::Authorization => Err(common::explain(
                     args,
-                    AgentError::Failed(RequestFailure::Authorization { status: None }),
+                    AgentError::Failed(RequestFailure::Authorization {
+                        status: None,
+                        detail: None,
+                    }),
                 )),
                 StopReason::PresenceDisabled => Err(Failure::refused(format_args!(
                     "presence is disabled for group {}",

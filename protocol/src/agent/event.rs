@@ -196,10 +196,14 @@ pub enum RequestValue {
 pub enum RequestFailure {
     /// The service refused the token (HTTP 401/403).
     #[serde(rename = "authorization")]
-    #[error("authorization refused")]
+    #[error("authorization refused{}", crate::rest::stated(.detail.as_deref()))]
     Authorization {
         /// The HTTP status, when there was one.
         status: Option<u16>,
+        /// The service's stated reason, when it gave one (cleaned, bounded, token-like words
+        /// redacted: see [`RestError::Authorization`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
     },
     /// The visitor is not there to receive the message.
     #[serde(rename = "visitornotpresent")]
@@ -254,8 +258,9 @@ impl RequestFailure {
 impl From<RestError> for RequestFailure {
     fn from(error: RestError) -> Self {
         match error {
-            RestError::Authorization { status } => RequestFailure::Authorization {
+            RestError::Authorization { status, detail } => RequestFailure::Authorization {
                 status: Some(status),
+                detail,
             },
             RestError::ServiceUnavailable => RequestFailure::ServiceUnavailable,
             RestError::Connection { detail } => RequestFailure::Connection { detail },
@@ -591,8 +596,14 @@ mod tests {
             RequestValue::Sent(Delivery::SentUnconfirmed),
         ];
         let failures = [
-            RequestFailure::Authorization { status: Some(401) },
-            RequestFailure::Authorization { status: None },
+            RequestFailure::Authorization {
+                status: Some(401),
+                detail: Some("token expired".into()),
+            },
+            RequestFailure::Authorization {
+                status: None,
+                detail: None,
+            },
             RequestFailure::VisitorNotPresent,
             RequestFailure::ServiceUnavailable,
             RequestFailure::Connection {

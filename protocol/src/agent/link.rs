@@ -219,7 +219,9 @@ impl AgentProtocol {
                     self.link_down(DisconnectReason::TokenRenewed, Retry::Now);
                 }
             }
-            Err(RestError::Authorization { .. }) => self.fatal_authorization(),
+            Err(refused @ RestError::Authorization { .. }) => {
+                self.fatal_authorization_for(refused.into())
+            }
             Err(error) => {
                 if self.token.is_some() {
                     // A renewal failed; the current token still works for now.
@@ -426,6 +428,15 @@ impl AgentProtocol {
 
     /// `connfail / authorization` once, then stop.
     pub(crate) fn fatal_authorization(&mut self) {
+        self.fatal_authorization_for(RequestFailure::Authorization {
+            status: None,
+            detail: None,
+        });
+    }
+
+    /// `connfail / authorization` once, then stop; pending requests fail with `failure` (the
+    /// service's refusal, with its stated reason when it gave one).
+    fn fatal_authorization_for(&mut self, failure: RequestFailure) {
         if self.link.state == Link::Stopped {
             return;
         }
@@ -434,7 +445,7 @@ impl AgentProtocol {
             detail: "authorization".to_owned(),
         });
         // Pending requests fail for the reason the agent stops, not as cancelled.
-        self.fail_all_requests(RequestFailure::Authorization { status: None });
+        self.fail_all_requests(failure);
         self.stop(StopReason::Authorization);
     }
 

@@ -407,7 +407,9 @@ impl AgentProtocol {
         match result {
             Ok(Some(value)) => self.resolve(id, Ok(value)),
             Ok(None) => {}
-            Err(RestError::Authorization { status }) => self.request_refused(id, status),
+            Err(RestError::Authorization { status, detail }) => {
+                self.request_refused(id, status, detail)
+            }
             // Only the service's own word that the visitor is not there sends the signal again
             // (through `findvisitor`): after a failed connection the service may have taken it,
             // and posting again could deliver it twice.
@@ -452,8 +454,9 @@ impl AgentProtocol {
         }
     }
 
-    /// A request got 401/403: with credentials, renew the token and retry it once.
-    fn request_refused(&mut self, id: RequestId, status: u16) {
+    /// A request got 401/403 (with the service's stated reason, when it gave one): with
+    /// credentials, renew the token and retry it once.
+    fn request_refused(&mut self, id: RequestId, status: u16, detail: Option<String>) {
         let renewable = self.config.auth().renewable();
         let Some(request) = self.requests.iter_mut().find(|r| r.id == id) else {
             return;
@@ -467,6 +470,7 @@ impl AgentProtocol {
                 id,
                 Err(RequestFailure::Authorization {
                     status: Some(status),
+                    detail,
                 }),
             );
         }

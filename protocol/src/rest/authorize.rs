@@ -271,11 +271,17 @@ mod tests {
         }
         assert_eq!(
             parse_authorize(401, br#"{"err":"authorization","msg":"bad key"}"#),
-            Err(RestError::Authorization { status: 401 })
+            Err(RestError::Authorization {
+                status: 401,
+                detail: Some("bad key".into())
+            })
         );
         assert_eq!(
             parse_authorize(403, b""),
-            Err(RestError::Authorization { status: 403 })
+            Err(RestError::Authorization {
+                status: 403,
+                detail: None
+            })
         );
         assert_eq!(
             parse_authorize(503, b""),

@@ -52,7 +52,7 @@ pub use server_addr::{Scheme, ServerAddr, ServerAddrError, MAX_AUTHORITY_LEN};
 ///
 /// | response | error |
 /// |---|---|
-/// | HTTP 401 or 403 | [`Authorization`](RestError::Authorization) |
+/// | HTTP 401 or 403 (with the reason the body states, when it states one) | [`Authorization`](RestError::Authorization) |
 /// | HTTP 503 | [`ServiceUnavailable`](RestError::ServiceUnavailable) |
 /// | no response (transport failure; also status 0) | [`Connection`](RestError::Connection), built by the driver with [`RestError::connection`] |
 /// | any body with `"err":"visitornotpresent"` (the reference service answers 404) — project decision | [`VisitorNotPresent`](RestError::VisitorNotPresent) |
@@ -63,10 +63,14 @@ pub use server_addr::{Scheme, ServerAddr, ServerAddrError, MAX_AUTHORITY_LEN};
 #[non_exhaustive]
 pub enum RestError {
     /// The service refused the credentials or token (HTTP 401/403).
-    #[error("authorization refused (HTTP {status})")]
+    #[error("authorization refused (HTTP {status}){}", stated(.detail.as_deref()))]
     Authorization {
         /// 401 or 403.
         status: u16,
+        /// The service's stated reason (`token expired`, `the login key is not valid`…), when
+        /// its answer gave one: cleaned like every detail (control characters, length,
+        /// token-like words redacted).
+        detail: Option<String>,
     },
     /// The presence service is unavailable (HTTP 503). Glance's client sends no more requests
     /// after this.
@@ -115,11 +119,18 @@ impl RestError {
     /// The HTTP status, when there was a response.
     pub fn status(&self) -> Option<u16> {
         match self {
-            RestError::Authorization { status } | RestError::Error { status, .. } => Some(*status),
+            RestError::Authorization { status, .. } | RestError::Error { status, .. } => {
+                Some(*status)
+            }
             RestError::ServiceUnavailable => Some(503),
             RestError::Connection { .. } | RestError::VisitorNotPresent => None,
         }
     }
+}
+
+/// `": <detail>"` when there is a stated reason, else nothing (how errors show it).
+pub(crate) fn stated(detail: Option<&str>) -> String {
+    detail.map(|d| format!(": {d}")).unwrap_or_default()
 }
 
 /// Longest detail text kept in an error, in characters.
@@ -178,7 +189,10 @@ mod tests {
     fn reasons_and_statuses() {
         let cases = [
             (
-                RestError::Authorization { status: 401 },
+                RestError::Authorization {
+                    status: 401,
+                    detail: None,
+                },
                 "authorization",
                 Some(401),
             ),

@@ -62,7 +62,12 @@ pub fn check_response(
                 detail: "no HTTP response (status 0)".to_owned(),
             })
         }
-        401 | 403 => return Err(RestError::Authorization { status }),
+        401 | 403 => {
+            return Err(RestError::Authorization {
+                status,
+                detail: stated_reason(body, max_bytes),
+            })
+        }
         503 => return Err(RestError::ServiceUnavailable),
         _ => {}
     }
@@ -123,6 +128,39 @@ pub fn check_response(
             detail: format!("body is not valid JSON: {e}"),
         }),
     }
+}
+
+/// Keys under which services state why they refused (the reference service's `msg`, and the
+/// usual names elsewhere), compared without ASCII case.
+const REASON_KEYS: [&str; 5] = ["msg", "message", "detail", "error_description", "reason"];
+
+/// The reason a refusal's body states, cleaned (see [`sanitize_detail`]): the first of
+/// [`REASON_KEYS`] in a JSON object, a JSON string, or a plain-text body (an HTML page is not
+/// a reason). `None` for an empty, oversized or reasonless body.
+fn stated_reason(body: &[u8], max_bytes: usize) -> Option<String> {
+    if body.len() > max_bytes {
+        return None;
+    }
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let text = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => REASON_KEYS.iter().find_map(|wanted| {
+            map.iter()
+                .find(|(key, value)| key.eq_ignore_ascii_case(wanted) && !value.is_null())
+                .map(|(_, value)| text_of(value))
+        })?,
+        Ok(Value::String(text)) => text,
+        Ok(_) => return None,
+        Err(_) => {
+            let text = std::str::from_utf8(body).ok()?.trim();
+            if text.starts_with('<') {
+                return None;
+            }
+            text.to_owned()
+        }
+    };
+    let cleaned = sanitize_detail(text.trim());
+    let cleaned = cleaned.trim();
+    (!cleaned.is_empty()).then(|| cleaned.to_owned())
 }
 
 /// A string value as itself, anything else as JSON text.
@@ -878,6 +916,49 @@ pub fn parse_visitor_settings(status: u16, body: &[u8]) -> Result<VisitorSetting
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_carries_the_stated_reason_cleaned() {
+        let refused = |status, body: &[u8]| match check_response(status, body, 1024) {
+            Err(RestError::Authorization { status: s, detail }) => {
+                assert_eq!(s, status);
+                detail
+            }
+            other => panic!("{other:?}"),
+        };
+        let reason = |text: &str| Some(text.to_owned());
+        assert_eq!(
+            refused(401, br#"{"err":"authorization","msg":"token expired"}"#),
+            reason("token expired")
+        );
+        assert_eq!(
+            refused(403, br#"{"Message":"group not allowed"}"#),
+            reason("group not allowed")
+        );
+        assert_eq!(
+            refused(401, br#"{"error":"x","detail":{"code":7}}"#),
+            reason(r#"{"code":7}"#)
+        );
+        assert_eq!(refused(401, br#""bad key""#), reason("bad key"));
+        assert_eq!(refused(401, b"bad\x07 key\n"), reason("bad  key"));
+        assert_eq!(
+            refused(
+                401,
+                br#"{"msg":"Bearer abc.def refused, token eyJhbGciOi.x.y"}"#
+            ),
+            reason("Bearer <redacted> refused, token <redacted>")
+        );
+        let long = format!(r#"{{"msg":"{}"}}"#, "no ".repeat(200));
+        let cut = refused(401, long.as_bytes()).unwrap_or_default();
+        assert!(
+            cut.chars().count() <= super::super::MAX_DETAIL_CHARS + 1,
+            "{cut}"
+        );
+        assert_eq!(refused(401, b"<html><body>401</body></html>"), None);
+        assert_eq!(refused(403, b""), None);
+        assert_eq!(refused(401, br#"{"err":"authorization"}"#), None);
+        assert_eq!(refused(401, &[b'x'; 2000]), None);
+    }
 
     #[test]
     fn direct_server_rule_follows_glances_client() {

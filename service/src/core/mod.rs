@@ -383,11 +383,10 @@ impl CoreSettings {
         }
     }
 
-    /// Whether an agent `Origin` header value is allowed.
-    pub fn origin_allowed(&self, origin: &str) -> bool {
-        self.allowed_origins
-            .iter()
-            .any(|allowed| rest::cors::origin_matches(allowed, origin))
+    /// Whether a request to `path` from `origin` (an `Origin` header value) is accepted (see
+    /// [`rest::origins::origin_accepted`]).
+    pub fn origin_accepted(&self, path: &str, origin: &str) -> bool {
+        rest::origins::origin_accepted(&self.allowed_origins, path, origin)
     }
 
     /// `host:port` as the service names itself.

@@ -4,22 +4,24 @@
 //! path, raw query, the `Authorization` and `Origin` headers, the body bytes) with the time,
 //! monotonic and wall, and returns either a [`RestResponse`] (status, headers, body) or
 //! [`HttpAnswer::Upgrade`] for a WebSocket endpoint the driver should open. Every decision is
-//! made here: routing and methods, CORS preflights and headers, the agent origin check, the
+//! made here: routing and methods, the agent origin check, the
 //! answer while shutting down, the body limit, bearer tokens and their expiry against the
 //! wall time passed in, `Authorize` with its LoginKey, query parameters (Glance's `&&` and
 //! `ver` tolerated), signal bodies, and every reply's shape (written with the protocol crate's
 //! writers where it has one). It is not the HTTP protocol: parsing requests and writing
-//! responses on the wire is the server's.
+//! responses on the wire is the server's, and so are the CORS headers of every REST answer
+//! and the answers to CORS preflights (a well-kept layer writes them, echoing an origin that
+//! [`origins::origin_accepted`] accepts).
 //!
 //! Submodules, one concept each: [`agent`] (the bearer-token endpoints), `visitor` (the visitor
-//! and settings endpoints), `authorize` (`Authorize` with a LoginKey), [`cors`] (allowed
-//! origins and the CORS headers), `metrics` (the OpenMetrics text and the latency histograms,
+//! and settings endpoints), `authorize` (`Authorize` with a LoginKey), [`origins`] (which
+//! origins an agent request is accepted from), `metrics` (the OpenMetrics text and the latency histograms,
 //! [`Latencies`]).
 
 pub mod agent;
 mod authorize;
-pub mod cors;
 mod metrics;
+pub mod origins;
 pub use metrics::{endpoint_label, Latencies};
 mod visitor;
 
@@ -31,7 +33,6 @@ use serde_json::{json, Value};
 
 use super::{Role, ServiceCore};
 use crate::query::QueryParams;
-use cors::add_cors;
 
 /// Path of the legacy Authorize endpoint.
 pub const AUTHORIZE_PATH: &str = "/services/AuthorizationService.svc/rest/Authorize";
@@ -52,7 +53,7 @@ pub enum HttpMethod {
     Get,
     /// `POST`.
     Post,
-    /// `OPTIONS` (CORS preflight).
+    /// `OPTIONS` (a CORS preflight is answered by the server before the core sees it).
     Options,
     /// Anything else.
     Other,
@@ -184,6 +185,12 @@ fn is_agent_path(path: &str) -> bool {
     )
 }
 
+/// An agent endpoint: a REST one or the agent socket (requests are accepted from the allowed
+/// origins only).
+fn is_agent_endpoint(path: &str) -> bool {
+    is_agent_path(path) || path == "/agent"
+}
+
 fn is_rest_path(path: &str) -> bool {
     is_agent_path(path) || matches!(path, "/uniquevisitor" | "/presence" | VISITOR_SETTINGS_PATH)
 }
@@ -227,25 +234,18 @@ impl ServiceCore {
                 return HttpAnswer::Respond(answer);
             }
         }
-        let origin_ok = match origin {
-            Some(origin) if is_agent_path(path) || path == "/agent" => {
-                self.settings.origin_allowed(origin)
-            }
-            _ => true,
-        };
+        let origin_ok = origin.is_none_or(|origin| self.settings.origin_accepted(path, origin));
         if !origin_ok {
             self.stats.origin_rejections += 1;
             tracing::info!(path, "request refused: origin not allowed");
             return HttpAnswer::Respond(RestResponse::error(403, "origin", "origin not allowed"));
         }
         if request.method == HttpMethod::Options && !is_ws {
-            let mut response = RestResponse {
+            return HttpAnswer::Respond(RestResponse {
                 status: 204,
                 headers: Vec::new(),
                 body: String::new(),
-            };
-            add_cors(&mut response, origin);
-            return HttpAnswer::Respond(response);
+            });
         }
         if (is_rest_path(path) || is_ws) && self.shutting_down {
             return HttpAnswer::Respond(RestResponse::error(
@@ -265,9 +265,6 @@ impl ServiceCore {
                     "POST"
                 };
                 response.headers.push(("Allow", allow.to_owned()));
-            }
-            if !is_ws {
-                add_cors(&mut response, origin);
             }
             return HttpAnswer::Respond(response);
         }
@@ -293,7 +290,7 @@ impl ServiceCore {
             None => HttpAnswer::Respond(response),
         };
         if is_rest_path(path) {
-            if let Some(mut injected) = self.controls.take_failure(path) {
+            if let Some(injected) = self.controls.take_failure(path) {
                 self.observe_rest(
                     now,
                     path,
@@ -302,13 +299,12 @@ impl ServiceCore {
                     injected.status,
                     None,
                 );
-                add_cors(&mut injected, origin);
                 return respond(injected);
             }
         }
         let q = QueryParams::parse(request.query);
         let mut issued_exp = None;
-        let mut response = match path {
+        let response = match path {
             "/lookupvisitor" => self.rest_lookup(unix, &q, request.authorization),
             "/findvisitor" => self.rest_find(unix, &q, request.authorization),
             "/query" => self.rest_query(unix, &q, request.authorization),
@@ -332,7 +328,6 @@ impl ServiceCore {
             response.status,
             issued_exp,
         );
-        add_cors(&mut response, origin);
         tracing::debug!(?request.method, path, status = response.status, "REST request");
         respond(response)
     }

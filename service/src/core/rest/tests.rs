@@ -153,7 +153,10 @@ fn bearer_tokens_are_checked_against_the_wall_time_passed_in() {
     assert_eq!(other.status, 403);
     assert_eq!(
         rest::parse_lookup(other.status, other.body.as_bytes()),
-        Err(rest::RestError::Authorization { status: 403 })
+        Err(rest::RestError::Authorization {
+            status: 403,
+            detail: Some("token is for another group".into())
+        })
     );
     assert_eq!(r.core.stats().rest_auth_failures, 4);
 }
@@ -361,26 +364,21 @@ fn authorize_checks_the_login_key_against_the_wall_time_passed_in() {
 }
 
 #[test]
-fn cors_origins_methods_limits_and_shutdown() {
+fn origins_methods_limits_and_shutdown() {
     let mut r = Rest::new();
     let token = r.token(600);
     let lookup = format!("/lookupvisitor?{Q}");
-    let preflight = respond(r.call(
+    // A plain OPTIONS (the server answers CORS preflights before the core sees them) is 204,
+    // with no header of the core's: the CORS headers are the server's.
+    let options = respond(r.call(
         HttpMethod::Options,
         &lookup,
         None,
         Some("https://console.example"),
         Some(b""),
     ));
-    assert_eq!(preflight.status, 204);
-    assert_eq!(
-        preflight.header("access-control-allow-origin"),
-        Some("https://console.example")
-    );
-    assert_eq!(
-        preflight.header("access-control-allow-headers"),
-        Some("Authorization, Content-Type")
-    );
+    assert_eq!(options.status, 204);
+    assert!(options.headers.is_empty());
     let foreign = respond(r.call(
         HttpMethod::Get,
         &lookup,

@@ -104,12 +104,12 @@ impl AgentProtocol {
                 }
             };
         let mut request = rest::authorize(&AuthorizeParams {
-            web: &self.config.web_server,
+            web: &self.config.role.web_server,
             group: self.config.group,
             partner_user: &partner_user,
             login_key: &login_key,
             duration_minutes,
-            site: &self.config.site,
+            site: &self.config.role.site,
             service: "presence",
         });
         self.add_origin(&mut request);
@@ -123,9 +123,9 @@ impl AgentProtocol {
             return;
         }
         let mut request = rest::get_visitor_settings(
-            &self.config.web_server,
+            &self.config.role.web_server,
             self.config.group,
-            &self.config.site,
+            &self.config.role.site,
         );
         self.add_origin(&mut request);
         let id = self.send_http(request, HttpPurpose::Settings);
@@ -140,7 +140,7 @@ impl AgentProtocol {
         let request = rest::find_visitor(&RestTarget {
             server: &self.presence_server,
             group: self.config.group,
-            visitor: &self.config.visitor,
+            visitor: &self.config.role.visitor,
             version: &self.config.client_version,
             token: self.token.as_ref(),
         });
@@ -334,7 +334,7 @@ impl AgentProtocol {
             authorization: Some(token),
             group: self.config.group,
             group_as_string: true,
-            visitor: self.config.visitor.clone(),
+            visitor: self.config.role.visitor.clone(),
             guest_token: None,
             version: self.config.client_version.clone(),
         });
@@ -380,7 +380,7 @@ impl AgentProtocol {
     pub(crate) fn on_scaledown(&mut self) {
         let retry = self.link.hop();
         self.link_down(DisconnectReason::ScaleDown, retry);
-        if self.config.discovery {
+        if self.config.role.discovery {
             self.settings_known = false;
         }
     }

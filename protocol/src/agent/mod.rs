@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::io::{HttpRequestId, Output};
-use crate::link::{Link, LinkCore, LinkInput, LinkTimings, SocketLink};
+use crate::link::{Link, LinkCore, LinkInput, SocketLink};
 use crate::presence::PresenceData;
 use crate::rest::{ServerAddr, SignalBody};
 use crate::secret::AuthToken;
@@ -191,20 +191,9 @@ impl AgentProtocol {
             AgentAuth::Credentials { .. } | AgentAuth::Provider => None,
         };
         AgentProtocol {
-            link: SocketLink::new(
-                LinkTimings {
-                    connect_timeout: config.timers.request_timeout,
-                    idle_ping_after: config.timers.idle_ping_after,
-                    pong_timeout: config.timers.pong_timeout,
-                    default_keepalive: config.timers.default_keepalive,
-                    stable_after: config.timers.link_stable_after,
-                },
-                config.reconnect,
-                config.rng_seed.value,
-                now,
-            ),
+            link: SocketLink::new(&config, now),
             presence_server: config.presence_server.clone(),
-            settings_known: !config.discovery,
+            settings_known: !config.role.discovery,
             config,
             wall: AnchoredClock::new(now, unix_now),
             next_http: 0,

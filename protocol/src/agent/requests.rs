@@ -108,7 +108,7 @@ impl AgentProtocol {
             return Err(CommandError::Stopped);
         }
         if matches!(op, RequestOp::Signal(_))
-            && self.config.signal_route == SignalRoute::Socket
+            && self.config.role.signal_route == SignalRoute::Socket
             && self.link.state == Link::Idle
         {
             return Err(CommandError::NotConnected);
@@ -118,9 +118,9 @@ impl AgentProtocol {
             .iter()
             .filter(|r| r.stage == Stage::Waiting)
             .count();
-        if waiting >= self.config.command_queue_bound {
+        if waiting >= self.config.role.command_queue_bound {
             return Err(CommandError::QueueFull {
-                bound: self.config.command_queue_bound,
+                bound: self.config.role.command_queue_bound,
             });
         }
         self.next_request += 1;
@@ -147,7 +147,7 @@ impl AgentProtocol {
         if !matches!(self.link.state, Link::Idle | Link::Up(_)) {
             return;
         }
-        let socket_route = self.config.signal_route == SignalRoute::Socket;
+        let socket_route = self.config.role.signal_route == SignalRoute::Socket;
         let needs_rest = self.requests.iter().any(|r| {
             r.stage == Stage::Waiting && !(socket_route && matches!(r.op, RequestOp::Signal(_)))
         });
@@ -195,7 +195,7 @@ impl AgentProtocol {
                 }
                 _ if rest_ready => {
                     let known = match request.op {
-                        RequestOp::Signal(_) if !self.config.find_every_signal => {
+                        RequestOp::Signal(_) if !self.config.role.find_every_signal => {
                             self.visitor_server.clone()
                         }
                         _ => None,
@@ -224,7 +224,7 @@ impl AgentProtocol {
         RestTarget {
             server,
             group: self.config.group,
-            visitor: &self.config.visitor,
+            visitor: &self.config.role.visitor,
             version: &self.config.client_version,
             token: self.token.as_ref(),
         }

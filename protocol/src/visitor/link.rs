@@ -30,7 +30,7 @@ impl VisitorProtocol {
             self.ensure_fetch(Fetch::Unique);
             return;
         }
-        if self.config.direct_server_lookup && self.direct.is_none() {
+        if self.config.role.direct_server_lookup && self.direct.is_none() {
             self.ensure_fetch(Fetch::Assignment);
             return;
         }

@@ -33,7 +33,7 @@ use serde_json::Value;
 
 use crate::ids::{UniqueId, VisitorId};
 use crate::io::{HttpRequestId, Output};
-use crate::link::{Link, LinkCore, LinkInput, LinkTimings, Retry, SocketLink};
+use crate::link::{Link, LinkCore, LinkInput, Retry, SocketLink};
 use crate::presence::{PresenceData, TermsStatus, Visibility};
 use crate::rest::ServerAddr;
 use crate::wire::{ClientFrame, ServerFrame};
@@ -200,23 +200,12 @@ impl VisitorProtocol {
     /// A new visitor, idle until [`VisitorProtocol::connect`]. Messages issued before it are
     /// queued.
     pub fn new(config: VisitorConfig, now: Instant) -> Self {
-        let visitor = match &config.identity {
+        let visitor = match &config.role.identity {
             VisitorIdentity::Visitor(id) => Some(id.clone()),
             VisitorIdentity::Unique => None,
         };
         VisitorProtocol {
-            link: SocketLink::new(
-                LinkTimings {
-                    connect_timeout: config.timers.connect_timeout,
-                    idle_ping_after: config.timers.idle_ping_after,
-                    pong_timeout: config.timers.pong_timeout,
-                    default_keepalive: config.timers.default_keepalive,
-                    stable_after: config.timers.link_stable_after,
-                },
-                config.reconnect,
-                config.rng_seed.value,
-                now,
-            ),
+            link: SocketLink::new(&config, now),
             config,
             next_http: 0,
             visitor,

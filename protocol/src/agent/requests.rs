@@ -20,6 +20,7 @@ use super::event::{
 };
 use super::{AgentProtocol, AgentTimer, CommandError, Link, PendingSnapshot, SignalRoute};
 use crate::link::settings::check_plain_text;
+use crate::link::LinkCore;
 
 /// What a request does.
 #[derive(Debug, Clone)]
@@ -262,7 +263,7 @@ impl AgentProtocol {
         let request = self.requests.remove(position);
         self.http
             .retain(|h| !matches!(h.purpose, HttpPurpose::Request(r, _) if r == id));
-        self.emit(AgentEvent::RequestOutcome {
+        self.link.emit(AgentEvent::RequestOutcome {
             id,
             request: request.kind,
             result,
@@ -333,7 +334,7 @@ impl AgentProtocol {
             .collect();
         for id in due {
             let timeout = self.config.timers.request_timeout;
-            self.on_http(
+            self.answer_http(
                 id,
                 Err(format!("no answer within {} ms", timeout.as_millis())),
             );
@@ -341,7 +342,7 @@ impl AgentProtocol {
     }
 
     /// An HTTP request answered (or failed, or timed out).
-    pub(crate) fn on_http(&mut self, id: HttpRequestId, response: Response) {
+    pub(crate) fn answer_http(&mut self, id: HttpRequestId, response: Response) {
         let Some(position) = self.http.iter().position(|h| h.id == id) else {
             return; // unknown or abandoned
         };
@@ -507,7 +508,7 @@ impl AgentProtocol {
                     self.token = None;
                     self.ensure_token_fetch();
                 }
-                self.emit(AgentEvent::Error {
+                self.link.emit(AgentEvent::Error {
                     error: "lookupfail".to_owned(),
                     detail: error.reason().to_owned(),
                 });
@@ -522,7 +523,7 @@ impl AgentProtocol {
             .collect();
         self.presence = view;
         if !self.presence.is_empty() {
-            self.emit(AgentEvent::Presence {
+            self.link.emit(AgentEvent::Presence {
                 source: PresenceSource::Snapshot,
                 data: self.presence.clone(),
                 changed,
@@ -544,7 +545,7 @@ impl AgentProtocol {
             return;
         }
         let changed = self.presence.merge(&data);
-        self.emit(AgentEvent::Presence {
+        self.link.emit(AgentEvent::Presence {
             source: PresenceSource::Live,
             data,
             changed,

@@ -189,7 +189,10 @@ pub(crate) struct SocketLink<K: TimerKey, E> {
     /// The reconnect schedule.
     pub(crate) backoff: Backoff,
     timings: LinkTimings,
+    /// Largest frame accepted from the service.
+    pub(crate) max_frame_bytes: usize,
     next_socket: u64,
+    next_http: u64,
     /// The server the current socket goes to.
     pub(crate) socket_server: Option<ServerAddr>,
     /// The keepalive interval in use.
@@ -212,7 +215,9 @@ where
             state: Link::Idle,
             backoff: Backoff::new(config.reconnect, config.rng_seed.value),
             timings: config.link_timings(),
+            max_frame_bytes: config.max_frame_bytes,
             next_socket: 0,
+            next_http: 0,
             socket_server: None,
             keepalive: None,
             hops: 0,
@@ -234,11 +239,17 @@ where
         self.timers.stop(K::from(timer));
     }
 
-    /// Pushes a link event unless stopped.
-    fn emit(&mut self, event: LinkEvent) {
+    /// Pushes an event (the link's own or the core's) unless stopped.
+    pub(crate) fn emit(&mut self, event: impl Into<E>) {
         if self.state != Link::Stopped {
-            self.out.push_back(Output::Event(E::from(event)));
+            self.out.push_back(Output::Event(event.into()));
         }
+    }
+
+    /// A fresh id for an HTTP request of the core.
+    pub(crate) fn new_http_id(&mut self) -> HttpRequestId {
+        self.next_http += 1;
+        HttpRequestId(self.next_http)
     }
 
     /// Closes the current socket, if there is one (the state is left to the caller).
@@ -253,9 +264,10 @@ where
         matches!(self.state, Link::Handshaking(s) | Link::Up(s) if s == socket)
     }
 
-    /// Sorts a transport input: frames are decoded (up to `max_frame_bytes`) only when they
+    /// Sorts a transport input: frames are decoded (up to the frame limit) only when they
     /// come from the current socket; frames and pongs from another socket are stale.
-    pub(crate) fn sort_input(&self, input: TransportInput, max_frame_bytes: usize) -> LinkInput {
+    pub(crate) fn sort_input(&self, input: TransportInput) -> LinkInput {
+        let max_frame_bytes = self.max_frame_bytes;
         match input {
             TransportInput::SocketOpened { socket } => LinkInput::Opened(socket),
             TransportInput::Frame { socket, text } if self.accepts_frames_from(socket) => {

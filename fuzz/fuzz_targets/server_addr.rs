@@ -4,11 +4,11 @@
 //! authority characters, its URLs parse back to the same address, host/port/loopback read back
 //! as written; refusals do not depend on the scheme or base; every `advertise_host` the
 //! service's configuration accepts gives answers its own client accepts. The checks live in
-//! `glance_presence_fuzz::server_addr` and replay on stable.
+//! `glance_presence_testkit::fuzz::server_addr` and replay on stable.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = glance_presence_fuzz::server_addr::check(data);
+    let _ = glance_presence_testkit::fuzz::server_addr::check(data);
 });

@@ -6,11 +6,11 @@
 //! `serverclose` first at shutdown, connection count and gauges matching opens and closes,
 //! counters that never go down, `visitors_present` matching `is_present`, signals delivered
 //! or held only for present visitors, no deadline in the past. The checks live in
-//! `glance_presence_fuzz::service_frames` and replay on stable.
+//! `glance_presence_testkit::fuzz::service_frames` and replay on stable.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = glance_presence_fuzz::service_frames::check(data);
+    let _ = glance_presence_testkit::fuzz::service_frames::check(data);
 });

@@ -9,8 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../protocol/tests/support/mod.rs"]
-mod support;
+use glance_presence_testkit::support;
 
 fuzz_target!(|data: &[u8]| {
     if let Some(report) = support::visitor::ops::run_bytes(data) {

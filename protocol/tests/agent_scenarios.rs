@@ -3,7 +3,7 @@
 //! Each test also asserts the facts the scenario is about, so a wrong snapshot cannot be
 //! accepted by accident.
 
-mod support;
+use glance_presence_testkit::support;
 
 use std::time::Duration;
 

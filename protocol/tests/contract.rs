@@ -1,7 +1,7 @@
 //! The core contract seen from a driver: inbound pings count as activity for the dead-link
 //! logic, and inputs fed while outputs are still being drained lose and reorder nothing.
 
-mod support;
+use glance_presence_testkit::support;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! regenerates the seed files: deterministic random inputs, kept when they reach states the
 //! corpus does not cover yet (sockets opened, connected, keepalives sent).
 
-mod support;
+use glance_presence_testkit::support;
 
 use std::path::PathBuf;
 

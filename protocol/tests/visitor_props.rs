@@ -3,7 +3,7 @@
 //! (canonical, garbage statuses, failures, stale ids). The sequences are decoded from random
 //! bytes with `arbitrary`. Each property runs 1,000 cases.
 
-mod support;
+use glance_presence_testkit::support;
 
 use proptest::collection::vec;
 use proptest::prelude::*;

@@ -1,70 +1,12 @@
 //! Replays the `server_addr`, `rest_requests` and `service_frames` fuzz corpora on stable,
-//! with the fuzz targets' own checks (the same source files).
+//! with the fuzz targets' own checks (from the workspace's test kit).
 //!
 //! `FUZZ_CORPUS_WRITE=1 cargo test -p glance-presence-service --test fuzz_corpus` regenerates
 //! the seed files: deterministic pseudo-random inputs, kept when they reach a case the corpus
 //! does not cover yet.
 
-#[allow(dead_code)]
-#[path = "../../fuzz/src/input.rs"]
-mod input;
-#[path = "../../fuzz/src/rest_requests.rs"]
-mod rest_requests;
-#[path = "../../fuzz/src/server_addr.rs"]
-mod server_addr;
-#[path = "../../fuzz/src/service_frames.rs"]
-mod service_frames;
-
-use std::collections::BTreeSet;
-use std::path::PathBuf;
-
-fn corpus_dir(target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target)
-}
-
-/// Runs `check` on every file of the target's corpus; returns the cases reached.
-fn replay<T: Ord>(target: &str, check: impl Fn(&[u8]) -> T) -> BTreeSet<T> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir(target))
-        .expect("corpus directory")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    assert!(
-        files.len() >= 4,
-        "{target}: only {} corpus files",
-        files.len()
-    );
-    files
-        .iter()
-        .map(|path| check(&std::fs::read(path).expect("corpus file")))
-        .collect()
-}
-
-/// Writes seeds for `target` when `FUZZ_CORPUS_WRITE` is set.
-fn write_seeds<T: Ord>(target: &str, max_len: usize, check: impl Fn(&[u8]) -> T) {
-    if std::env::var_os("FUZZ_CORPUS_WRITE").is_none() {
-        return;
-    }
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let mut seen = BTreeSet::new();
-    for i in 0..20_000 {
-        let len = 8 + (next() % max_len as u64) as usize;
-        let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
-        if seen.insert(check(&data)) {
-            std::fs::write(corpus_dir(target).join(format!("seed_{i:05}")), &data)
-                .expect("write seed");
-        }
-    }
-}
+use glance_presence_testkit::corpus::{replay, write_seeds};
+use glance_presence_testkit::fuzz::{rest_requests, server_addr, service_frames};
 
 #[test]
 fn server_addr_corpus_replays() {

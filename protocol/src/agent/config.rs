@@ -14,11 +14,10 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::backoff::ReconnectPolicy;
 pub use crate::config_error::ConfigError;
-use crate::ids::{GroupId, PartnerUserId, UniqueId, VisitorId};
-use crate::link::settings::{link_builder_setters, server, LinkSettings, Seed};
-use crate::link::AfterServerClose;
+use crate::ids::{PartnerUserId, UniqueId, VisitorId};
+use crate::link::settings::server;
+use crate::link::{CheckedLink, Config, ConfigBuilder, LinkTimerFields, Role};
 use crate::rest::ServerAddr;
 use crate::secret::{ApiKey, AuthToken};
 
@@ -171,51 +170,80 @@ impl Default for AgentTimers {
     }
 }
 
+/// The agent's role in the configuration both cores share: [`AgentConfig`] is
+/// [`Config<AgentRole>`](Config), [`AgentConfigBuilder`] is
+/// [`ConfigBuilder<AgentRole>`](ConfigBuilder).
+#[derive(Debug, Clone, Copy)]
+pub enum AgentRole {}
+
+#[allow(private_interfaces)] // `Role` is sealed
+impl Role for AgentRole {
+    type Timers = AgentTimers;
+    type Settings = AgentSettings;
+    type Checked = AgentOptions;
+
+    fn link_timers(timers: &mut AgentTimers) -> LinkTimerFields<'_> {
+        LinkTimerFields {
+            connect_timeout: &mut timers.request_timeout,
+            idle_ping_after: &mut timers.idle_ping_after,
+            pong_timeout: &mut timers.pong_timeout,
+            default_keepalive: &mut timers.default_keepalive,
+            link_stable_after: &mut timers.link_stable_after,
+        }
+    }
+}
+
 /// A validated agent configuration. Build one with [`AgentConfig::builder`].
-#[derive(Clone)]
-pub struct AgentConfig {
-    pub(crate) group: GroupId,
+pub type AgentConfig = Config<AgentRole>;
+
+/// Builds an [`AgentConfig`]. Setters take raw values; [`AgentConfigBuilder::build`] checks
+/// them all and reports the first problem as a [`ConfigError`].
+pub type AgentConfigBuilder = ConfigBuilder<AgentRole>;
+
+/// The agent's own settings, as its builder collects them (unchecked).
+#[derive(Clone, Default)]
+pub struct AgentSettings {
+    visitor: Option<String>,
+    unique: Option<String>,
+    token: Option<AuthToken>,
+    credentials: Option<(String, ApiKey)>,
+    token_provider: bool,
+    authorize_minutes: Option<u32>,
+    web_server: Option<String>,
+    discovery: bool,
+    site: Option<String>,
+    signal_route: SignalRoute,
+    find_every_signal: bool,
+    command_queue_bound: Option<usize>,
+}
+
+impl fmt::Debug for AgentSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentSettings")
+            .field("visitor", &self.visitor)
+            .field("unique", &self.unique)
+            .field("token", &self.token)
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|(user, key)| (user, key)),
+            )
+            .field("web_server", &self.web_server)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The agent's own settings, checked.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
     pub(crate) visitor: VisitorId,
     pub(crate) unique: Option<UniqueId>,
     pub(crate) auth: AgentAuth,
-    pub(crate) presence_server: ServerAddr,
     pub(crate) web_server: ServerAddr,
     pub(crate) discovery: bool,
     pub(crate) site: String,
     pub(crate) signal_route: SignalRoute,
     pub(crate) find_every_signal: bool,
-    pub(crate) timers: AgentTimers,
-    pub(crate) reconnect: ReconnectPolicy,
-    pub(crate) rng_seed: Seed,
-    pub(crate) after_server_close: AfterServerClose,
-    pub(crate) max_frame_bytes: usize,
     pub(crate) command_queue_bound: usize,
-    pub(crate) client_version: String,
-    pub(crate) origin: Option<String>,
-}
-
-impl fmt::Debug for AgentConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AgentConfig")
-            .field("group", &self.group)
-            .field("visitor", &self.visitor)
-            .field("unique", &self.unique)
-            .field("auth", &self.auth)
-            .field("presence_server", &self.presence_server)
-            .field("web_server", &self.web_server)
-            .field("discovery", &self.discovery)
-            .field("site", &self.site)
-            .field("signal_route", &self.signal_route)
-            .field("timers", &self.timers)
-            .field("reconnect", &self.reconnect)
-            .field("rng_seed", &self.rng_seed)
-            .field("after_server_close", &self.after_server_close)
-            .field("max_frame_bytes", &self.max_frame_bytes)
-            .field("command_queue_bound", &self.command_queue_bound)
-            .field("client_version", &self.client_version)
-            .field("origin", &self.origin)
-            .finish()
-    }
 }
 
 impl AgentConfig {
@@ -237,173 +265,70 @@ impl AgentConfig {
         AgentConfigBuilder::default()
     }
 
-    /// The group.
-    pub fn group(&self) -> GroupId {
-        self.group
-    }
-
     /// The visitor watched (`UNQ-<uniqueid>` for a unique id).
     pub fn visitor(&self) -> &VisitorId {
-        &self.visitor
+        &self.role.visitor
     }
 
     /// The unique id, when the visitor was named by one.
     pub fn unique(&self) -> Option<&UniqueId> {
-        self.unique.as_ref()
+        self.role.unique.as_ref()
     }
 
     /// How the agent authenticates.
     pub fn auth(&self) -> &AgentAuth {
-        &self.auth
-    }
-
-    /// The presence server (load balancer) for REST calls and, unless a direct server is
-    /// known, the socket.
-    pub fn presence_server(&self) -> &ServerAddr {
-        &self.presence_server
+        &self.role.auth
     }
 
     /// The web server for `Authorize` and `GetVisitorSettings3`.
     pub fn web_server(&self) -> &ServerAddr {
-        &self.web_server
+        &self.role.web_server
     }
 
     /// Whether the presence server is discovered through `GetVisitorSettings3`.
     pub fn discovery(&self) -> bool {
-        self.discovery
+        self.role.discovery
     }
 
     /// The Glance site (`production` by default).
     pub fn site(&self) -> &str {
-        &self.site
+        &self.role.site
     }
 
     /// The signal route.
     pub fn signal_route(&self) -> SignalRoute {
-        self.signal_route
+        self.role.signal_route
     }
 
     /// Whether every REST signal and invoke asks `findvisitor` first (see
     /// [`AgentConfigBuilder::find_before_every_signal`]).
     pub fn finds_before_every_signal(&self) -> bool {
-        self.find_every_signal
-    }
-
-    /// The timers.
-    pub fn timers(&self) -> &AgentTimers {
-        &self.timers
-    }
-
-    /// The reconnect policy.
-    pub fn reconnect_policy(&self) -> &ReconnectPolicy {
-        &self.reconnect
-    }
-
-    /// The RNG seed in use.
-    pub fn rng_seed(&self) -> u64 {
-        self.rng_seed.value
-    }
-
-    /// Whether the application chose the RNG seed ([`AgentConfigBuilder::rng_seed`]).
-    pub fn has_chosen_seed(&self) -> bool {
-        self.rng_seed.explicit
-    }
-
-    /// This configuration with its reconnect jitter seeded from `entropy`, unless the
-    /// application chose a seed. Drivers call it with a value from the operating system, so
-    /// that two agents (or an agent and its visitor) never draw the same delays.
-    pub fn with_entropy(mut self, entropy: u64) -> Self {
-        self.rng_seed = self.rng_seed.or_entropy(entropy);
-        self
-    }
-
-    /// What the agent does on `serverclose`.
-    pub fn after_server_close(&self) -> AfterServerClose {
-        self.after_server_close
-    }
-
-    /// The largest frame accepted.
-    pub fn max_frame_bytes(&self) -> usize {
-        self.max_frame_bytes
+        self.role.find_every_signal
     }
 
     /// The bound of the queue of commands waiting for the link.
     pub fn command_queue_bound(&self) -> usize {
-        self.command_queue_bound
-    }
-
-    /// The client version sent as `ver` / `version`.
-    pub fn client_version(&self) -> &str {
-        &self.client_version
-    }
-
-    /// The `Origin` header sent with the WebSocket upgrade, if any.
-    pub fn origin(&self) -> Option<&str> {
-        self.origin.as_deref()
-    }
-}
-
-/// Builds an [`AgentConfig`]. Setters take raw values; [`AgentConfigBuilder::build`] checks
-/// them all and reports the first problem as a [`ConfigError`].
-#[derive(Clone, Default)]
-pub struct AgentConfigBuilder {
-    group: Option<u64>,
-    visitor: Option<String>,
-    unique: Option<String>,
-    token: Option<AuthToken>,
-    credentials: Option<(String, ApiKey)>,
-    token_provider: bool,
-    authorize_minutes: Option<u32>,
-    link: LinkSettings,
-    web_server: Option<String>,
-    discovery: bool,
-    site: Option<String>,
-    signal_route: SignalRoute,
-    find_every_signal: bool,
-    timers: AgentTimers,
-    command_queue_bound: Option<usize>,
-}
-
-impl fmt::Debug for AgentConfigBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AgentConfigBuilder")
-            .field("group", &self.group)
-            .field("visitor", &self.visitor)
-            .field("unique", &self.unique)
-            .field("token", &self.token)
-            .field(
-                "credentials",
-                &self.credentials.as_ref().map(|(user, key)| (user, key)),
-            )
-            .field("presence_server", &self.link.presence_server)
-            .field("web_server", &self.web_server)
-            .finish_non_exhaustive()
+        self.role.command_queue_bound
     }
 }
 
 impl AgentConfigBuilder {
-    /// The Glance group id (required; a positive integer).
-    pub fn group_id(mut self, group: u64) -> Self {
-        self.group = Some(group);
-        self
-    }
-
     /// The visitor id to watch (1–62 of `[A-Za-z0-9_~-]`). Set this or
     /// [`AgentConfigBuilder::unique_id`].
     pub fn visitor_id(mut self, visitor: impl Into<String>) -> Self {
-        self.visitor = Some(visitor.into());
+        self.role.visitor = Some(visitor.into());
         self
     }
 
     /// The unique id of a `connectUnique` visitor; the visitor id becomes `UNQ-<uniqueid>`.
     pub fn unique_id(mut self, unique: impl Into<String>) -> Self {
-        self.unique = Some(unique.into());
+        self.role.unique = Some(unique.into());
         self
     }
 
     /// Authenticate with this token (cannot be renewed).
     pub fn token(mut self, token: impl Into<AuthToken>) -> Self {
-        self.token = Some(token.into());
+        self.role.token = Some(token.into());
         self
     }
 
@@ -414,46 +339,46 @@ impl AgentConfigBuilder {
         partner_user_id: impl Into<String>,
         api_key: impl Into<ApiKey>,
     ) -> Self {
-        self.credentials = Some((partner_user_id.into(), api_key.into()));
+        self.role.credentials = Some((partner_user_id.into(), api_key.into()));
         self
     }
 
     /// Authenticate with tokens the application supplies on request (see
     /// [`AgentAuth::Provider`]).
     pub fn token_provider(mut self) -> Self {
-        self.token_provider = true;
+        self.role.token_provider = true;
         self
     }
 
     /// Token lifetime asked of `Authorize`, 1–120 minutes (default 120).
     pub fn authorize_duration_minutes(mut self, minutes: u32) -> Self {
-        self.authorize_minutes = Some(minutes);
+        self.role.authorize_minutes = Some(minutes);
         self
     }
 
     /// The web server for `Authorize` and `GetVisitorSettings3`, same forms. Default
     /// `www.glance.net`.
     pub fn web_server(mut self, server: impl Into<String>) -> Self {
-        self.web_server = Some(server.into());
+        self.role.web_server = Some(server.into());
         self
     }
 
     /// Discover the presence server through `GetVisitorSettings3` on the web server before
     /// connecting (off by default: the configured presence server is used).
     pub fn discovery(mut self, on: bool) -> Self {
-        self.discovery = on;
+        self.role.discovery = on;
         self
     }
 
     /// The Glance site, `production` (default) or `staging`.
     pub fn site(mut self, site: impl Into<String>) -> Self {
-        self.site = Some(site.into());
+        self.role.site = Some(site.into());
         self
     }
 
     /// How signals and invokes are sent (default [`SignalRoute::Rest`]).
     pub fn signal_route(mut self, route: SignalRoute) -> Self {
-        self.signal_route = route;
+        self.role.signal_route = route;
         self
     }
 
@@ -462,13 +387,7 @@ impl AgentConfigBuilder {
     /// default: one round trip per signal; the agent finds again only when the service says
     /// the visitor is not there, or the server cannot be reached).
     pub fn find_before_every_signal(mut self, every: bool) -> Self {
-        self.find_every_signal = every;
-        self
-    }
-
-    /// Every timer at once.
-    pub fn timers(mut self, timers: AgentTimers) -> Self {
-        self.timers = timers;
+        self.role.find_every_signal = every;
         self
     }
 
@@ -486,22 +405,15 @@ impl AgentConfigBuilder {
 
     /// Bound of the queue of commands issued while the link is down (default 64).
     pub fn command_queue_bound(mut self, bound: usize) -> Self {
-        self.command_queue_bound = Some(bound);
+        self.role.command_queue_bound = Some(bound);
         self
     }
 
-    link_builder_setters!();
-
     /// Checks every setting and returns the configuration, or the first problem found.
     pub fn build(self) -> Result<AgentConfig, ConfigError> {
-        let group =
-            GroupId::new(self.group.ok_or(ConfigError::MissingGroup)?).map_err(|source| {
-                ConfigError::InvalidId {
-                    field: "group id",
-                    source,
-                }
-            })?;
-        let (visitor, unique) = match (self.visitor, self.unique) {
+        let group = self.link.group()?;
+        let role = self.role;
+        let (visitor, unique) = match (role.visitor, role.unique) {
             (None, None) => return Err(ConfigError::MissingVisitor),
             (Some(_), Some(_)) => return Err(ConfigError::VisitorAndUnique),
             (Some(visitor), None) => (
@@ -519,11 +431,11 @@ impl AgentConfigBuilder {
                 (VisitorId::from_unique(&unique), Some(unique))
             }
         };
-        let auth = match (self.token, self.credentials) {
-            (None, None) if self.token_provider => AgentAuth::Provider,
+        let auth = match (role.token, role.credentials) {
+            (None, None) if role.token_provider => AgentAuth::Provider,
             (None, None) => return Err(ConfigError::MissingAuth),
             (Some(_), Some(_)) => return Err(ConfigError::TokenAndCredentials),
-            _ if self.token_provider => return Err(ConfigError::TokenAndCredentials),
+            _ if role.token_provider => return Err(ConfigError::TokenAndCredentials),
             (Some(token), None) => {
                 if token.expose_secret().trim().is_empty() {
                     return Err(ConfigError::EmptySecret {
@@ -541,7 +453,7 @@ impl AgentConfigBuilder {
                 if api_key.expose_secret().is_empty() {
                     return Err(ConfigError::EmptySecret { field: "API key" });
                 }
-                let minutes = self.authorize_minutes.unwrap_or(DEFAULT_AUTHORIZE_MINUTES);
+                let minutes = role.authorize_minutes.unwrap_or(DEFAULT_AUTHORIZE_MINUTES);
                 if !(MIN_AUTHORIZE_MINUTES..=MAX_AUTHORIZE_MINUTES).contains(&minutes) {
                     return Err(ConfigError::AuthorizeDuration { minutes });
                 }
@@ -555,9 +467,9 @@ impl AgentConfigBuilder {
         let presence_server = self.link.presence_server()?;
         let web_server = server(
             "web server",
-            self.web_server.as_deref().unwrap_or(DEFAULT_WEB_SERVER),
+            role.web_server.as_deref().unwrap_or(DEFAULT_WEB_SERVER),
         )?;
-        let site = self.site.unwrap_or_else(|| DEFAULT_SITE.to_owned());
+        let site = role.site.unwrap_or_else(|| DEFAULT_SITE.to_owned());
         if site.is_empty()
             || !site
                 .bytes()
@@ -567,7 +479,7 @@ impl AgentConfigBuilder {
         }
         check_timers(&self.timers)?;
         let max_frame_bytes = self.link.reconnect_and_frame_limit()?;
-        let command_queue_bound = self
+        let command_queue_bound = role
             .command_queue_bound
             .unwrap_or(DEFAULT_COMMAND_QUEUE_BOUND);
         if command_queue_bound == 0 {
@@ -579,26 +491,25 @@ impl AgentConfigBuilder {
         }
         let client_version = self.link.version_and_origin(DEFAULT_CLIENT_VERSION)?;
         let rng_seed = self.link.rng_seed(group, visitor.as_str());
-        Ok(AgentConfig {
+        let checked = CheckedLink {
             group,
+            presence_server,
+            max_frame_bytes,
+            client_version,
+            rng_seed,
+        };
+        let options = AgentOptions {
             visitor,
             unique,
             auth,
-            presence_server,
             web_server,
-            discovery: self.discovery,
+            discovery: role.discovery,
             site,
-            signal_route: self.signal_route,
-            find_every_signal: self.find_every_signal,
-            timers: self.timers,
-            reconnect: self.link.reconnect,
-            rng_seed,
-            after_server_close: self.link.after_server_close,
-            max_frame_bytes,
+            signal_route: role.signal_route,
+            find_every_signal: role.find_every_signal,
             command_queue_bound,
-            client_version,
-            origin: self.link.origin,
-        })
+        };
+        Ok(Self::finish(self.link, self.timers, checked, options))
     }
 }
 

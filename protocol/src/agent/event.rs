@@ -13,8 +13,8 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::link::link_event_into;
 pub use crate::link::DisconnectReason;
+use crate::link::LinkEvent;
 
 use crate::presence::{PresenceData, TermsStatus, Visibility};
 use crate::rest::RestError;
@@ -428,7 +428,27 @@ pub enum AgentEvent {
     },
 }
 
-link_event_into!(AgentEvent);
+/// The link's events are the core's own variants of the same names and fields.
+impl From<LinkEvent> for AgentEvent {
+    fn from(event: LinkEvent) -> Self {
+        match event {
+            LinkEvent::Connecting { attempt } => AgentEvent::Connecting { attempt },
+            LinkEvent::Connected {
+                server,
+                keepalive_secs,
+            } => AgentEvent::Connected {
+                server,
+                keepalive_secs,
+            },
+            LinkEvent::Disconnected { why } => AgentEvent::Disconnected { why },
+            LinkEvent::Reconnecting { attempt, delay_ms } => {
+                AgentEvent::Reconnecting { attempt, delay_ms }
+            }
+            LinkEvent::Redirected { server } => AgentEvent::Redirected { server },
+            LinkEvent::ProtocolViolation { detail } => AgentEvent::ProtocolViolation { detail },
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -13,12 +13,12 @@ use super::AgentProtocol;
 
 impl AgentProtocol {
     /// One frame from the current socket.
-    pub(crate) fn on_frame(&mut self, frame: Result<ServerFrame, DecodeError>) {
+    pub(crate) fn read_frame(&mut self, frame: Result<ServerFrame, DecodeError>) {
         self.on_inbound();
         let frame = match frame {
             Ok(frame) => frame,
             Err(error) => {
-                self.emit(AgentEvent::ProtocolViolation {
+                self.link.emit(AgentEvent::ProtocolViolation {
                     detail: error.to_string(),
                 });
                 return;
@@ -28,15 +28,19 @@ impl AgentProtocol {
             ServerFrame::Presence(data) => self.on_presence(data),
             ServerFrame::Connected { keepalive, .. } => self.on_connected(keepalive),
             ServerFrame::VisitorSock { connected } => {
-                self.emit(AgentEvent::VisitorSocket { connected });
+                self.link.emit(AgentEvent::VisitorSocket { connected });
                 self.visitor_signal(connected);
             }
             ServerFrame::VisitorConn { connected } => self.visitor_signal(connected),
-            ServerFrame::Visibility(visibility) => self.emit(AgentEvent::Visibility { visibility }),
-            ServerFrame::Terms(status) => self.emit(AgentEvent::Terms { status }),
-            ServerFrame::VisitorSessionStart(data) => self.emit(AgentEvent::SessionStart { data }),
-            ServerFrame::VisitorSessionEnd(data) => self.emit(AgentEvent::SessionEnd { data }),
-            ServerFrame::VisitorError(data) => self.emit(AgentEvent::VisitorError { data }),
+            ServerFrame::Visibility(visibility) => {
+                self.link.emit(AgentEvent::Visibility { visibility })
+            }
+            ServerFrame::Terms(status) => self.link.emit(AgentEvent::Terms { status }),
+            ServerFrame::VisitorSessionStart(data) => {
+                self.link.emit(AgentEvent::SessionStart { data })
+            }
+            ServerFrame::VisitorSessionEnd(data) => self.link.emit(AgentEvent::SessionEnd { data }),
+            ServerFrame::VisitorError(data) => self.link.emit(AgentEvent::VisitorError { data }),
             ServerFrame::Redirect { direct } => self.on_redirect(direct),
             ServerFrame::ServerClose => self.on_server_close(),
             ServerFrame::ScaleDown => self.on_scaledown(),
@@ -44,17 +48,17 @@ impl AgentProtocol {
                 if error == "connfail" && detail.as_deref() == Some("authorization") {
                     self.token_refused();
                 } else {
-                    self.emit(AgentEvent::Error {
+                    self.link.emit(AgentEvent::Error {
                         error,
                         detail: detail.unwrap_or_default(),
                     });
                 }
             }
-            ServerFrame::Blur => self.emit(AgentEvent::Other {
+            ServerFrame::Blur => self.link.emit(AgentEvent::Other {
                 kind: "blur".to_owned(),
                 data: None,
             }),
-            ServerFrame::Signal(data) => self.emit(AgentEvent::Other {
+            ServerFrame::Signal(data) => self.link.emit(AgentEvent::Other {
                 kind: "signal".to_owned(),
                 data: Some(data),
             }),
@@ -62,12 +66,12 @@ impl AgentProtocol {
                 let mut data = Map::new();
                 data.insert("func".to_owned(), Value::String(invoke.func));
                 data.insert("args".to_owned(), invoke.args);
-                self.emit(AgentEvent::Other {
+                self.link.emit(AgentEvent::Other {
                     kind: "invoke".to_owned(),
                     data: Some(Value::Object(data)),
                 });
             }
-            ServerFrame::Other { kind, data } => self.emit(AgentEvent::Other { kind, data }),
+            ServerFrame::Other { kind, data } => self.link.emit(AgentEvent::Other { kind, data }),
         }
     }
 }

@@ -9,14 +9,14 @@ use crate::loginkey;
 use crate::rest::{
     self, AuthorizeParams, AuthorizeResult, FindResult, RestError, RestTarget, VisitorSettings,
 };
-use crate::wire::{ClientFrame, ConnectFrame};
+use crate::wire::{ClientFrame, ConnectFrame, DecodeError, ServerFrame};
 
 use super::event::{AgentEvent, DisconnectReason, RequestFailure, StopReason};
 use super::requests::{HttpPending, HttpPurpose};
 use super::token::jwt_expiry;
 use super::{AgentAuth, AgentProtocol, AgentTimer, TokenFetch};
 use crate::link::settings::check_plain_text;
-use crate::link::{AfterServerClose, Link, LinkTimer, Retry};
+use crate::link::{AfterServerClose, Link, LinkCore, LinkTimer, Retry, SocketLink};
 use crate::secret::AuthToken;
 
 /// How soon to try again after a failed token renewal.
@@ -87,7 +87,7 @@ impl AgentProtocol {
                     AgentTimer::TokenWait,
                     self.link.now + self.config.timers.request_timeout,
                 );
-                self.emit(AgentEvent::TokenNeeded);
+                self.link.emit(AgentEvent::TokenNeeded);
                 return;
             }
             AgentAuth::Token(_) => return,
@@ -104,12 +104,12 @@ impl AgentProtocol {
                 }
             };
         let mut request = rest::authorize(&AuthorizeParams {
-            web: &self.config.web_server,
+            web: &self.config.role.web_server,
             group: self.config.group,
             partner_user: &partner_user,
             login_key: &login_key,
             duration_minutes,
-            site: &self.config.site,
+            site: &self.config.role.site,
             service: "presence",
         });
         self.add_origin(&mut request);
@@ -123,9 +123,9 @@ impl AgentProtocol {
             return;
         }
         let mut request = rest::get_visitor_settings(
-            &self.config.web_server,
+            &self.config.role.web_server,
             self.config.group,
-            &self.config.site,
+            &self.config.role.site,
         );
         self.add_origin(&mut request);
         let id = self.send_http(request, HttpPurpose::Settings);
@@ -140,7 +140,7 @@ impl AgentProtocol {
         let request = rest::find_visitor(&RestTarget {
             server: &self.presence_server,
             group: self.config.group,
-            visitor: &self.config.visitor,
+            visitor: &self.config.role.visitor,
             version: &self.config.client_version,
             token: self.token.as_ref(),
         });
@@ -264,7 +264,7 @@ impl AgentProtocol {
                 ),
             },
             Ok(_) => {
-                self.emit(AgentEvent::Error {
+                self.link.emit(AgentEvent::Error {
                     error: "connfail".to_owned(),
                     detail: "presencedisabled".to_owned(),
                 });
@@ -284,7 +284,7 @@ impl AgentProtocol {
                 let direct = self.usable_direct(found.direct_server.as_deref());
                 self.visitor_server = if found.found { direct.clone() } else { None };
                 if found.direct_server.is_some() && direct.is_none() {
-                    self.emit(AgentEvent::ProtocolViolation {
+                    self.link.emit(AgentEvent::ProtocolViolation {
                         detail: format!(
                             "findvisitor named an unusable direct server {:?}; using the presence server",
                             found.direct_server.unwrap_or_default()
@@ -295,7 +295,7 @@ impl AgentProtocol {
             }
             Err(RestError::Authorization { .. }) => self.token_refused(),
             Err(error) => {
-                self.emit(AgentEvent::Error {
+                self.link.emit(AgentEvent::Error {
                     error: "connfail".to_owned(),
                     detail: error.reason().to_owned(),
                 });
@@ -323,40 +323,6 @@ impl AgentProtocol {
 
     // ----- socket -----
 
-    pub(crate) fn on_socket_opened(&mut self, socket: SocketId) {
-        if !self.link.opened(socket) {
-            return;
-        }
-        self.visitor_socket_opened();
-        let Some(token) = self.token.clone() else {
-            self.link_down(DisconnectReason::TokenRefused, Retry::Now);
-            return;
-        };
-        let frame = ClientFrame::Connect(ConnectFrame {
-            authorization: Some(token),
-            group: self.config.group,
-            group_as_string: true,
-            visitor: self.config.visitor.clone(),
-            guest_token: None,
-            version: self.config.client_version.clone(),
-        });
-        self.link.out.push_back(Output::SendFrame {
-            socket,
-            text: frame.encode(),
-        });
-    }
-
-    pub(crate) fn on_socket_closed(&mut self, socket: SocketId, reason: CloseReason) {
-        if !self.link.closed(socket) {
-            return;
-        }
-        if let CloseReason::HandshakeRefused { status: 401 | 403 } = reason {
-            self.token_refused_after_close();
-            return;
-        }
-        self.link_down(reason.into(), Retry::Backoff);
-    }
-
     /// Something came in on the current socket: the link is alive.
     pub(crate) fn on_inbound(&mut self) {
         self.link.on_inbound();
@@ -382,7 +348,7 @@ impl AgentProtocol {
     pub(crate) fn on_scaledown(&mut self) {
         let retry = self.link.hop();
         self.link_down(DisconnectReason::ScaleDown, retry);
-        if self.config.discovery {
+        if self.config.role.discovery {
             self.settings_known = false;
         }
     }
@@ -440,7 +406,7 @@ impl AgentProtocol {
         if self.link.state == Link::Stopped {
             return;
         }
-        self.emit(AgentEvent::Error {
+        self.link.emit(AgentEvent::Error {
             error: "connfail".to_owned(),
             detail: "authorization".to_owned(),
         });
@@ -481,33 +447,11 @@ impl AgentProtocol {
         self.token_fetch = None;
         self.settings_fetch = None;
         self.find_fetch = None;
-        self.emit(AgentEvent::Stopped { why });
+        self.link.emit(AgentEvent::Stopped { why });
         self.link.state = Link::Stopped;
     }
 
     // ----- timers -----
-
-    pub(crate) fn on_timer(&mut self, timer: AgentTimer) {
-        let link_timer = match timer {
-            AgentTimer::Deadlines => return self.expire_deadlines(),
-            AgentTimer::VisitorGrace => return self.on_leave_grace_over(),
-            AgentTimer::VisitorUnknown => return self.on_visitor_unknown(),
-            AgentTimer::TokenRefresh => return self.ensure_token_fetch(),
-            AgentTimer::TokenWait => return self.on_token_wait_over(),
-            AgentTimer::Stable => {
-                self.token_refusals = 0;
-                LinkTimer::Stable
-            }
-            AgentTimer::PongDeadline => LinkTimer::PongDeadline,
-            AgentTimer::ConnectTimeout => LinkTimer::ConnectTimeout,
-            AgentTimer::Reconnect => LinkTimer::Reconnect,
-            AgentTimer::Keepalive => LinkTimer::Keepalive,
-            AgentTimer::IdlePing => LinkTimer::IdlePing,
-        };
-        if let Some(why) = self.link.on_timer(link_timer) {
-            self.link_down(why, Retry::Backoff);
-        }
-    }
 
     // ----- HTTP helpers -----
 
@@ -533,7 +477,7 @@ impl AgentProtocol {
         request: rest::HttpRequest,
         purpose: HttpPurpose,
     ) -> HttpRequestId {
-        let id = self.new_http_id();
+        let id = self.link.new_http_id();
         let deadline = match purpose {
             HttpPurpose::Request(request_id, _) => self
                 .requests
@@ -554,5 +498,94 @@ impl AgentProtocol {
 
     pub(crate) fn forget_http(&mut self, id: HttpRequestId) {
         self.http.retain(|h| h.id != id);
+    }
+}
+
+// The link and its inputs are crate-private; `LinkCore` is sealed (see `link::core`).
+#[allow(private_interfaces)]
+impl LinkCore for AgentProtocol {
+    type Timer = AgentTimer;
+    type Event = AgentEvent;
+
+    fn link(&self) -> &SocketLink<AgentTimer, AgentEvent> {
+        &self.link
+    }
+
+    fn link_mut(&mut self) -> &mut SocketLink<AgentTimer, AgentEvent> {
+        &mut self.link
+    }
+
+    fn on_socket_opened(&mut self, socket: SocketId) {
+        if !self.link.opened(socket) {
+            return;
+        }
+        self.visitor_socket_opened();
+        let Some(token) = self.token.clone() else {
+            self.link_down(DisconnectReason::TokenRefused, Retry::Now);
+            return;
+        };
+        let frame = ClientFrame::Connect(ConnectFrame {
+            authorization: Some(token),
+            group: self.config.group,
+            group_as_string: true,
+            visitor: self.config.role.visitor.clone(),
+            guest_token: None,
+            version: self.config.client_version.clone(),
+        });
+        self.link.out.push_back(Output::SendFrame {
+            socket,
+            text: frame.encode(),
+        });
+    }
+
+    fn on_socket_closed(&mut self, socket: SocketId, reason: CloseReason) {
+        if !self.link.closed(socket) {
+            return;
+        }
+        if let CloseReason::HandshakeRefused { status: 401 | 403 } = reason {
+            self.token_refused_after_close();
+            return;
+        }
+        self.link_down(reason.into(), Retry::Backoff);
+    }
+
+    fn on_frame(&mut self, frame: Result<ServerFrame, DecodeError>) {
+        self.read_frame(frame);
+    }
+
+    fn on_http(&mut self, id: HttpRequestId, result: Result<(u16, Vec<u8>), String>) {
+        self.answer_http(id, result);
+    }
+
+    fn on_timer(&mut self, timer: AgentTimer) {
+        let link_timer = match timer {
+            AgentTimer::Deadlines => return self.expire_deadlines(),
+            AgentTimer::VisitorGrace => return self.on_leave_grace_over(),
+            AgentTimer::VisitorUnknown => return self.on_visitor_unknown(),
+            AgentTimer::TokenRefresh => return self.ensure_token_fetch(),
+            AgentTimer::TokenWait => return self.on_token_wait_over(),
+            AgentTimer::Stable => {
+                self.token_refusals = 0;
+                LinkTimer::Stable
+            }
+            AgentTimer::PongDeadline => LinkTimer::PongDeadline,
+            AgentTimer::ConnectTimeout => LinkTimer::ConnectTimeout,
+            AgentTimer::Reconnect => LinkTimer::Reconnect,
+            AgentTimer::Keepalive => LinkTimer::Keepalive,
+            AgentTimer::IdlePing => LinkTimer::IdlePing,
+        };
+        if let Some(why) = self.link.on_timer(link_timer) {
+            self.link_down(why, Retry::Backoff);
+        }
+    }
+
+    /// Runs whatever the new state allows: the next connect step, waiting requests, and the deadline timer.
+    fn after_input(&mut self) {
+        if self.link.state == Link::Stopped {
+            return;
+        }
+        self.drive_link();
+        self.drive_requests();
+        self.arm_deadlines();
     }
 }

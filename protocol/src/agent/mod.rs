@@ -2,7 +2,7 @@
 //!
 //! It consumes application commands ([`AgentProtocol::connect`], [`AgentProtocol::lookup`],
 //! ...), transport inputs ([`TransportInput`](crate::io::TransportInput)) and timer ticks, and emits outputs
-//! ([`Output`]): sockets to open, frames to send, pings, HTTP requests, and [`AgentEvent`]s. It
+//! ([`Output`](crate::io::Output)): sockets to open, frames to send, pings, HTTP requests, and [`AgentEvent`]s. It
 //! performs no IO, reads no clock (wall time is passed to [`AgentProtocol::new`], used only
 //! for LoginKeys, token expiry and event dates) and draws randomness only from its seeded RNG.
 //!
@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::io::{HttpRequestId, Output};
-use crate::link::{Link, LinkCore, LinkInput, LinkTimings, SocketLink};
+use crate::io::HttpRequestId;
+use crate::link::{Link, LinkCore, SocketLink};
 use crate::presence::PresenceData;
 use crate::rest::{ServerAddr, SignalBody};
 use crate::secret::AuthToken;
@@ -153,7 +153,6 @@ pub struct AgentProtocol {
     /// The wall time, anchored at creation.
     wall: AnchoredClock,
     link: SocketLink<AgentTimer, AgentEvent>,
-    next_http: u64,
     next_request: u64,
     /// The token in use (`None` while one is being obtained).
     token: Option<AuthToken>,
@@ -191,23 +190,11 @@ impl AgentProtocol {
             AgentAuth::Credentials { .. } | AgentAuth::Provider => None,
         };
         AgentProtocol {
-            link: SocketLink::new(
-                LinkTimings {
-                    connect_timeout: config.timers.request_timeout,
-                    idle_ping_after: config.timers.idle_ping_after,
-                    pong_timeout: config.timers.pong_timeout,
-                    default_keepalive: config.timers.default_keepalive,
-                    stable_after: config.timers.link_stable_after,
-                },
-                config.reconnect,
-                config.rng_seed.value,
-                now,
-            ),
+            link: SocketLink::new(&config, now),
             presence_server: config.presence_server.clone(),
-            settings_known: !config.discovery,
+            settings_known: !config.role.discovery,
             config,
             wall: AnchoredClock::new(now, unix_now),
-            next_http: 0,
             next_request: 0,
             token,
             token_fetch: None,
@@ -291,7 +278,7 @@ impl AgentProtocol {
     /// reconnecting until [`AgentProtocol::disconnect`]. Calling it again while connecting or
     /// connected does nothing.
     pub fn connect(&mut self, now: Instant) -> Result<(), CommandError> {
-        self.tick(now);
+        self.link.tick(now);
         if self.link.state == Link::Stopped {
             return Err(CommandError::Stopped);
         }
@@ -309,7 +296,7 @@ impl AgentProtocol {
     /// Stops for good: closes the socket, fails every pending request as cancelled, and emits
     /// [`AgentEvent::Stopped`], the last event. Does nothing when already stopped.
     pub fn disconnect(&mut self, now: Instant) {
-        self.tick(now);
+        self.link.tick(now);
         self.stop(StopReason::Requested);
     }
 
@@ -322,7 +309,7 @@ impl AgentProtocol {
         now: Instant,
         token: Result<AuthToken, String>,
     ) -> Result<(), CommandError> {
-        self.tick(now);
+        self.link.tick(now);
         if self.link.state == Link::Stopped {
             return Err(CommandError::Stopped);
         }
@@ -333,25 +320,25 @@ impl AgentProtocol {
 
     /// Looks the visitor up (`lookupvisitor`).
     pub fn lookup(&mut self, now: Instant) -> Result<RequestId, CommandError> {
-        self.tick(now);
+        self.link.tick(now);
         self.command(RequestKind::Lookup, RequestOp::Lookup)
     }
 
     /// Asks the visitor's current state (`query`).
     pub fn query(&mut self, now: Instant) -> Result<RequestId, CommandError> {
-        self.tick(now);
+        self.link.tick(now);
         self.command(RequestKind::Query, RequestOp::Query)
     }
 
     /// Finds the server the visitor is connected to (`findvisitor`).
     pub fn find(&mut self, now: Instant) -> Result<RequestId, CommandError> {
-        self.tick(now);
+        self.link.tick(now);
         self.command(RequestKind::Find, RequestOp::Find)
     }
 
     /// Sends the visitor a message for its `onsignal`.
     pub fn signal(&mut self, now: Instant, data: Value) -> Result<RequestId, CommandError> {
-        self.tick(now);
+        self.link.tick(now);
         self.command(
             RequestKind::Signal,
             RequestOp::Signal(SignalBody::Signal(data)),
@@ -366,7 +353,7 @@ impl AgentProtocol {
         func: impl Into<String>,
         args: Value,
     ) -> Result<RequestId, CommandError> {
-        self.tick(now);
+        self.link.tick(now);
         let func = func.into();
         if !invoke_func_allowed(&func) {
             return Err(CommandError::InvokeNotAllowed { func });
@@ -379,73 +366,8 @@ impl AgentProtocol {
 
     // ----- internals shared by the submodules -----
 
-    /// Moves the clock forward (never back).
-    fn tick(&mut self, now: Instant) {
-        self.link.tick(now);
-    }
-
-    fn emit(&mut self, event: AgentEvent) {
-        if self.link.state != Link::Stopped {
-            self.link.out.push_back(Output::Event(event));
-        }
-    }
-
     fn unix_ms(&self) -> u64 {
         u64::try_from(self.wall.unix_time(self.link.now).as_millis()).unwrap_or(u64::MAX)
-    }
-
-    fn new_http_id(&mut self) -> HttpRequestId {
-        self.next_http += 1;
-        HttpRequestId(self.next_http)
-    }
-
-    /// Runs whatever the new state allows: the next connect step, waiting requests, and the
-    /// deadline timer.
-    fn after_input(&mut self) {
-        if self.link.state == Link::Stopped {
-            return;
-        }
-        self.drive_link();
-        self.drive_requests();
-        self.arm_deadlines();
-    }
-}
-
-// The link and its inputs are crate-private; `LinkCore` is sealed (see `link::core`).
-#[allow(private_interfaces)]
-impl LinkCore for AgentProtocol {
-    type Timer = AgentTimer;
-    type Event = AgentEvent;
-
-    fn link(&self) -> &SocketLink<AgentTimer, AgentEvent> {
-        &self.link
-    }
-
-    fn link_mut(&mut self) -> &mut SocketLink<AgentTimer, AgentEvent> {
-        &mut self.link
-    }
-
-    fn max_frame_bytes(&self) -> usize {
-        self.config.max_frame_bytes
-    }
-
-    fn on_link_input(&mut self, input: LinkInput) {
-        match input {
-            LinkInput::Opened(socket) => self.on_socket_opened(socket),
-            LinkInput::Frame(frame) => self.on_frame(frame),
-            LinkInput::Activity => self.on_inbound(),
-            LinkInput::Closed(socket, reason) => self.on_socket_closed(socket, reason),
-            LinkInput::Http(id, result) => self.on_http(id, result),
-            LinkInput::Stale => {}
-        }
-    }
-
-    fn on_timer(&mut self, timer: AgentTimer) {
-        AgentProtocol::on_timer(self, timer);
-    }
-
-    fn after_input(&mut self) {
-        AgentProtocol::after_input(self);
     }
 }
 

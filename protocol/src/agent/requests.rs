@@ -20,6 +20,7 @@ use super::event::{
 };
 use super::{AgentProtocol, AgentTimer, CommandError, Link, PendingSnapshot, SignalRoute};
 use crate::link::settings::check_plain_text;
+use crate::link::LinkCore;
 
 /// What a request does.
 #[derive(Debug, Clone)]
@@ -108,7 +109,7 @@ impl AgentProtocol {
             return Err(CommandError::Stopped);
         }
         if matches!(op, RequestOp::Signal(_))
-            && self.config.signal_route == SignalRoute::Socket
+            && self.config.role.signal_route == SignalRoute::Socket
             && self.link.state == Link::Idle
         {
             return Err(CommandError::NotConnected);
@@ -118,9 +119,9 @@ impl AgentProtocol {
             .iter()
             .filter(|r| r.stage == Stage::Waiting)
             .count();
-        if waiting >= self.config.command_queue_bound {
+        if waiting >= self.config.role.command_queue_bound {
             return Err(CommandError::QueueFull {
-                bound: self.config.command_queue_bound,
+                bound: self.config.role.command_queue_bound,
             });
         }
         self.next_request += 1;
@@ -147,7 +148,7 @@ impl AgentProtocol {
         if !matches!(self.link.state, Link::Idle | Link::Up(_)) {
             return;
         }
-        let socket_route = self.config.signal_route == SignalRoute::Socket;
+        let socket_route = self.config.role.signal_route == SignalRoute::Socket;
         let needs_rest = self.requests.iter().any(|r| {
             r.stage == Stage::Waiting && !(socket_route && matches!(r.op, RequestOp::Signal(_)))
         });
@@ -195,7 +196,7 @@ impl AgentProtocol {
                 }
                 _ if rest_ready => {
                     let known = match request.op {
-                        RequestOp::Signal(_) if !self.config.find_every_signal => {
+                        RequestOp::Signal(_) if !self.config.role.find_every_signal => {
                             self.visitor_server.clone()
                         }
                         _ => None,
@@ -224,7 +225,7 @@ impl AgentProtocol {
         RestTarget {
             server,
             group: self.config.group,
-            visitor: &self.config.visitor,
+            visitor: &self.config.role.visitor,
             version: &self.config.client_version,
             token: self.token.as_ref(),
         }
@@ -262,7 +263,7 @@ impl AgentProtocol {
         let request = self.requests.remove(position);
         self.http
             .retain(|h| !matches!(h.purpose, HttpPurpose::Request(r, _) if r == id));
-        self.emit(AgentEvent::RequestOutcome {
+        self.link.emit(AgentEvent::RequestOutcome {
             id,
             request: request.kind,
             result,
@@ -333,7 +334,7 @@ impl AgentProtocol {
             .collect();
         for id in due {
             let timeout = self.config.timers.request_timeout;
-            self.on_http(
+            self.answer_http(
                 id,
                 Err(format!("no answer within {} ms", timeout.as_millis())),
             );
@@ -341,7 +342,7 @@ impl AgentProtocol {
     }
 
     /// An HTTP request answered (or failed, or timed out).
-    pub(crate) fn on_http(&mut self, id: HttpRequestId, response: Response) {
+    pub(crate) fn answer_http(&mut self, id: HttpRequestId, response: Response) {
         let Some(position) = self.http.iter().position(|h| h.id == id) else {
             return; // unknown or abandoned
         };
@@ -511,7 +512,7 @@ impl AgentProtocol {
                     self.token = None;
                     self.ensure_token_fetch();
                 }
-                self.emit(AgentEvent::Error {
+                self.link.emit(AgentEvent::Error {
                     error: "lookupfail".to_owned(),
                     detail: error.reason().to_owned(),
                 });
@@ -526,7 +527,7 @@ impl AgentProtocol {
             .collect();
         self.presence = view;
         if !self.presence.is_empty() {
-            self.emit(AgentEvent::Presence {
+            self.link.emit(AgentEvent::Presence {
                 source: PresenceSource::Snapshot,
                 data: self.presence.clone(),
                 changed,
@@ -548,7 +549,7 @@ impl AgentProtocol {
             return;
         }
         let changed = self.presence.merge(&data);
-        self.emit(AgentEvent::Presence {
+        self.link.emit(AgentEvent::Presence {
             source: PresenceSource::Live,
             data,
             changed,

@@ -73,7 +73,7 @@ impl AgentProtocol {
     /// Sets the visitor's state and reports a change.
     fn set_visitor(&mut self, state: VisitorPresence, unix_ms: u64) {
         if self.visitor.set(state, self.link.now, unix_ms) {
-            self.emit(AgentEvent::VisitorPresence {
+            self.link.emit(AgentEvent::VisitorPresence {
                 state,
                 since_unix_ms: self.visitor.since_unix_ms,
             });

@@ -6,8 +6,9 @@
 use std::time::Instant;
 
 use super::{Link, LinkEvent, LinkInput, LinkTimer, SocketLink};
-use crate::io::{Output, SansIo, TransportInput};
+use crate::io::{CloseReason, HttpRequestId, Output, SansIo, SocketId, TransportInput};
 use crate::timer::TimerKey;
+use crate::wire::{DecodeError, ServerFrame};
 
 /// Output slots kept allocated once the queue is drained: room for the usual output of a
 /// frame, so the hot path does not reallocate, without holding what a burst (connect,
@@ -27,13 +28,18 @@ pub trait LinkCore {
     fn link(&self) -> &SocketLink<Self::Timer, Self::Event>;
     /// The link, to change.
     fn link_mut(&mut self) -> &mut SocketLink<Self::Timer, Self::Event>;
-    /// Largest frame accepted from the service.
-    fn max_frame_bytes(&self) -> usize;
-    /// A transport input, sorted by the link.
-    fn on_link_input(&mut self, input: LinkInput);
+    /// A socket opened (the one being opened, or a stale one).
+    fn on_socket_opened(&mut self, socket: SocketId);
+    /// A socket closed (the current one, or a stale one).
+    fn on_socket_closed(&mut self, socket: SocketId, reason: CloseReason);
+    /// A frame from the current socket, decoded.
+    fn on_frame(&mut self, frame: Result<ServerFrame, DecodeError>);
+    /// An HTTP answer (status and body) or failure.
+    fn on_http(&mut self, id: HttpRequestId, result: Result<(u16, Vec<u8>), String>);
     /// One expired timer.
     fn on_timer(&mut self, timer: Self::Timer);
-    /// Whatever the new state allows (the next connect step, waiting requests...).
+    /// Whatever the new state allows (the next connect step, waiting requests...); nothing
+    /// once stopped.
     fn after_input(&mut self);
 }
 
@@ -45,8 +51,14 @@ impl<C: LinkCore> SansIo for C {
         if self.link().state == Link::Stopped {
             return;
         }
-        let sorted = self.link().sort_input(input, self.max_frame_bytes());
-        self.on_link_input(sorted);
+        match self.link().sort_input(input) {
+            LinkInput::Opened(socket) => self.on_socket_opened(socket),
+            LinkInput::Frame(frame) => self.on_frame(frame),
+            LinkInput::Activity => self.link_mut().on_inbound(),
+            LinkInput::Closed(socket, reason) => self.on_socket_closed(socket, reason),
+            LinkInput::Http(id, result) => self.on_http(id, result),
+            LinkInput::Stale => {}
+        }
         self.after_input();
     }
 

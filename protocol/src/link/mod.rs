@@ -11,9 +11,11 @@
 //! findvisitor, uniquevisitor, ...) is not here. A core says what it adds through
 //! `LinkCore`, and the crate's one `SansIo` implementation drives it.
 //!
-//! [`DisconnectReason`] is the one reason type of both cores; `settings` holds the
-//! configuration settings they share.
+//! [`DisconnectReason`] is the one reason type of both cores; [`Config`] and
+//! [`ConfigBuilder`] are the configuration they share (generic over the core's role, whose
+//! part is in the core's `config` module) and `settings` holds its checks.
 
+mod config;
 mod core;
 pub mod reason;
 pub(crate) mod settings;
@@ -23,12 +25,14 @@ pub(crate) use self::core::LinkCore;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::backoff::{Backoff, ReconnectPolicy};
+use crate::backoff::Backoff;
 use crate::io::{CloseReason, HttpRequestId, Output, SocketId, TransportInput};
 use crate::rest::ServerAddr;
 use crate::timer::{TimerKey, TimerTable};
 use crate::wire::{ClientFrame, DecodeError, ServerFrame};
 
+pub(crate) use config::{CheckedLink, LinkTimerFields, Role};
+pub use config::{Config, ConfigBuilder};
 pub use reason::DisconnectReason;
 
 /// Redirects / scale-downs followed at once before the backoff applies (counted since the
@@ -117,7 +121,8 @@ pub(crate) enum LinkTimer {
     Stable,
 }
 
-/// What the link tells the application, in the core's own event type.
+/// What the link tells the application, in the core's own event type (whose variants of the
+/// same names and fields each core's `From<LinkEvent>` maps these onto).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum LinkEvent {
     /// A connect attempt starts.
@@ -133,35 +138,6 @@ pub(crate) enum LinkEvent {
     /// The service sent something unusable.
     ProtocolViolation { detail: String },
 }
-
-/// `impl From<LinkEvent>` for a core's event type, whose variants carry the same names and
-/// fields as [`LinkEvent`]'s.
-macro_rules! link_event_into {
-    ($event:ident) => {
-        impl From<$crate::link::LinkEvent> for $event {
-            fn from(event: $crate::link::LinkEvent) -> Self {
-                use $crate::link::LinkEvent as L;
-                match event {
-                    L::Connecting { attempt } => $event::Connecting { attempt },
-                    L::Connected {
-                        server,
-                        keepalive_secs,
-                    } => $event::Connected {
-                        server,
-                        keepalive_secs,
-                    },
-                    L::Disconnected { why } => $event::Disconnected { why },
-                    L::Reconnecting { attempt, delay_ms } => {
-                        $event::Reconnecting { attempt, delay_ms }
-                    }
-                    L::Redirected { server } => $event::Redirected { server },
-                    L::ProtocolViolation { detail } => $event::ProtocolViolation { detail },
-                }
-            }
-        }
-    };
-}
-pub(crate) use link_event_into;
 
 /// The link's timings, taken from the core's configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,7 +189,10 @@ pub(crate) struct SocketLink<K: TimerKey, E> {
     /// The reconnect schedule.
     pub(crate) backoff: Backoff,
     timings: LinkTimings,
+    /// Largest frame accepted from the service.
+    pub(crate) max_frame_bytes: usize,
     next_socket: u64,
+    next_http: u64,
     /// The server the current socket goes to.
     pub(crate) socket_server: Option<ServerAddr>,
     /// The keepalive interval in use.
@@ -227,21 +206,18 @@ where
     K: TimerKey + From<LinkTimer>,
     E: From<LinkEvent>,
 {
-    /// An idle link at `now`.
-    pub(crate) fn new(
-        timings: LinkTimings,
-        reconnect: ReconnectPolicy,
-        rng_seed: u64,
-        now: Instant,
-    ) -> Self {
+    /// An idle link at `now`, with the timings, reconnect policy and seed of `config`.
+    pub(crate) fn new<R: Role>(config: &Config<R>, now: Instant) -> Self {
         SocketLink {
             now,
             timers: TimerTable::new(),
             out: VecDeque::new(),
             state: Link::Idle,
-            backoff: Backoff::new(reconnect, rng_seed),
-            timings,
+            backoff: Backoff::new(config.reconnect, config.rng_seed.value),
+            timings: config.link_timings(),
+            max_frame_bytes: config.max_frame_bytes,
             next_socket: 0,
+            next_http: 0,
             socket_server: None,
             keepalive: None,
             hops: 0,
@@ -263,11 +239,17 @@ where
         self.timers.stop(K::from(timer));
     }
 
-    /// Pushes a link event unless stopped.
-    fn emit(&mut self, event: LinkEvent) {
+    /// Pushes an event (the link's own or the core's) unless stopped.
+    pub(crate) fn emit(&mut self, event: impl Into<E>) {
         if self.state != Link::Stopped {
-            self.out.push_back(Output::Event(E::from(event)));
+            self.out.push_back(Output::Event(event.into()));
         }
+    }
+
+    /// A fresh id for an HTTP request of the core.
+    pub(crate) fn new_http_id(&mut self) -> HttpRequestId {
+        self.next_http += 1;
+        HttpRequestId(self.next_http)
     }
 
     /// Closes the current socket, if there is one (the state is left to the caller).
@@ -282,9 +264,10 @@ where
         matches!(self.state, Link::Handshaking(s) | Link::Up(s) if s == socket)
     }
 
-    /// Sorts a transport input: frames are decoded (up to `max_frame_bytes`) only when they
+    /// Sorts a transport input: frames are decoded (up to the frame limit) only when they
     /// come from the current socket; frames and pongs from another socket are stale.
-    pub(crate) fn sort_input(&self, input: TransportInput, max_frame_bytes: usize) -> LinkInput {
+    pub(crate) fn sort_input(&self, input: TransportInput) -> LinkInput {
+        let max_frame_bytes = self.max_frame_bytes;
         match input {
             TransportInput::SocketOpened { socket } => LinkInput::Opened(socket),
             TransportInput::Frame { socket, text } if self.accepts_frames_from(socket) => {

@@ -1,10 +1,10 @@
 //! The configuration settings of the link that the agent's and the visitor's builders share:
-//! the presence server, the reconnect policy, the RNG seed, the frame limit, the client
+//! the group, the presence server, the reconnect policy, the RNG seed, the frame limit, the client
 //! version and the `Origin` header, with their checks, and the link timers' setters.
 //!
-//! Each builder keeps a [`LinkSettings`] and gets its public setters from
-//! [`link_builder_setters!`], so they are written once; the configurations themselves and
-//! their getters stay in the cores' `config` modules.
+//! The generic [`ConfigBuilder`](super::config::ConfigBuilder) keeps a [`LinkSettings`] and
+//! its `build` (one per role) calls the checks here; the setters and getters are in
+//! `config`.
 
 use crate::backoff::ReconnectPolicy;
 use crate::config_error::ConfigError;
@@ -21,6 +21,7 @@ pub const MIN_FRAME_BYTES: usize = 256;
 /// The raw link settings a builder collects (checked by its `build`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LinkSettings {
+    pub(crate) group: Option<u64>,
     pub(crate) presence_server: Option<String>,
     pub(crate) reconnect: ReconnectPolicy,
     pub(crate) rng_seed: Option<u64>,
@@ -31,6 +32,15 @@ pub(crate) struct LinkSettings {
 }
 
 impl LinkSettings {
+    /// The group id (required).
+    pub(crate) fn group(&self) -> Result<GroupId, ConfigError> {
+        let group = self.group.ok_or(ConfigError::MissingGroup)?;
+        GroupId::new(group).map_err(|source| ConfigError::InvalidId {
+            field: "group id",
+            source,
+        })
+    }
+
     /// The presence server, default [`DEFAULT_PRESENCE_SERVER`].
     pub(crate) fn presence_server(&self) -> Result<ServerAddr, ConfigError> {
         server(
@@ -110,92 +120,6 @@ impl Seed {
         }
     }
 }
-
-/// The public setters of the link settings, for a builder with a `link: LinkSettings` field
-/// and a `timers` field that has `idle_ping_after`, `pong_timeout` and `default_keepalive`.
-macro_rules! link_builder_setters {
-    () => {
-        /// The presence server: `host[:port]` (https), `https://host[:port]`, `wss://…`, or
-        /// for a loopback host `http://…` / `ws://…`. Default `presence.glance.net`.
-        pub fn presence_server(mut self, server: impl Into<String>) -> Self {
-            self.link.presence_server = Some(server.into());
-            self
-        }
-
-        /// Inbound silence before a ping (default 15 s).
-        pub fn idle_ping_after(mut self, after: ::std::time::Duration) -> Self {
-            self.timers.idle_ping_after = after;
-            self
-        }
-
-        /// Silence after the ping before the link is declared dead (default 10 s).
-        pub fn pong_timeout(mut self, timeout: ::std::time::Duration) -> Self {
-            self.timers.pong_timeout = timeout;
-            self
-        }
-
-        /// Keepalive interval when `connected` names none (default 30 s).
-        pub fn default_keepalive(mut self, interval: ::std::time::Duration) -> Self {
-            self.timers.default_keepalive = interval;
-            self
-        }
-
-        /// The reconnect policy (default full jitter, 1 s base, 60 s cap).
-        pub fn reconnect_policy(mut self, policy: $crate::backoff::ReconnectPolicy) -> Self {
-            self.link.reconnect = policy;
-            self
-        }
-
-        /// Seed of the RNG that draws reconnect jitter, for a reproducible schedule (tests,
-        /// simulations). Without it the transports of this project draw a seed from the
-        /// operating system for every client, so that clients never reconnect in lockstep;
-        /// a core driven directly falls back to a seed derived from the group and the visitor
-        /// id unless its driver calls `with_entropy`.
-        pub fn rng_seed(mut self, seed: u64) -> Self {
-            self.link.rng_seed = Some(seed);
-            self
-        }
-
-        /// What the client does when the service sends `serverclose` (default
-        /// [`AfterServerClose::Stop`](crate::link::AfterServerClose::Stop), as Glance's
-        /// clients do).
-        pub fn after_server_close(mut self, policy: $crate::link::AfterServerClose) -> Self {
-            self.link.after_server_close = policy;
-            self
-        }
-
-        /// How long the link must stay up after `connected` before the reconnect backoff
-        /// starts over (default 30 s): a server that accepts and then drops the socket, or
-        /// redirects in a loop, meets a growing delay instead of a fresh short one.
-        pub fn link_stable_after(mut self, after: ::std::time::Duration) -> Self {
-            self.timers.link_stable_after = after;
-            self
-        }
-
-        /// Largest frame accepted from the service (and, for the visitor, largest message
-        /// sent), in bytes (default 64 KiB, at least 256).
-        pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
-            self.link.max_frame_bytes = Some(bytes);
-            self
-        }
-
-        /// The client version sent as `ver` / `version`, `major.minor.patch` (default: the
-        /// Glance version whose wire format this crate follows, `6.25.0` for the agent,
-        /// `6.33.0` for the visitor).
-        pub fn client_version(mut self, version: impl Into<String>) -> Self {
-            self.link.client_version = Some(version.into());
-            self
-        }
-
-        /// An `Origin` header (e.g. `https://console.example.com`) for the WebSocket upgrade
-        /// (and, for the visitor, the REST requests, as a browser would send).
-        pub fn origin(mut self, origin: impl Into<String>) -> Self {
-            self.link.origin = Some(origin.into());
-            self
-        }
-    };
-}
-pub(crate) use link_builder_setters;
 
 /// Parses a server setting and applies the loopback rule to plain-text schemes.
 pub(crate) fn server(field: &'static str, text: &str) -> Result<ServerAddr, ConfigError> {

@@ -14,13 +14,10 @@
 
 use std::time::Duration;
 
-use crate::backoff::ReconnectPolicy;
 pub use crate::config_error::ConfigError;
-use crate::ids::{GroupId, VisitorId};
-use crate::link::settings::{link_builder_setters, LinkSettings, Seed};
+use crate::ids::VisitorId;
 pub use crate::link::settings::{DEFAULT_PRESENCE_SERVER, MIN_FRAME_BYTES};
-use crate::link::AfterServerClose;
-use crate::rest::ServerAddr;
+use crate::link::{CheckedLink, Config, ConfigBuilder, LinkTimerFields, Role};
 
 /// The Glance visitor script version whose wire format this crate follows; sent as `ver` /
 /// `version`.
@@ -68,21 +65,51 @@ impl Default for VisitorTimers {
     }
 }
 
+/// The visitor's role in the configuration both cores share: [`VisitorConfig`] is
+/// [`Config<VisitorRole>`](Config), [`VisitorConfigBuilder`] is
+/// [`ConfigBuilder<VisitorRole>`](ConfigBuilder).
+#[derive(Debug, Clone, Copy)]
+pub enum VisitorRole {}
+
+#[allow(private_interfaces)] // `Role` is sealed
+impl Role for VisitorRole {
+    type Timers = VisitorTimers;
+    type Settings = VisitorSettings;
+    type Checked = VisitorOptions;
+
+    fn link_timers(timers: &mut VisitorTimers) -> LinkTimerFields<'_> {
+        LinkTimerFields {
+            connect_timeout: &mut timers.connect_timeout,
+            idle_ping_after: &mut timers.idle_ping_after,
+            pong_timeout: &mut timers.pong_timeout,
+            default_keepalive: &mut timers.default_keepalive,
+            link_stable_after: &mut timers.link_stable_after,
+        }
+    }
+}
+
 /// A validated visitor configuration. Build one with [`VisitorConfig::builder`].
+pub type VisitorConfig = Config<VisitorRole>;
+
+/// Builds a [`VisitorConfig`]. Setters take raw values; [`VisitorConfigBuilder::build`] checks
+/// them all and reports the first problem as a [`ConfigError`].
+pub type VisitorConfigBuilder = ConfigBuilder<VisitorRole>;
+
+/// The visitor's own settings, as its builder collects them (unchecked).
+#[derive(Debug, Clone, Default)]
+pub struct VisitorSettings {
+    visitor: Option<String>,
+    unique: bool,
+    direct_server_lookup: bool,
+    outgoing_queue_bound: Option<usize>,
+}
+
+/// The visitor's own settings, checked.
 #[derive(Debug, Clone)]
-pub struct VisitorConfig {
-    pub(crate) group: GroupId,
+pub struct VisitorOptions {
     pub(crate) identity: VisitorIdentity,
-    pub(crate) presence_server: ServerAddr,
     pub(crate) direct_server_lookup: bool,
-    pub(crate) timers: VisitorTimers,
-    pub(crate) reconnect: ReconnectPolicy,
-    pub(crate) rng_seed: Seed,
-    pub(crate) after_server_close: AfterServerClose,
-    pub(crate) max_frame_bytes: usize,
     pub(crate) outgoing_queue_bound: usize,
-    pub(crate) client_version: String,
-    pub(crate) origin: Option<String>,
 }
 
 impl VisitorConfig {
@@ -102,123 +129,41 @@ impl VisitorConfig {
         VisitorConfigBuilder::default()
     }
 
-    /// The group.
-    pub fn group(&self) -> GroupId {
-        self.group
-    }
-
     /// Who the visitor is.
     pub fn identity(&self) -> &VisitorIdentity {
-        &self.identity
-    }
-
-    /// The presence server (load balancer).
-    pub fn presence_server(&self) -> &ServerAddr {
-        &self.presence_server
+        &self.role.identity
     }
 
     /// Whether each connect attempt first asks `POST /presence` for a direct server (Glance's
     /// non-load-balanced mode).
     pub fn direct_server_lookup(&self) -> bool {
-        self.direct_server_lookup
-    }
-
-    /// The timers.
-    pub fn timers(&self) -> &VisitorTimers {
-        &self.timers
-    }
-
-    /// The reconnect policy.
-    pub fn reconnect_policy(&self) -> &ReconnectPolicy {
-        &self.reconnect
-    }
-
-    /// The RNG seed in use.
-    pub fn rng_seed(&self) -> u64 {
-        self.rng_seed.value
-    }
-
-    /// Whether the application chose the RNG seed ([`VisitorConfigBuilder::rng_seed`]).
-    pub fn has_chosen_seed(&self) -> bool {
-        self.rng_seed.explicit
-    }
-
-    /// This configuration with its reconnect jitter seeded from `entropy`, unless the
-    /// application chose a seed. Drivers call it with a value from the operating system.
-    pub fn with_entropy(mut self, entropy: u64) -> Self {
-        self.rng_seed = self.rng_seed.or_entropy(entropy);
-        self
-    }
-
-    /// What the visitor does on `serverclose`.
-    pub fn after_server_close(&self) -> AfterServerClose {
-        self.after_server_close
-    }
-
-    /// The largest frame accepted or sent, in bytes.
-    pub fn max_frame_bytes(&self) -> usize {
-        self.max_frame_bytes
+        self.role.direct_server_lookup
     }
 
     /// The bound of the queue of messages waiting for a socket.
     pub fn outgoing_queue_bound(&self) -> usize {
-        self.outgoing_queue_bound
+        self.role.outgoing_queue_bound
     }
-
-    /// The client version sent as `ver` / `version`.
-    pub fn client_version(&self) -> &str {
-        &self.client_version
-    }
-
-    /// The `Origin` header sent with the WebSocket upgrade and the REST requests, if any.
-    pub fn origin(&self) -> Option<&str> {
-        self.origin.as_deref()
-    }
-}
-
-/// Builds a [`VisitorConfig`]. Setters take raw values; [`VisitorConfigBuilder::build`] checks
-/// them all and reports the first problem as a [`ConfigError`].
-#[derive(Debug, Clone, Default)]
-pub struct VisitorConfigBuilder {
-    group: Option<u64>,
-    visitor: Option<String>,
-    unique: bool,
-    link: LinkSettings,
-    direct_server_lookup: bool,
-    timers: VisitorTimers,
-    outgoing_queue_bound: Option<usize>,
 }
 
 impl VisitorConfigBuilder {
-    /// The Glance group id (required; a positive integer).
-    pub fn group_id(mut self, group: u64) -> Self {
-        self.group = Some(group);
-        self
-    }
-
     /// The visitor id (exclusive with [`unique`](Self::unique)).
     pub fn visitor_id(mut self, id: impl Into<String>) -> Self {
-        self.visitor = Some(id.into());
+        self.role.visitor = Some(id.into());
         self
     }
 
     /// Unique mode, Glance's `connectUnique` (exclusive with [`visitor_id`](Self::visitor_id)):
     /// `GET /uniquevisitor` first, then connect as `UNQ-<uniqueid>` with the guest token.
     pub fn unique(mut self) -> Self {
-        self.unique = true;
+        self.role.unique = true;
         self
     }
 
     /// Ask `POST /presence` for a direct server before each connect attempt (Glance's
     /// non-load-balanced mode). Off by default: the socket goes to the presence server.
     pub fn direct_server_lookup(mut self, on: bool) -> Self {
-        self.direct_server_lookup = on;
-        self
-    }
-
-    /// Every timer at once.
-    pub fn timers(mut self, timers: VisitorTimers) -> Self {
-        self.timers = timers;
+        self.role.direct_server_lookup = on;
         self
     }
 
@@ -232,20 +177,15 @@ impl VisitorConfigBuilder {
     /// A message that finds the queue full is refused at once with
     /// [`CommandError::QueueFull`](super::CommandError::QueueFull).
     pub fn outgoing_queue_bound(mut self, bound: usize) -> Self {
-        self.outgoing_queue_bound = Some(bound);
+        self.role.outgoing_queue_bound = Some(bound);
         self
     }
 
-    link_builder_setters!();
-
     /// Checks every setting and returns the configuration, or the first problem found.
     pub fn build(self) -> Result<VisitorConfig, ConfigError> {
-        let group = self.group.ok_or(ConfigError::MissingGroup)?;
-        let group = GroupId::new(group).map_err(|source| ConfigError::InvalidId {
-            field: "group id",
-            source,
-        })?;
-        let identity = match (self.visitor, self.unique) {
+        let group = self.link.group()?;
+        let role = self.role;
+        let identity = match (role.visitor, role.unique) {
             (None, false) => return Err(ConfigError::MissingVisitor),
             (Some(_), true) => return Err(ConfigError::VisitorAndUnique),
             (Some(visitor), false) => {
@@ -261,7 +201,7 @@ impl VisitorConfigBuilder {
         let presence_server = self.link.presence_server()?;
         check_timers(&self.timers)?;
         let max_frame_bytes = self.link.reconnect_and_frame_limit()?;
-        let outgoing_queue_bound = self
+        let outgoing_queue_bound = role
             .outgoing_queue_bound
             .unwrap_or(DEFAULT_OUTGOING_QUEUE_BOUND);
         if outgoing_queue_bound == 0 {
@@ -277,20 +217,19 @@ impl VisitorConfigBuilder {
             VisitorIdentity::Unique => "unique",
         };
         let rng_seed = self.link.rng_seed(group, name);
-        Ok(VisitorConfig {
+        let checked = CheckedLink {
             group,
-            identity,
             presence_server,
-            direct_server_lookup: self.direct_server_lookup,
-            timers: self.timers,
-            reconnect: self.link.reconnect,
-            rng_seed,
-            after_server_close: self.link.after_server_close,
             max_frame_bytes,
-            outgoing_queue_bound,
             client_version,
-            origin: self.link.origin,
-        })
+            rng_seed,
+        };
+        let options = VisitorOptions {
+            identity,
+            direct_server_lookup: role.direct_server_lookup,
+            outgoing_queue_bound,
+        };
+        Ok(Self::finish(self.link, self.timers, checked, options))
     }
 }
 
@@ -316,6 +255,7 @@ fn check_timers(t: &VisitorTimers) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backoff::ReconnectPolicy;
 
     #[test]
     fn defaults() {

@@ -10,8 +10,8 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::link::link_event_into;
 pub use crate::link::DisconnectReason;
+use crate::link::LinkEvent;
 
 use crate::ids::{UniqueId, VisitorId};
 
@@ -163,7 +163,27 @@ pub enum VisitorEvent {
     },
 }
 
-link_event_into!(VisitorEvent);
+/// The link's events are the core's own variants of the same names and fields.
+impl From<LinkEvent> for VisitorEvent {
+    fn from(event: LinkEvent) -> Self {
+        match event {
+            LinkEvent::Connecting { attempt } => VisitorEvent::Connecting { attempt },
+            LinkEvent::Connected {
+                server,
+                keepalive_secs,
+            } => VisitorEvent::Connected {
+                server,
+                keepalive_secs,
+            },
+            LinkEvent::Disconnected { why } => VisitorEvent::Disconnected { why },
+            LinkEvent::Reconnecting { attempt, delay_ms } => {
+                VisitorEvent::Reconnecting { attempt, delay_ms }
+            }
+            LinkEvent::Redirected { server } => VisitorEvent::Redirected { server },
+            LinkEvent::ProtocolViolation { detail } => VisitorEvent::ProtocolViolation { detail },
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

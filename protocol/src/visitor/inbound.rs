@@ -14,12 +14,12 @@ use super::VisitorProtocol;
 
 impl VisitorProtocol {
     /// One frame from the current socket.
-    pub(crate) fn on_frame(&mut self, frame: Result<ServerFrame, DecodeError>) {
+    pub(crate) fn read_frame(&mut self, frame: Result<ServerFrame, DecodeError>) {
         self.on_inbound();
         let frame = match frame {
             Ok(frame) => frame,
             Err(error) => {
-                self.emit(VisitorEvent::ProtocolViolation {
+                self.link.emit(VisitorEvent::ProtocolViolation {
                     detail: error.to_string(),
                 });
                 return;
@@ -27,15 +27,16 @@ impl VisitorProtocol {
         };
         match frame {
             ServerFrame::Connected { keepalive, .. } => self.on_connected(keepalive),
-            ServerFrame::Signal(data) => self.emit(VisitorEvent::Signal { data }),
+            ServerFrame::Signal(data) => self.link.emit(VisitorEvent::Signal { data }),
             ServerFrame::Invoke(invoke) => {
                 if invoke_func_allowed(&invoke.func) {
-                    self.emit(VisitorEvent::Invoke {
+                    self.link.emit(VisitorEvent::Invoke {
                         func: invoke.func,
                         args: with_remote(invoke.args),
                     });
                 } else {
-                    self.emit(VisitorEvent::InvokeRefused { func: invoke.func });
+                    self.link
+                        .emit(VisitorEvent::InvokeRefused { func: invoke.func });
                 }
             }
             ServerFrame::Blur => self.on_blur(),
@@ -45,7 +46,7 @@ impl VisitorProtocol {
             ServerFrame::Error { error, detail } => {
                 let guest_token_refused =
                     error == "connfail" && detail.as_deref() == Some("guesttoken");
-                self.emit(VisitorEvent::Error {
+                self.link.emit(VisitorEvent::Error {
                     error,
                     detail: detail.unwrap_or_default(),
                 });
@@ -53,14 +54,14 @@ impl VisitorProtocol {
                     self.guest_token_refused();
                 }
             }
-            ServerFrame::Other { kind, data } => self.emit(VisitorEvent::Other { kind, data }),
+            ServerFrame::Other { kind, data } => self.link.emit(VisitorEvent::Other { kind, data }),
             // Frames meant for agents: kept as they came.
             other => {
                 let kind = other.kind().to_owned();
                 let data = serde_json::from_str::<Value>(&other.encode())
                     .ok()
                     .and_then(|mut value| value.get_mut("data").map(Value::take));
-                self.emit(VisitorEvent::Other { kind, data });
+                self.link.emit(VisitorEvent::Other { kind, data });
             }
         }
     }

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use crate::io::{CloseReason, HttpRequestId, Output, SocketId};
 use crate::link::settings::check_plain_text;
-use crate::link::{AfterServerClose, Link, LinkTimer, Retry};
+use crate::link::{AfterServerClose, Link, LinkCore, LinkTimer, Retry, SocketLink};
 use crate::rest::{self, RestError};
+use crate::wire::{DecodeError, ServerFrame};
 
 use super::event::{DisconnectReason, StopReason, VisitorEvent};
 use super::{Fetch, UniqueGrant, VisitorProtocol, VisitorTimer};
@@ -30,7 +31,7 @@ impl VisitorProtocol {
             self.ensure_fetch(Fetch::Unique);
             return;
         }
-        if self.config.direct_server_lookup && self.direct.is_none() {
+        if self.config.role.direct_server_lookup && self.direct.is_none() {
             self.ensure_fetch(Fetch::Assignment);
             return;
         }
@@ -74,7 +75,7 @@ impl VisitorProtocol {
                 .headers
                 .push(("Origin".to_owned(), origin.to_owned()));
         }
-        let id = self.new_http_id();
+        let id = self.link.new_http_id();
         self.link.out.push_back(Output::Http { id, request });
         self.fetch = Some((id, fetch));
         self.link.timers.set(
@@ -83,71 +84,9 @@ impl VisitorProtocol {
         );
     }
 
-    /// The answer to the request before the socket (stale ids are ignored).
-    pub(crate) fn on_http(&mut self, id: HttpRequestId, result: Result<(u16, Vec<u8>), String>) {
-        let Some((pending, fetch)) = self.fetch else {
-            return;
-        };
-        if pending != id || self.link.state != Link::Preparing {
-            return;
-        }
-        self.fetch = None;
-        self.link.timers.stop(VisitorTimer::ConnectTimeout);
-        match fetch {
-            Fetch::Unique => {
-                let parsed = result
-                    .map_err(RestError::connection)
-                    .and_then(|(status, body)| rest::parse_unique_visitor(status, &body));
-                match parsed {
-                    Ok(granted) => {
-                        self.emit(VisitorEvent::UniqueId {
-                            unique_id: granted.uniqueid.clone(),
-                            visitor_id: granted.visitorid.clone(),
-                            timeout_secs: granted.timeout,
-                        });
-                        self.visitor = Some(granted.visitorid);
-                        self.unique = Some(UniqueGrant {
-                            unique: granted.uniqueid,
-                            guest_token: granted.guesttoken,
-                            // A code said to lapse sooner than a connect takes is kept that
-                            // long anyway (a refusal then renews it), never renewed in a loop.
-                            expires: self.link.now
-                                + Duration::from_secs(granted.timeout).max(GUEST_TOKEN_MARGIN * 2),
-                        });
-                    }
-                    Err(error) => self.step_failed("uniquevisitor", error),
-                }
-            }
-            Fetch::Assignment => {
-                let parsed = result
-                    .map_err(RestError::connection)
-                    .and_then(|(status, body)| rest::parse_presence(status, &body));
-                match parsed {
-                    Ok(assignment) => {
-                        let presence_server = self.config.presence_server.clone();
-                        let direct = assignment
-                            .direct_server
-                            .as_deref()
-                            .and_then(|d| presence_server.with_authority(d).ok())
-                            .filter(|d| check_plain_text("direct server", d).is_ok());
-                        if let (Some(named), None) = (&assignment.direct_server, &direct) {
-                            self.emit(VisitorEvent::ProtocolViolation {
-                                detail: format!(
-                                    "presence named an unusable direct server {named:?}; using the presence server"
-                                ),
-                            });
-                        }
-                        self.direct = Some(direct.unwrap_or(presence_server));
-                    }
-                    Err(error) => self.step_failed("presence", error),
-                }
-            }
-        }
-    }
-
     /// A request before the socket failed: Glance's `onerror(connfail)`, then the backoff.
     fn step_failed(&mut self, step: &'static str, error: RestError) {
-        self.emit(VisitorEvent::Error {
+        self.link.emit(VisitorEvent::Error {
             error: "connfail".to_owned(),
             detail: error.reason().to_owned(),
         });
@@ -160,18 +99,6 @@ impl VisitorProtocol {
     }
 
     // ----- socket -----
-
-    pub(crate) fn on_socket_opened(&mut self, socket: SocketId) {
-        if self.link.opened(socket) {
-            self.send_connect(socket);
-        }
-    }
-
-    pub(crate) fn on_socket_closed(&mut self, socket: SocketId, reason: CloseReason) {
-        if self.link.closed(socket) {
-            self.link_down(reason.into(), Retry::Backoff);
-        }
-    }
 
     /// Something came in on the current socket: the link is alive.
     pub(crate) fn on_inbound(&mut self) {
@@ -228,7 +155,7 @@ impl VisitorProtocol {
 
     /// `blur`: another socket with this visitor id took over.
     pub(crate) fn on_blur(&mut self) {
-        self.emit(VisitorEvent::Blurred);
+        self.link.emit(VisitorEvent::Blurred);
         self.blurred = true;
         self.pause(DisconnectReason::Blurred);
     }
@@ -284,13 +211,104 @@ impl VisitorProtocol {
         self.fetch = None;
         self.queue.clear();
         self.queue.shrink_to_fit();
-        self.emit(VisitorEvent::Stopped { why });
+        self.link.emit(VisitorEvent::Stopped { why });
         self.link.state = Link::Stopped;
     }
+}
 
-    // ----- timers -----
+// The link and its inputs are crate-private; `LinkCore` is sealed (see `link::core`).
+#[allow(private_interfaces)]
+impl LinkCore for VisitorProtocol {
+    type Timer = VisitorTimer;
+    type Event = VisitorEvent;
 
-    pub(crate) fn on_timer(&mut self, timer: VisitorTimer) {
+    fn link(&self) -> &SocketLink<VisitorTimer, VisitorEvent> {
+        &self.link
+    }
+
+    fn link_mut(&mut self) -> &mut SocketLink<VisitorTimer, VisitorEvent> {
+        &mut self.link
+    }
+
+    fn on_socket_opened(&mut self, socket: SocketId) {
+        if self.link.opened(socket) {
+            self.send_connect(socket);
+        }
+    }
+
+    fn on_socket_closed(&mut self, socket: SocketId, reason: CloseReason) {
+        if self.link.closed(socket) {
+            self.link_down(reason.into(), Retry::Backoff);
+        }
+    }
+
+    fn on_frame(&mut self, frame: Result<ServerFrame, DecodeError>) {
+        self.read_frame(frame);
+    }
+
+    /// The answer to the request before the socket (stale ids are ignored).
+    fn on_http(&mut self, id: HttpRequestId, result: Result<(u16, Vec<u8>), String>) {
+        let Some((pending, fetch)) = self.fetch else {
+            return;
+        };
+        if pending != id || self.link.state != Link::Preparing {
+            return;
+        }
+        self.fetch = None;
+        self.link.timers.stop(VisitorTimer::ConnectTimeout);
+        match fetch {
+            Fetch::Unique => {
+                let parsed = result
+                    .map_err(RestError::connection)
+                    .and_then(|(status, body)| rest::parse_unique_visitor(status, &body));
+                match parsed {
+                    Ok(granted) => {
+                        self.link.emit(VisitorEvent::UniqueId {
+                            unique_id: granted.uniqueid.clone(),
+                            visitor_id: granted.visitorid.clone(),
+                            timeout_secs: granted.timeout,
+                        });
+                        self.visitor = Some(granted.visitorid);
+                        self.unique = Some(UniqueGrant {
+                            unique: granted.uniqueid,
+                            guest_token: granted.guesttoken,
+                            // A code said to lapse sooner than a connect takes is kept that
+                            // long anyway (a refusal then renews it), never renewed in a loop.
+                            expires: self.link.now
+                                + Duration::from_secs(granted.timeout).max(GUEST_TOKEN_MARGIN * 2),
+                        });
+                    }
+                    Err(error) => self.step_failed("uniquevisitor", error),
+                }
+            }
+            Fetch::Assignment => {
+                let parsed = result
+                    .map_err(RestError::connection)
+                    .and_then(|(status, body)| rest::parse_presence(status, &body));
+                match parsed {
+                    Ok(assignment) => {
+                        let presence_server = self.config.presence_server.clone();
+                        let direct = assignment
+                            .direct_server
+                            .as_deref()
+                            .and_then(|d| presence_server.with_authority(d).ok())
+                            .filter(|d| check_plain_text("direct server", d).is_ok());
+                        if let (Some(named), None) = (&assignment.direct_server, &direct) {
+                            self.link.emit(VisitorEvent::ProtocolViolation {
+                                detail: format!(
+                                    "presence named an unusable direct server {named:?}; using the presence server"
+                                ),
+                            });
+                        }
+                        self.direct = Some(direct.unwrap_or(presence_server));
+                    }
+                    Err(error) => self.step_failed("presence", error),
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, timer: VisitorTimer) {
         let link_timer = match timer {
             VisitorTimer::PongDeadline => LinkTimer::PongDeadline,
             VisitorTimer::ConnectTimeout => LinkTimer::ConnectTimeout,
@@ -302,5 +320,13 @@ impl VisitorProtocol {
         if let Some(why) = self.link.on_timer(link_timer) {
             self.link_down(why, Retry::Backoff);
         }
+    }
+
+    /// Runs whatever the new state allows: the next connect step.
+    fn after_input(&mut self) {
+        if self.link.state == Link::Stopped {
+            return;
+        }
+        self.drive_link();
     }
 }

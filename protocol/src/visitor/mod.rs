@@ -3,7 +3,7 @@
 //!
 //! It consumes application commands ([`VisitorProtocol::connect`],
 //! [`VisitorProtocol::presence`], [`VisitorProtocol::visibility`], ...), transport inputs
-//! ([`TransportInput`](crate::io::TransportInput)) and timer ticks, and emits outputs ([`Output`]): sockets to open,
+//! ([`TransportInput`](crate::io::TransportInput)) and timer ticks, and emits outputs ([`Output`](crate::io::Output)): sockets to open,
 //! frames to send, pings, HTTP requests, and [`VisitorEvent`]s. It performs no IO, reads no
 //! clock and draws randomness only from its seeded RNG (reconnect jitter). It implements
 //! [`SansIo`](crate::io::SansIo), so the transports drive it with the same loop as the agent.
@@ -32,8 +32,8 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::ids::{UniqueId, VisitorId};
-use crate::io::{HttpRequestId, Output};
-use crate::link::{Link, LinkCore, LinkInput, LinkTimings, Retry, SocketLink};
+use crate::io::HttpRequestId;
+use crate::link::{Link, LinkCore, Retry, SocketLink};
 use crate::presence::{PresenceData, TermsStatus, Visibility};
 use crate::rest::ServerAddr;
 use crate::wire::{ClientFrame, ServerFrame};
@@ -174,7 +174,6 @@ impl fmt::Debug for UniqueGrant {
 pub struct VisitorProtocol {
     config: VisitorConfig,
     link: SocketLink<VisitorTimer, VisitorEvent>,
-    next_http: u64,
     /// The visitor id in use: configured, or granted by `uniquevisitor`.
     visitor: Option<VisitorId>,
     unique: Option<UniqueGrant>,
@@ -200,25 +199,13 @@ impl VisitorProtocol {
     /// A new visitor, idle until [`VisitorProtocol::connect`]. Messages issued before it are
     /// queued.
     pub fn new(config: VisitorConfig, now: Instant) -> Self {
-        let visitor = match &config.identity {
+        let visitor = match &config.role.identity {
             VisitorIdentity::Visitor(id) => Some(id.clone()),
             VisitorIdentity::Unique => None,
         };
         VisitorProtocol {
-            link: SocketLink::new(
-                LinkTimings {
-                    connect_timeout: config.timers.connect_timeout,
-                    idle_ping_after: config.timers.idle_ping_after,
-                    pong_timeout: config.timers.pong_timeout,
-                    default_keepalive: config.timers.default_keepalive,
-                    stable_after: config.timers.link_stable_after,
-                },
-                config.reconnect,
-                config.rng_seed.value,
-                now,
-            ),
+            link: SocketLink::new(&config, now),
             config,
-            next_http: 0,
             visitor,
             unique: None,
             fetch: None,
@@ -316,7 +303,7 @@ impl VisitorProtocol {
     /// While the page is hidden the socket waits for `visibility(Visible)`. Calling it again
     /// does nothing.
     pub fn connect(&mut self, now: Instant) -> Result<(), CommandError> {
-        self.tick(now);
+        self.link.tick(now);
         self.check_running()?;
         if self.link.state == Link::Idle {
             if self.hidden {
@@ -333,7 +320,7 @@ impl VisitorProtocol {
     /// the queue, and emits [`VisitorEvent::Stopped`], the last event. Does nothing when
     /// already stopped.
     pub fn disconnect(&mut self, now: Instant) {
-        self.tick(now);
+        self.link.tick(now);
         self.stop(StopReason::Requested);
     }
 
@@ -342,7 +329,7 @@ impl VisitorProtocol {
     /// socket is open and the service has had presence before, nothing is queued: the whole
     /// merged presence goes out on the next socket.
     pub fn presence(&mut self, now: Instant, data: PresenceData) -> Result<(), CommandError> {
-        self.tick(now);
+        self.link.tick(now);
         self.check_running()?;
         let mut merged = self.presence.clone();
         merged.merge(&data);
@@ -361,7 +348,7 @@ impl VisitorProtocol {
     /// again until `Visible`, which reconnects and sends `visibility visible` and the whole
     /// presence. Reporting the current state again does nothing.
     pub fn visibility(&mut self, now: Instant, visibility: Visibility) -> Result<(), CommandError> {
-        self.tick(now);
+        self.link.tick(now);
         self.check_running()?;
         match visibility {
             Visibility::Hidden => {
@@ -420,7 +407,7 @@ impl VisitorProtocol {
         kind: impl Into<String>,
         data: Option<Value>,
     ) -> Result<(), CommandError> {
-        self.tick(now);
+        self.link.tick(now);
         self.check_running()?;
         let kind = kind.into();
         let reason = if kind.is_empty() {
@@ -445,7 +432,7 @@ impl VisitorProtocol {
     /// the new url. A page load also clears `blur`. While hidden, the url is kept for when the
     /// page is shown; before `connect`, for the first socket.
     pub fn navigate(&mut self, now: Instant, url: impl Into<String>) -> Result<(), CommandError> {
-        self.tick(now);
+        self.link.tick(now);
         self.check_running()?;
         let mut update = PresenceData::new();
         update.insert("url", url.into());
@@ -475,7 +462,7 @@ impl VisitorProtocol {
     /// presence; otherwise, on an open socket, it re-sends the whole presence (as Glance's
     /// script does on window focus).
     pub fn focus(&mut self, now: Instant) -> Result<(), CommandError> {
-        self.tick(now);
+        self.link.tick(now);
         self.check_running()?;
         if self.blurred {
             self.blurred = false;
@@ -492,11 +479,6 @@ impl VisitorProtocol {
     }
 
     // ----- internals shared by the submodules -----
-
-    /// Moves the clock forward (never back).
-    fn tick(&mut self, now: Instant) {
-        self.link.tick(now);
-    }
 
     fn check_running(&self) -> Result<(), CommandError> {
         if self.link.state == Link::Stopped {
@@ -519,66 +501,9 @@ impl VisitorProtocol {
 
     /// A plain message command: checked, then sent or queued.
     fn message(&mut self, now: Instant, frame: ClientFrame) -> Result<(), CommandError> {
-        self.tick(now);
+        self.link.tick(now);
         self.check_running()?;
         self.send_or_queue(frame)
-    }
-
-    fn emit(&mut self, event: VisitorEvent) {
-        if self.link.state != Link::Stopped {
-            self.link.out.push_back(Output::Event(event));
-        }
-    }
-
-    fn new_http_id(&mut self) -> HttpRequestId {
-        self.next_http += 1;
-        HttpRequestId(self.next_http)
-    }
-
-    /// Runs whatever the new state allows: the next connect step.
-    fn after_input(&mut self) {
-        if self.link.state == Link::Stopped {
-            return;
-        }
-        self.drive_link();
-    }
-}
-
-// The link and its inputs are crate-private; `LinkCore` is sealed (see `link::core`).
-#[allow(private_interfaces)]
-impl LinkCore for VisitorProtocol {
-    type Timer = VisitorTimer;
-    type Event = VisitorEvent;
-
-    fn link(&self) -> &SocketLink<VisitorTimer, VisitorEvent> {
-        &self.link
-    }
-
-    fn link_mut(&mut self) -> &mut SocketLink<VisitorTimer, VisitorEvent> {
-        &mut self.link
-    }
-
-    fn max_frame_bytes(&self) -> usize {
-        self.config.max_frame_bytes
-    }
-
-    fn on_link_input(&mut self, input: LinkInput) {
-        match input {
-            LinkInput::Opened(socket) => self.on_socket_opened(socket),
-            LinkInput::Frame(frame) => self.on_frame(frame),
-            LinkInput::Activity => self.on_inbound(),
-            LinkInput::Closed(socket, reason) => self.on_socket_closed(socket, reason),
-            LinkInput::Http(id, result) => self.on_http(id, result),
-            LinkInput::Stale => {}
-        }
-    }
-
-    fn on_timer(&mut self, timer: VisitorTimer) {
-        VisitorProtocol::on_timer(self, timer);
-    }
-
-    fn after_input(&mut self) {
-        VisitorProtocol::after_input(self);
     }
 }
 

@@ -42,7 +42,7 @@ impl VisitorProtocol {
             }
             return Ok(());
         }
-        let bound = self.config.outgoing_queue_bound;
+        let bound = self.config.role.outgoing_queue_bound;
         if self.queue.len() >= bound {
             return Err(CommandError::QueueFull { bound });
         }

@@ -4,7 +4,6 @@
 //! checks used by the property tests, the fuzz targets and the corpus replays ([`ops`] for the
 //! agent, `visitor::ops` for the visitor), and the arbitrary wire material both draw from
 //! ([`gen`]).
-#![allow(dead_code)]
 
 pub mod describe;
 pub mod gen;

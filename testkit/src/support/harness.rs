@@ -7,9 +7,6 @@
 //! socket, and sends frames. Time moves only through [`Harness::advance`], which fires every
 //! deadline on the way in order. The harness also tracks the transport's view (which sockets
 //! are open or opening, which HTTP requests are outstanding) so tests can check invariants.
-//!
-//! Everything here depends only on the protocol crate and serde_json, so the fuzz target can
-//! include it too.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -55,6 +52,7 @@ pub fn credentials_config() -> AgentConfigBuilder {
 }
 
 /// The core under test, its virtual clock, the transport's view and the transcript.
+#[derive(Debug)]
 pub struct Harness {
     pub agent: AgentProtocol,
     pub start: Instant,

@@ -868,11 +868,6 @@ fn check_step(
     *checked_events = h.events.len();
 }
 
-/// One of [`WORDS`] half the time, else up to 24 arbitrary characters.
-fn word(u: &mut Unstructured<'_>) -> arbitrary::Result<String> {
-    gen::word(u, WORDS)
-}
-
 /// Any JSON value, nested at most `depth` deep.
 fn json_value(u: &mut Unstructured<'_>, depth: u8) -> arbitrary::Result<Value> {
     gen::json_value(u, depth, WORDS)

@@ -118,8 +118,8 @@ fn chance(rng: &mut ChaCha8Rng, p: f64) -> bool {
 }
 
 impl Scenario {
-    /// The scenario of `seed`, with the default reconnect policy for half the seeds and
-    /// Glance's preset for the other half.
+    /// The scenario of `seed`, with Glance's preset reconnect policy for a quarter of the seeds
+    /// and the default policy for the others.
     pub fn from_seed(seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let policy = if below(&mut rng, 4) == 0 {

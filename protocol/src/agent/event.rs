@@ -23,6 +23,7 @@ pub use crate::rest::{Delivery, VisitorState};
 /// Names one application request (lookup, query, signal, invoke). Each resolves exactly once
 /// with an [`AgentEvent::RequestOutcome`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct RequestId(pub(crate) u64);
 
@@ -41,6 +42,7 @@ impl std::fmt::Display for RequestId {
 
 /// Which command a request came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RequestKind {
@@ -79,6 +81,7 @@ pub enum ConnectionState {
 
 /// Whether the visitor is there, as far as the agent knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum VisitorPresence {
     /// The visitor is connected (or reconnecting within the grace period).
@@ -92,6 +95,7 @@ pub enum VisitorPresence {
 
 /// Why the agent stopped for good.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum StopReason {
@@ -107,6 +111,7 @@ pub enum StopReason {
 
 /// Where a presence-data event comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PresenceSource {
     /// A live `presence` frame; `data` holds the frame's fields.
@@ -119,6 +124,7 @@ pub enum PresenceSource {
 /// The visitor as `lookupvisitor` reports it: the documented record fields and the presence
 /// data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct VisitorSnapshot {
     /// The server the visitor is connected to (`host[:port]`), when named.
     pub direct_server: Option<String>,
@@ -164,6 +170,7 @@ impl From<crate::rest::VisitorRecord> for VisitorSnapshot {
 
 /// What a successful request returns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RequestValue {
@@ -191,6 +198,7 @@ pub enum RequestValue {
 
 /// Why a request failed. `reason()` gives Glance's reason strings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "reason")]
 #[non_exhaustive]
 pub enum RequestFailure {
@@ -284,6 +292,7 @@ fn serialize_result<S: Serializer>(
 
 /// How [`serialize_result`] writes a result: `{"ok": value}` or `{"error": failure}`.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 enum ResultRepr {
     Ok(RequestValue),
@@ -301,6 +310,7 @@ fn deserialize_result<'de, D: Deserializer<'de>>(
 
 /// Something the application should know.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AgentEvent {
@@ -410,6 +420,7 @@ pub enum AgentEvent {
             serialize_with = "serialize_result",
             deserialize_with = "deserialize_result"
         )]
+        #[cfg_attr(feature = "schemars", schemars(with = "ResultRepr"))]
         result: Result<RequestValue, RequestFailure>,
     },
     /// The service sent a frame that could not be decoded, or that makes no sense here. The

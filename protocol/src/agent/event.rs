@@ -290,7 +290,7 @@ fn serialize_result<S: Serializer>(
     map.end()
 }
 
-/// How [`serialize_result`] writes a result: `{"ok": value}` or `{"error": failure}`.
+/// A request's result as written: `{"ok": value}` or `{"error": failure}`.
 #[derive(Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]

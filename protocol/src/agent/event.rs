@@ -7,7 +7,8 @@
 //! `serde::Deserialize`, so a recorded stream of such lines can be read back into events. A
 //! payload of `Some(Value::Null)` (an `Option<Value>` field) is written as `null` and reads back
 //! as `None`.
-//! Secrets never appear in events.
+//! Secrets never appear in events. With the crate's `schemars` feature, the events and the
+//! types they carry implement `schemars::JsonSchema`, describing that same JSON.
 
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

@@ -45,12 +45,11 @@ pub fn run(args: &AgentArgs, operation: Operation) -> Result<(), Failure> {
         .as_deref()
         .or(args.unique.as_deref())
         .unwrap_or_default();
-    let time_unix_ms = render::unix_ms;
     let line = match (operation, payload) {
         (Operation::Lookup, _) => {
             let visitor = agent.lookup().map_err(failed)?;
             JsonLine::Lookup {
-                time_unix_ms: time_unix_ms(),
+                time_unix_ms: render::unix_ms(),
                 visitor_id,
                 present: visitor.is_some(),
                 visitor: visitor.map(Into::into),
@@ -59,7 +58,7 @@ pub fn run(args: &AgentArgs, operation: Operation) -> Result<(), Failure> {
         (Operation::Query, _) => {
             let visitor = agent.query().map_err(failed)?;
             JsonLine::Query {
-                time_unix_ms: time_unix_ms(),
+                time_unix_ms: render::unix_ms(),
                 visitor_id,
                 present: visitor.is_some(),
                 visitor,
@@ -68,7 +67,7 @@ pub fn run(args: &AgentArgs, operation: Operation) -> Result<(), Failure> {
         (Operation::Signal { .. }, Some(data)) => {
             let result = agent.signal(data).map_err(failed)?;
             JsonLine::Sent {
-                time_unix_ms: time_unix_ms(),
+                time_unix_ms: render::unix_ms(),
                 visitor_id,
                 result,
             }
@@ -76,7 +75,7 @@ pub fn run(args: &AgentArgs, operation: Operation) -> Result<(), Failure> {
         (Operation::Invoke { func, .. }, Some(invoke_args)) => {
             let result = agent.invoke(&func, invoke_args).map_err(failed)?;
             JsonLine::Sent {
-                time_unix_ms: time_unix_ms(),
+                time_unix_ms: render::unix_ms(),
                 visitor_id,
                 result,
             }
@@ -84,7 +83,7 @@ pub fn run(args: &AgentArgs, operation: Operation) -> Result<(), Failure> {
         (Operation::Find, _) => {
             let (found, direct_server) = agent.find().map_err(failed)?;
             JsonLine::Find {
-                time_unix_ms: time_unix_ms(),
+                time_unix_ms: render::unix_ms(),
                 visitor_id,
                 found,
                 direct_server,

@@ -32,8 +32,9 @@ Environment:
                            (default warn; colour only when stderr is a terminal)
 
 Output: --json prints JSON lines, each with time_unix_ms (Unix milliseconds) and visitor_id;
-the schema is cli/events.schema.json in the source. Proxies (HTTP_PROXY, ALL_PROXY…) are not
-used: every connection, HTTP and WebSocket, goes straight to the server.";
+json-schema prints their JSON Schema (cli/events.schema.json in the source). Proxies
+(HTTP_PROXY, ALL_PROXY…) are not used: every connection, HTTP and WebSocket, goes straight to
+the server.";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -136,6 +137,9 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Print the JSON Schema of the `--json` lines (the one in the source as
+    /// cli/events.schema.json).
+    JsonSchema,
     /// Play a visitor: connect, send presence, print signals and invokes until Ctrl-C.
     Visitor(VisitorArgs),
     /// Check a presence server or an agent client against the numbered requirements.

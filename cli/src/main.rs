@@ -1,7 +1,8 @@
 //! # glance-presence (the command)
 //!
 //! One command for the demo, scripts and the reference service: `demo`, `serve`, `watch`,
-//! `lookup`, `query`, `find`, `signal`, `invoke`, `login-key`, `authorize`, `visitor`. It is a
+//! `lookup`, `query`, `find`, `signal`, `invoke`, `login-key`, `authorize`, `visitor`,
+//! `json-schema`. It is a
 //! thin shell over the library crates: flags become configuration, events become lines.
 //!
 //! Exit codes: 0 success; 1 the service refused (visitor not present, authorization, 503);
@@ -13,6 +14,7 @@
 mod args;
 mod commands;
 mod failure;
+mod line;
 mod render;
 
 use std::process::ExitCode;
@@ -57,6 +59,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 "glance-presence",
                 &mut std::io::stdout(),
             );
+            Ok(())
+        }
+        Command::JsonSchema => {
+            print!("{}", line::schema_text());
             Ok(())
         }
         Command::Visitor(args) => commands::visitor::run(&args),

@@ -2,8 +2,8 @@
 //!
 //! A JSON line is the event as the library serializes it (`"event"` names it) with two fields
 //! put first: `time_unix_ms`, when it was printed (Unix milliseconds, the one time unit of the
-//! command's JSON), and `visitor_id`, the visitor it is about. The schema is
-//! `cli/events.schema.json`.
+//! command's JSON), and `visitor_id`, the visitor it is about. The lines are
+//! [`JsonLine`]s; their schema, `cli/events.schema.json`, is generated from that type.
 
 use std::io::Write;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -14,6 +14,8 @@ use glance_presence_protocol::agent::{
 use glance_presence_protocol::presence::PresenceData;
 use glance_presence_protocol::rest::Delivery;
 use serde_json::Value;
+
+use crate::line::{Event, JsonLine};
 
 /// Prints events, as a timeline or as JSON lines.
 #[derive(Debug)]
@@ -36,22 +38,15 @@ pub fn seconds_to_ms(seconds: f64) -> Option<u64> {
     (seconds.is_finite() && seconds >= 0.0).then(|| (seconds * 1000.0).round() as u64)
 }
 
-/// One JSON line: `time_unix_ms` and `visitor_id` first, then the value's own fields (a value
-/// that is not an object goes under `"value"`).
-pub fn json_line(visitor: &str, value: impl serde::Serialize) -> String {
-    let mut map = serde_json::Map::new();
-    map.insert("time_unix_ms".to_owned(), unix_ms().into());
-    map.insert("visitor_id".to_owned(), visitor.into());
-    match serde_json::to_value(value) {
-        Ok(Value::Object(fields)) => map.extend(fields),
-        Ok(other) => {
-            map.insert("value".to_owned(), other);
-        }
-        Err(e) => {
-            map.insert("error".to_owned(), e.to_string().into());
-        }
+/// One JSON line about `visitor`: `time_unix_ms` (now) and `visitor_id` first, then the
+/// event's own fields.
+pub fn event_line(visitor: &str, event: Event<'_>) -> String {
+    JsonLine::Event {
+        time_unix_ms: unix_ms(),
+        visitor_id: visitor,
+        event,
     }
-    Value::Object(map).to_string()
+    .to_text()
 }
 
 impl Printer {
@@ -66,7 +61,7 @@ impl Printer {
     /// Prints one agent event. Failures to write stdout (a closed pipe) are ignored.
     pub fn agent_event(&self, event: &AgentEvent) {
         let line = if self.json {
-            json_line(&self.visitor, event)
+            event_line(&self.visitor, Event::Agent(event))
         } else {
             self.timeline_line(&describe(event))
         };
@@ -244,7 +239,7 @@ mod tests {
 
     #[test]
     fn json_lines_lead_with_the_time_and_the_visitor() {
-        let line = json_line("v1", serde_json::json!({"event": "x"}));
+        let line = event_line("v1", Event::Agent(&AgentEvent::TokenNeeded));
         let v: Value = serde_json::from_str(&line).unwrap();
         assert!(v["time_unix_ms"].as_u64().unwrap() > 1_600_000_000_000);
         assert_eq!(v["visitor_id"], "v1");

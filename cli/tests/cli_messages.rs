@@ -1,7 +1,7 @@
 //! The command's messages for the common mistakes: each names the address or file it is
 //! about and gives a hint, exits with the documented code, and prints no Rust debug names.
-//! Also: every `--json` line validates against `cli/events.schema.json`, and `--help` shows
-//! the exit codes and the environment.
+//! Also: every `--json` line validates against `cli/events.schema.json`, that file is the
+//! schema the line types generate, and `--help` shows the exit codes and the environment.
 
 mod support;
 
@@ -286,9 +286,53 @@ fn every_json_line_matches_the_schema() {
         API_KEY,
     ]));
     assert_valid(&validator, out.stdout.trim());
-    // And the schema refuses what it should.
-    let bad = r#"{"visitor_id":"v","event":"connected","server":"x"}"#;
-    assert!(!validator.is_valid(&serde_json::from_str::<Value>(bad).unwrap()));
+    // And the schema refuses what it should: no time, an event of no known kind, a field of
+    // the wrong type.
+    for bad in [
+        r#"{"visitor_id":"v","event":"connected","server":"x"}"#,
+        r#"{"time_unix_ms":1,"visitor_id":"v","event":"nosuchevent"}"#,
+        r#"{"time_unix_ms":1,"visitor_id":"v","event":"connected","server":"x","keepalive_secs":"30"}"#,
+        r#"{"time_unix_ms":1,"visitor_id":"v","found":"yes","direct_server":null}"#,
+    ] {
+        let bad: Value = serde_json::from_str(bad).unwrap();
+        assert!(!validator.is_valid(&bad), "{bad}");
+    }
+}
+
+/// How to bring the schema file up to date with the line types.
+const REGENERATE: &str = "GLANCE_PRESENCE_WRITE_SCHEMA=1 cargo test -p glance-presence-cli \
+--test cli_messages the_schema_file_is_generated_from_the_line_types";
+
+/// `cli/events.schema.json` is exactly what the JSON line types generate (`glance-presence
+/// json-schema` prints it). With `GLANCE_PRESENCE_WRITE_SCHEMA=1` the test writes the file
+/// instead of comparing.
+#[test]
+fn the_schema_file_is_generated_from_the_line_types() {
+    let out = run(cmd(["json-schema"]));
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let generated = out.stdout;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events.schema.json");
+    if std::env::var("GLANCE_PRESENCE_WRITE_SCHEMA").as_deref() == Ok("1") {
+        std::fs::write(&path, &generated).unwrap();
+        eprintln!("wrote {}", path.display());
+        return;
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    if checked_in != generated {
+        let first = checked_in
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| checked_in.lines().count().min(generated.lines().count()));
+        panic!(
+            "cli/events.schema.json is not the schema the JSON line types generate (first \
+             difference at line {}: {:?} in the file, {:?} generated).\nRegenerate it with\n  \
+             {REGENERATE}\nand commit it.",
+            first + 1,
+            checked_in.lines().nth(first).unwrap_or("<end of file>"),
+            generated.lines().nth(first).unwrap_or("<end of output>"),
+        );
+    }
 }
 
 fn with_env(mut command: std::process::Command, name: &str, value: &str) -> std::process::Command {

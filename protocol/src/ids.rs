@@ -236,6 +236,21 @@ impl Serialize for VisitorId {
     }
 }
 
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for VisitorId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "VisitorId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A visitor id: 1 to 62 characters of A-Z, a-z, 0-9, `_`, `~` and `-`.",
+            "type": "string",
+            "pattern": format!("^[A-Za-z0-9_~-]{{1,{VISITOR_ID_MAX_LEN}}}$"),
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for VisitorId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = String::deserialize(deserializer)?;

@@ -225,6 +225,20 @@ impl Serialize for PresenceData {
     }
 }
 
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for PresenceData {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PresenceData".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Presence data: a JSON object of the visitor's fields (`url`, `browser`, `browserver`, `platform`, custom fields), in the order reported.",
+            "type": "object",
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for PresenceData {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Map::deserialize(deserializer).map(PresenceData)
@@ -337,10 +351,25 @@ impl FromStr for Visibility {
 }
 
 macro_rules! serde_as_word {
-    ($t:ty, $expecting:literal) => {
+    ($t:ty, $expecting:literal, $description:literal, $words:expr) => {
         impl Serialize for $t {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_str(self.as_str())
+            }
+        }
+
+        #[cfg(feature = "schemars")]
+        impl schemars::JsonSchema for $t {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($t).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "description": $description,
+                    "type": "string",
+                    "enum": $words,
+                })
             }
         }
 
@@ -362,8 +391,18 @@ macro_rules! serde_as_word {
     };
 }
 
-serde_as_word!(TermsStatus, "a terms status string");
-serde_as_word!(Visibility, "a visibility string");
+serde_as_word!(
+    TermsStatus,
+    "a terms status string",
+    "The visitor's terms dialog status.",
+    ["displayed", "accepted", "declined"]
+);
+serde_as_word!(
+    Visibility,
+    "a visibility string",
+    "The visitor's page visibility.",
+    ["hidden", "visible"]
+);
 
 #[cfg(test)]
 mod tests {

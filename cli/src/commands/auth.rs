@@ -8,11 +8,11 @@ use glance_presence_protocol::ids::{GroupId, PartnerUserId};
 use glance_presence_protocol::loginkey;
 use glance_presence_protocol::rest::{self, AuthorizeParams, ServerAddr};
 use glance_presence_protocol::ApiKey;
-use serde_json::json;
 
 use super::common;
 use crate::args::{CredentialArgs, TlsArgs};
 use crate::failure::{self, Failure};
+use crate::line::JsonLine;
 use crate::render;
 
 fn unix_now() -> Result<u64, Failure> {
@@ -47,8 +47,11 @@ fn make_key(
 pub fn login_key(creds: &CredentialArgs, expires_in: u64, json: bool) -> Result<(), Failure> {
     let key = make_key(creds, expires_in)?;
     if json {
-        let line = json!({ "time_unix_ms": render::unix_ms(), "login_key": key.expose_secret() });
-        println!("{line}");
+        let line = JsonLine::LoginKey {
+            time_unix_ms: render::unix_ms(),
+            login_key: key.expose_secret(),
+        };
+        println!("{}", line.to_text());
     } else {
         println!("{}", key.expose_secret());
     }
@@ -91,11 +94,11 @@ pub fn authorize(
     })?;
     match rest::parse_authorize(status, &body) {
         Ok(result) => {
-            let line = json!({
-                "time_unix_ms": render::unix_ms(),
-                "token": result.token.expose_secret(),
-            });
-            println!("{line}");
+            let line = JsonLine::Token {
+                time_unix_ms: render::unix_ms(),
+                token: result.token.expose_secret(),
+            };
+            println!("{}", line.to_text());
             Ok(())
         }
         Err(e) => {

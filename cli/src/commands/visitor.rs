@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::common;
 use crate::args::VisitorArgs;
 use crate::failure::Failure;
+use crate::line::Event;
 use crate::render;
 
 /// `name=value` pairs as presence fields; values that parse as JSON numbers stay numbers.
@@ -40,7 +41,7 @@ pub fn presence_fields(url: &str, fields: &[String]) -> Result<PresenceData, Fai
 
 fn print(event: &VisitorEvent, json: bool, visitor: &str) {
     if json {
-        println!("{}", render::json_line(visitor, event));
+        println!("{}", render::event_line(visitor, Event::Visitor(event)));
     } else {
         println!("{}", describe(event));
     }

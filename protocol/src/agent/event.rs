@@ -7,7 +7,8 @@
 //! `serde::Deserialize`, so a recorded stream of such lines can be read back into events. A
 //! payload of `Some(Value::Null)` (an `Option<Value>` field) is written as `null` and reads back
 //! as `None`.
-//! Secrets never appear in events.
+//! Secrets never appear in events. With the crate's `schemars` feature, the events and the
+//! types they carry implement `schemars::JsonSchema`, describing that same JSON.
 
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -23,6 +24,7 @@ pub use crate::rest::{Delivery, VisitorState};
 /// Names one application request (lookup, query, signal, invoke). Each resolves exactly once
 /// with an [`AgentEvent::RequestOutcome`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct RequestId(pub(crate) u64);
 
@@ -41,6 +43,7 @@ impl std::fmt::Display for RequestId {
 
 /// Which command a request came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RequestKind {
@@ -79,6 +82,7 @@ pub enum ConnectionState {
 
 /// Whether the visitor is there, as far as the agent knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum VisitorPresence {
     /// The visitor is connected (or reconnecting within the grace period).
@@ -92,6 +96,7 @@ pub enum VisitorPresence {
 
 /// Why the agent stopped for good.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum StopReason {
@@ -107,6 +112,7 @@ pub enum StopReason {
 
 /// Where a presence-data event comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PresenceSource {
     /// A live `presence` frame; `data` holds the frame's fields.
@@ -119,6 +125,7 @@ pub enum PresenceSource {
 /// The visitor as `lookupvisitor` reports it: the documented record fields and the presence
 /// data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct VisitorSnapshot {
     /// The server the visitor is connected to (`host[:port]`), when named.
     pub direct_server: Option<String>,
@@ -164,6 +171,7 @@ impl From<crate::rest::VisitorRecord> for VisitorSnapshot {
 
 /// What a successful request returns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RequestValue {
@@ -191,6 +199,7 @@ pub enum RequestValue {
 
 /// Why a request failed. `reason()` gives Glance's reason strings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "reason")]
 #[non_exhaustive]
 pub enum RequestFailure {
@@ -282,8 +291,9 @@ fn serialize_result<S: Serializer>(
     map.end()
 }
 
-/// How [`serialize_result`] writes a result: `{"ok": value}` or `{"error": failure}`.
+/// A request's result as written: `{"ok": value}` or `{"error": failure}`.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 enum ResultRepr {
     Ok(RequestValue),
@@ -301,6 +311,7 @@ fn deserialize_result<'de, D: Deserializer<'de>>(
 
 /// Something the application should know.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AgentEvent {
@@ -410,6 +421,7 @@ pub enum AgentEvent {
             serialize_with = "serialize_result",
             deserialize_with = "deserialize_result"
         )]
+        #[cfg_attr(feature = "schemars", schemars(with = "ResultRepr"))]
         result: Result<RequestValue, RequestFailure>,
     },
     /// The service sent a frame that could not be decoded, or that makes no sense here. The

@@ -16,6 +16,7 @@ use crate::io::CloseReason;
 /// [`Navigation`](DisconnectReason::Navigation), [`Hidden`](DisconnectReason::Hidden) and
 /// [`Blurred`](DisconnectReason::Blurred) to the visitor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum DisconnectReason {

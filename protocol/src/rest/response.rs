@@ -542,6 +542,7 @@ pub fn parse_find(status: u16, body: &[u8]) -> Result<FindResult, RestError> {
 ///
 /// Serialized tagged by `"delivery"` (snake_case), e.g. `{"delivery":"held"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "delivery", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Delivery {
@@ -602,6 +603,7 @@ pub fn parse_signal(status: u16, body: &[u8]) -> Result<Delivery, RestError> {
 /// undocumented): the one type for it, in the agent's answers and events as in the reference
 /// service's reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct VisitorState {
     /// `present`: always `true` in a parsed answer (an answer that says the visitor is not
     /// present is [`QueryResult::Absent`]); written as is by [`VisitorState::to_json`].

@@ -46,6 +46,8 @@ pub enum ConnectionState {
 
 /// Why the visitor stopped for good.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schemars", schemars(rename = "VisitorStopReason"))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum StopReason {
@@ -66,6 +68,7 @@ fn unique_from_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<UniqueI
 
 /// Something the application should know.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum VisitorEvent {
@@ -79,6 +82,7 @@ pub enum VisitorEvent {
     UniqueId {
         /// The code, e.g. `123456789`.
         #[serde(serialize_with = "unique_as_str", deserialize_with = "unique_from_str")]
+        #[cfg_attr(feature = "schemars", schemars(with = "String"))]
         unique_id: UniqueId,
         /// The visitor id it connects as, `UNQ-<uniqueid>`.
         visitor_id: VisitorId,

@@ -7,7 +7,7 @@ use glance_presence_testkit::support;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use support::ops::{run_bytes, Report};
+use support::agent::ops::{run_bytes, Report};
 
 fn cases() -> ProptestConfig {
     ProptestConfig {

@@ -9,7 +9,7 @@ use glance_presence_testkit::support;
 
 use std::path::PathBuf;
 
-use support::ops::run_bytes;
+use support::agent::ops::run_bytes;
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/agent_inputs")
@@ -80,7 +80,7 @@ fn write_seed_corpus_when_asked() {
 /// must not report the visitor absent before the leave grace has passed.
 #[test]
 fn visitorconn_before_connected_then_empty_lookup_keeps_the_grace() {
-    use support::ops::{run, BodyChoice, FrameChoice, Op, Setup, StatusChoice};
+    use support::agent::ops::{run, BodyChoice, FrameChoice, Op, Setup, StatusChoice};
     let setup = Setup {
         credentials: false,
         socket_route: false,

@@ -109,7 +109,7 @@ fn the_checks_catch_a_broken_invariant() {
     // Make the harness believe the socket never opened: the next frame breaks "frames only
     // on open sockets".
     h.handshaken.clear();
-    h.v.terms(h.now, TermsStatus::Accepted).unwrap();
+    h.core.terms(h.now, TermsStatus::Accepted).unwrap();
     h.drain();
     assert!(
         h.violations.iter().any(|v| v.starts_with("frame")),

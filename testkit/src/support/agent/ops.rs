@@ -28,12 +28,13 @@ use glance_presence_protocol::agent::{
     AgentEvent, CommandError, RequestId, SignalRoute, VisitorPresence,
 };
 use glance_presence_protocol::backoff::ReconnectPolicy;
-use glance_presence_protocol::io::{CloseReason, HttpRequestId, SansIo, SocketId, TransportInput};
+use glance_presence_protocol::io::{CloseReason, SansIo, SocketId};
 use glance_presence_protocol::wire::{ServerFrame, DEFAULT_MAX_FRAME_BYTES};
 use serde_json::Value;
 
-use super::gen;
-use super::harness::{Harness, FIND_FOUND};
+use super::super::harness;
+use super::super::{gen, runs};
+use super::{Harness, FIND_FOUND, UNIX_START};
 
 /// Which configuration a run uses.
 #[derive(Debug, Clone, Arbitrary)]
@@ -238,7 +239,7 @@ impl<'a> Arbitrary<'a> for AnyFrame {
     }
 }
 
-pub use super::gen::Blob;
+pub use gen::Blob;
 
 /// Up to 255 bytes, read as (lossy) UTF-8 text, so one op never swallows the whole input.
 #[derive(Debug, Clone)]
@@ -336,29 +337,6 @@ impl StatusChoice {
     }
 }
 
-/// A canonical body with one top-level field (picked by `pick`) set to `value`, or removed.
-fn changed(body: &str, pick: u8, value: Option<&Json>) -> String {
-    match serde_json::from_str::<Value>(body) {
-        Ok(Value::Object(mut map)) if !map.is_empty() => {
-            let key = map
-                .keys()
-                .nth(usize::from(pick) % map.len())
-                .cloned()
-                .unwrap_or_default();
-            match value {
-                Some(v) => {
-                    map.insert(key, v.0.clone());
-                }
-                None => {
-                    map.remove(&key);
-                }
-            }
-            Value::Object(map).to_string()
-        }
-        _ => value.map_or_else(String::new, |v| v.0.to_string()),
-    }
-}
-
 /// Whether a frame, as the agent would decode it, says the visitor is up.
 fn is_up_signal(text: &str) -> bool {
     matches!(
@@ -422,7 +400,7 @@ fn canonical(url: &str, n: u8) -> String {
     } else if url.contains("Authorize") {
         vec![
             r#""tok-opaque""#.to_owned(),
-            format!(r#""{}""#, jwt_with_exp(super::harness::UNIX_START + 3600)),
+            format!(r#""{}""#, jwt_with_exp(UNIX_START + 3600)),
             format!(r#"{{"authToken":"{}","authTokeExp":"x"}}"#, jwt_with_exp(1)),
         ]
     } else if url.contains("GetVisitorSettings3") {
@@ -453,33 +431,13 @@ pub struct Report {
 impl Report {
     /// Violations whose text starts with `tag`.
     pub fn of(&self, tag: &str) -> Vec<&String> {
-        self.violations
-            .iter()
-            .filter(|v| v.starts_with(tag))
-            .collect()
+        runs::tagged(&self.violations, tag)
     }
-}
-
-/// Decodes a run from fuzzer / proptest bytes.
-pub fn decode(data: &[u8]) -> Option<(Setup, Vec<Op>)> {
-    let mut u = Unstructured::new(data);
-    let setup = Setup::arbitrary(&mut u).ok()?;
-    // One op after another until the bytes run out (no continuation flags, so random bytes
-    // give long sequences).
-    let mut ops = Vec::new();
-    while !u.is_empty() && ops.len() < 400 {
-        match Op::arbitrary(&mut u) {
-            Ok(op) => ops.push(op),
-            Err(_) => break,
-        }
-    }
-    Some((setup, ops))
 }
 
 /// Decodes and runs; `None` when the bytes do not decode.
 pub fn run_bytes(data: &[u8]) -> Option<Report> {
-    let (setup, ops) = decode(data)?;
-    Some(run(&setup, &ops))
+    runs::decode(data).map(|(setup, ops): (Setup, Vec<Op>)| run(&setup, &ops))
 }
 
 /// Plays a run and checks every invariant.
@@ -514,7 +472,6 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
     let mut issued: BTreeMap<RequestId, usize> = BTreeMap::new();
     let mut seen_sockets: Vec<SocketId> = Vec::new();
     let mut opened: Vec<SocketId> = Vec::new();
-    let mut answered: Vec<HttpRequestId> = Vec::new();
     let mut last_up: Option<Instant> = None;
     let mut checked_events = 0;
     let mut stopped = false;
@@ -554,25 +511,13 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
                 }
                 track(&mut issued, &mut report, r);
             }
-            Op::Advance(n) => {
-                let by = if *n < 128 {
-                    Duration::from_millis(u64::from(*n) * 50)
-                } else {
-                    Duration::from_secs(u64::from(*n - 128) * 2)
-                };
-                h.advance(by);
-            }
+            Op::Advance(n) => h.advance(runs::advance_step(*n)),
             Op::SpuriousTimeout => h.spurious_timeout(),
             Op::Establish => {
                 let _ = h.connect();
                 for _ in 0..6 {
                     while let Some((id, request)) = h.pending_http.first().cloned() {
-                        answered.push(id);
-                        h.input(TransportInput::HttpResponse {
-                            id,
-                            status: 200,
-                            body: canonical(&request.url, 0).into_bytes(),
-                        });
+                        h.answer(id, 200, canonical(&request.url, 0).into_bytes());
                     }
                     if let Some(socket) = h.last_socket {
                         if h.open_sockets.contains(&socket) && !opened.contains(&socket) {
@@ -602,26 +547,15 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
             Op::Garbage(text) => send_frame(&mut h, &opened, &mut last_up, &text.0),
             Op::Wide(Wide::AnyFrame(frame)) => send_frame(&mut h, &opened, &mut last_up, &frame.0),
             Op::Wide(Wide::Blob(blob, binary)) => {
-                if let Some(socket) = h.last_socket {
-                    if *binary {
-                        h.input(TransportInput::BinaryFrame {
-                            socket,
-                            data: blob.0.clone(),
-                        });
-                    } else {
-                        let text = String::from_utf8_lossy(&blob.0).into_owned();
-                        send_frame(&mut h, &opened, &mut last_up, &text);
-                    }
+                if *binary && h.last_socket.is_some() {
+                    h.binary_frame(&blob.0);
+                } else if !*binary {
+                    let text = String::from_utf8_lossy(&blob.0).into_owned();
+                    send_frame(&mut h, &opened, &mut last_up, &text);
                 }
             }
-            Op::Binary(data) => {
-                if let Some(socket) = h.last_socket {
-                    h.input(TransportInput::BinaryFrame {
-                        socket,
-                        data: data.0.clone(),
-                    });
-                }
-            }
+            Op::Binary(data) if h.last_socket.is_some() => h.binary_frame(&data.0),
+            Op::Binary(_) => {}
             Op::Pong => {
                 if h.last_socket.is_some() {
                     h.pong();
@@ -657,34 +591,26 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
                     .collect();
                 if !older.is_empty() {
                     let socket = older[*pick as usize % older.len()];
-                    let input = if *close {
-                        TransportInput::SocketClosed {
-                            socket,
-                            reason: CloseReason::ClosedByPeer {
-                                code: None,
-                                reason: String::new(),
-                            },
-                        }
+                    if *close {
+                        let reason = CloseReason::ClosedByPeer {
+                            code: None,
+                            reason: String::new(),
+                        };
+                        h.close_socket_on(socket, reason);
                     } else {
-                        TransportInput::Frame {
-                            socket,
-                            text: r#"{"type":"visitorsock","data":{"connected":false}}"#.to_owned(),
-                        }
-                    };
-                    h.input(input);
+                        h.frame_on(socket, &FrameChoice::VisitorSock(false).text());
+                    }
                 }
             }
             Op::Respond { pick, status, body } => {
-                if !h.pending_http.is_empty() {
-                    let (id, request) =
-                        h.pending_http[*pick as usize % h.pending_http.len()].clone();
+                if let Some((id, request)) = h.pick_pending(*pick) {
                     let bytes = match body {
                         BodyChoice::Canonical(n) => canonical(&request.url, *n).into_bytes(),
                         BodyChoice::Empty => Vec::new(),
                         BodyChoice::Garbage(g) => g.0.clone().into_bytes(),
                         BodyChoice::Wide(WideBody::Changed(n, field, value)) => {
-                            changed(&canonical(&request.url, *n), *field, value.as_ref())
-                                .into_bytes()
+                            let value = value.as_ref().map(|json| &json.0);
+                            runs::changed(&canonical(&request.url, *n), *field, value).into_bytes()
                         }
                         BodyChoice::Wide(WideBody::Json(value)) => value.0.to_string().into_bytes(),
                         BodyChoice::Wide(WideBody::Blob(blob)) => blob.0.clone(),
@@ -697,32 +623,17 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
                     } else {
                         status.code()
                     };
-                    answered.push(id);
-                    h.input(TransportInput::HttpResponse {
-                        id,
-                        status,
-                        body: bytes,
-                    });
+                    h.answer(id, status, bytes);
                 }
             }
             Op::FailHttp { pick } => {
-                if !h.pending_http.is_empty() {
-                    let (id, _) = h.pending_http[*pick as usize % h.pending_http.len()].clone();
-                    answered.push(id);
-                    h.input(TransportInput::HttpFailed {
-                        id,
-                        detail: "connection refused".to_owned(),
-                    });
+                if let Some((id, _)) = h.pick_pending(*pick) {
+                    h.fail(id, "connection refused");
                 }
             }
             Op::StaleHttp { pick } => {
-                if !answered.is_empty() {
-                    let id = answered[*pick as usize % answered.len()];
-                    h.input(TransportInput::HttpResponse {
-                        id,
-                        status: 200,
-                        body: b"{}".to_vec(),
-                    });
+                if let Some(id) = harness::pick(&h.answered_http, *pick) {
+                    h.answer(id, 200, b"{}".to_vec());
                 }
             }
         }
@@ -763,7 +674,7 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
                 .push(format!("resolve: {id} resolved {count} times"));
         }
     }
-    if h.agent.poll_timeout().is_some() {
+    if h.core.poll_timeout().is_some() {
         report
             .violations
             .push("stopped: a deadline remains after stopping".to_owned());
@@ -810,7 +721,7 @@ fn check_step(
     grace: Duration,
     policy: &ReconnectPolicy,
 ) {
-    if let Some(deadline) = h.agent.poll_timeout() {
+    if let Some(deadline) = h.core.poll_timeout() {
         if deadline < h.now {
             report.violations.push(format!(
                 "deadline: poll_timeout {:?} before now",

@@ -82,14 +82,14 @@ fn the_generator_reaches_interesting_states() {
     for _ in 0..300 {
         let data = bytes().new_tree(&mut runner).unwrap().current();
         let report = run(&data);
-        if report.requests > 0 {
+        if report.counts.requests > 0 {
             with_requests += 1;
         }
         if report.events > 3 {
             with_events += 1;
         }
         connected += usize::from(report.connected > 0);
-        left += usize::from(report.left > 0);
+        left += usize::from(report.counts.left > 0);
     }
     assert!(
         with_requests > 100,

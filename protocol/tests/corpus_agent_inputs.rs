@@ -59,8 +59,8 @@ fn write_seed_corpus_when_asked() {
         };
         let features = (
             report.connected.min(2),
-            report.left.min(1),
-            report.requests.min(3),
+            report.counts.left.min(1),
+            report.counts.requests.min(3),
             (report.events / 20).min(3),
         );
         if seen.insert(features) {

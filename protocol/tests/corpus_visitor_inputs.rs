@@ -59,9 +59,9 @@ fn write_seed_corpus_when_asked() {
             continue;
         };
         let features = (
-            report.sockets.min(3),
+            report.counts.sockets.min(3),
             report.connected.min(2),
-            report.keepalives.min(2),
+            report.counts.keepalives.min(2),
             (report.events / 8).min(4),
         );
         if seen.insert(features) {

@@ -74,9 +74,9 @@ fn the_generator_reaches_interesting_states() {
     for _ in 0..300 {
         let data = bytes().new_tree(&mut runner).unwrap().current();
         let report = run(&data);
-        with_sockets += usize::from(report.sockets > 1);
+        with_sockets += usize::from(report.counts.sockets > 1);
         with_connected += usize::from(report.connected > 0);
-        with_keepalives += usize::from(report.keepalives > 0);
+        with_keepalives += usize::from(report.counts.keepalives > 0);
         with_events += usize::from(report.events > 5);
     }
     assert!(

@@ -1,11 +1,10 @@
 //! Pieces both cores' arbitrary runs share: decoding a run from bytes, the virtual time step an
-//! op byte stands for, canonical HTTP bodies with one field changed, and picking violations by
-//! tag. Not a run itself: each core's `ops` module has its own ops, setup and invariants.
+//! op byte stands for, and the report of a run. Not a run itself: each core's `ops` module has
+//! its own ops, setup and invariants.
 
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
-use serde_json::Value;
 
 /// The most ops one run decodes.
 const MAX_OPS: usize = 400;
@@ -36,30 +35,24 @@ pub fn advance_step(n: u8) -> Duration {
     }
 }
 
-/// A canonical body with one top-level field (picked by `pick`) set to `value`, or removed.
-pub fn changed(body: &str, pick: u8, value: Option<&Value>) -> String {
-    match serde_json::from_str::<Value>(body) {
-        Ok(Value::Object(mut map)) if !map.is_empty() => {
-            let key = map
-                .keys()
-                .nth(usize::from(pick) % map.len())
-                .cloned()
-                .unwrap_or_default();
-            match value {
-                Some(v) => {
-                    map.insert(key, v.clone());
-                }
-                None => {
-                    map.remove(&key);
-                }
-            }
-            Value::Object(map).to_string()
-        }
-        _ => value.map_or_else(String::new, Value::to_string),
-    }
+/// What a run found: every invariant it broke, how far it went, and what the core's own runs
+/// count besides (`Counts`).
+#[derive(Debug, Default)]
+pub struct Report<Counts> {
+    pub violations: Vec<String>,
+    pub steps: usize,
+    pub events: usize,
+    /// Connected events seen.
+    pub connected: usize,
+    pub counts: Counts,
 }
 
-/// The violations whose text starts with `tag`.
-pub fn tagged<'a>(violations: &'a [String], tag: &str) -> Vec<&'a String> {
-    violations.iter().filter(|v| v.starts_with(tag)).collect()
+impl<Counts> Report<Counts> {
+    /// Violations whose text starts with `tag`.
+    pub fn of(&self, tag: &str) -> Vec<&String> {
+        self.violations
+            .iter()
+            .filter(|v| v.starts_with(tag))
+            .collect()
+    }
 }

@@ -30,7 +30,6 @@ use glance_presence_protocol::agent::{
 use glance_presence_protocol::backoff::ReconnectPolicy;
 use glance_presence_protocol::io::{CloseReason, SansIo, SocketId};
 use glance_presence_protocol::wire::{ServerFrame, DEFAULT_MAX_FRAME_BYTES};
-use serde_json::Value;
 
 use super::super::harness;
 use super::super::{gen, runs};
@@ -134,6 +133,10 @@ pub enum Wide {
     Blob(Blob, bool),
 }
 
+/// A frame of any `type` (an agent's frame type most of the time) with any `data` and extra
+/// fields.
+pub type AnyFrame = gen::AnyFrame<AgentWords>;
+
 #[derive(Debug, Clone, Copy, Arbitrary)]
 pub enum CloseChoice {
     Peer,
@@ -166,77 +169,25 @@ pub enum BodyChoice {
 
 /// The bodies beyond the canonical ones (one variant of [`BodyChoice`], so canonical answers
 /// stay frequent).
+pub type WideBody = gen::WideBody<AgentWords>;
+
+/// What the agent's arbitrary frames and bodies draw from: words that mean something to the
+/// agent (strings and keys now and then) and every server frame type it knows.
 #[derive(Debug, Clone, Arbitrary)]
-pub enum WideBody {
-    /// A canonical body with one top-level field set to any JSON value (or removed).
-    Changed(u8, u8, Option<Json>),
-    /// Any JSON value.
-    Json(Json),
-    /// Up to 4 KiB of arbitrary bytes (now and then more than the body limit).
-    Blob(Blob),
-}
+pub struct AgentWords;
 
-/// Any JSON value, at most four levels deep, with small containers.
-#[derive(Debug, Clone)]
-pub struct Json(pub Value);
-
-/// Words that mean something to the agent, used as strings and keys now and then.
-const WORDS: &[&str] = &[
-    "type",
-    "mtype",
-    "data",
-    "connected",
-    "keepalive",
-    "direct",
-    "visitorfound",
-    "visitorpresent",
-    "present",
-    "presence",
-    "url",
-    "error",
-    "detail",
-    "authorization",
-    "connfail",
-    "127.0.0.1:8080",
-    "1699999990.0",
-    "",
-];
-
-impl<'a> Arbitrary<'a> for Json {
-    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        Ok(Json(json_value(u, 4)?))
-    }
-}
-
-/// Server frame types: every known one, then room for arbitrary text.
-const SERVER_TYPES: &[&str] = &[
-    "connected",
-    "visitorsock",
-    "visitorconn",
-    "presence",
-    "visibility",
-    "terms",
-    "visitorsessionstart",
-    "visitorsessionend",
-    "visitorerror",
-    "redirect",
-    "serverclose",
-    "scaledown",
-    "blur",
-    "error",
-    "signal",
-    "invoke",
-    "k",
-];
-
-/// A frame of any `type` (a known one most of the time) with any `data` and extra fields.
-#[derive(Debug, Clone)]
-pub struct AnyFrame(pub String);
-
-impl<'a> Arbitrary<'a> for AnyFrame {
-    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        Ok(AnyFrame(gen::any_frame(u, SERVER_TYPES, WORDS)?))
-    }
+#[rustfmt::skip]
+impl gen::Vocabulary for AgentWords {
+    const WORDS: &'static [&'static str] = &[
+        "type", "mtype", "data", "connected", "keepalive", "direct", "visitorfound",
+        "visitorpresent", "present", "presence", "url", "error", "detail", "authorization",
+        "connfail", "127.0.0.1:8080", "1699999990.0", "",
+    ];
+    const FRAME_TYPES: &'static [&'static str] = &[
+        "connected", "visitorsock", "visitorconn", "presence", "visibility", "terms",
+        "visitorsessionstart", "visitorsessionend", "visitorerror", "redirect", "serverclose",
+        "scaledown", "blur", "error", "signal", "invoke", "k",
+    ];
 }
 
 pub use gen::Blob;
@@ -416,28 +367,15 @@ fn canonical(url: &str, n: u8) -> String {
 }
 
 /// What a run found.
+pub type Report = runs::Report<AgentCounts>;
+
+/// What only the agent's runs count.
 #[derive(Debug, Default)]
-pub struct Report {
-    pub violations: Vec<String>,
+pub struct AgentCounts {
+    /// Requests issued.
     pub requests: usize,
-    pub events: usize,
-    pub steps: usize,
     /// Present → absent transitions seen.
     pub left: usize,
-    /// Connected events seen.
-    pub connected: usize,
-}
-
-impl Report {
-    /// Violations whose text starts with `tag`.
-    pub fn of(&self, tag: &str) -> Vec<&String> {
-        runs::tagged(&self.violations, tag)
-    }
-}
-
-/// Decodes and runs; `None` when the bytes do not decode.
-pub fn run_bytes(data: &[u8]) -> Option<Report> {
-    runs::decode(data).map(|(setup, ops): (Setup, Vec<Op>)| run(&setup, &ops))
 }
 
 /// Plays a run and checks every invariant.
@@ -608,12 +546,7 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
                         BodyChoice::Canonical(n) => canonical(&request.url, *n).into_bytes(),
                         BodyChoice::Empty => Vec::new(),
                         BodyChoice::Garbage(g) => g.0.clone().into_bytes(),
-                        BodyChoice::Wide(WideBody::Changed(n, field, value)) => {
-                            let value = value.as_ref().map(|json| &json.0);
-                            runs::changed(&canonical(&request.url, *n), *field, value).into_bytes()
-                        }
-                        BodyChoice::Wide(WideBody::Json(value)) => value.0.to_string().into_bytes(),
-                        BodyChoice::Wide(WideBody::Blob(blob)) => blob.0.clone(),
+                        BodyChoice::Wide(wide) => wide.bytes(|n| canonical(&request.url, n)),
                     };
                     let status = if request.url.contains("/signalvisitor")
                         && matches!(body, BodyChoice::Canonical(_))
@@ -679,9 +612,14 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
             .violations
             .push("stopped: a deadline remains after stopping".to_owned());
     }
-    report.requests = issued.len();
+    report.counts.requests = issued.len();
     report.events = h.events.len();
     report
+}
+
+/// Decodes and runs; `None` when the bytes do not decode.
+pub fn run_bytes(data: &[u8]) -> Option<Report> {
+    runs::decode(data).map(|(setup, ops): (Setup, Vec<Op>)| run(&setup, &ops))
 }
 
 /// Sends a frame on the latest socket (if any), noting a "visitor up" signal when the socket
@@ -751,7 +689,7 @@ fn check_step(
             },
             AgentEvent::VisitorPresence { state, .. } => {
                 if *last_presence == VisitorPresence::Present && *state == VisitorPresence::Absent {
-                    report.left += 1;
+                    report.counts.left += 1;
                     let now = h.start + *at;
                     if let Some(up) = last_up {
                         if now.duration_since(up) < grace {
@@ -777,9 +715,4 @@ fn check_step(
         }
     }
     *checked_events = h.events.len();
-}
-
-/// Any JSON value, nested at most `depth` deep.
-fn json_value(u: &mut Unstructured<'_>, depth: u8) -> arbitrary::Result<Value> {
-    gen::json_value(u, depth, WORDS)
 }

@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use arbitrary::{Arbitrary, Unstructured};
+use arbitrary::Arbitrary;
 use glance_presence_protocol::backoff::ReconnectPolicy;
 use glance_presence_protocol::io::{CloseReason, HttpRequestId, SansIo, SocketId};
 use glance_presence_protocol::presence::{PresenceData, TermsStatus, Visibility};
@@ -28,11 +28,6 @@ use super::super::harness::pick;
 use super::super::{gen, runs};
 use super::{Harness, PRESENCE, UNIQUE_ANSWER};
 
-/// Any JSON value, nested at most `depth` deep.
-fn json_value(u: &mut Unstructured<'_>, depth: u8) -> arbitrary::Result<Value> {
-    gen::json_value(u, depth, WORDS)
-}
-
 /// Which configuration a run uses.
 #[derive(Debug, Clone, Arbitrary)]
 pub struct Setup {
@@ -42,6 +37,18 @@ pub struct Setup {
     /// 1 + this % 4: a small queue bound so "queue full" happens.
     pub queue_bound: u8,
     pub seed: u64,
+}
+
+/// What a run found.
+pub type Report = runs::Report<VisitorCounts>;
+
+/// What only the visitor's runs count.
+#[derive(Debug, Default)]
+pub struct VisitorCounts {
+    /// Sockets that were sent a frame.
+    pub sockets: usize,
+    /// `k` frames sent.
+    pub keepalives: usize,
 }
 
 /// One step of a run.
@@ -160,69 +167,27 @@ pub enum Wide {
 }
 
 /// An HTTP answer's body beyond the canonical ones.
+pub type BodyChoice = gen::WideBody<VisitorWords>;
+
+/// A frame of any `type` (a visitor's frame type most of the time) with any `data` and extra
+/// fields.
+pub type AnyFrame = gen::AnyFrame<VisitorWords>;
+
+/// The visitor's vocabulary for arbitrary frames and bodies.
 #[derive(Debug, Clone, Arbitrary)]
-pub enum BodyChoice {
-    /// A canonical body with one top-level field set to any JSON value (or removed).
-    Changed(u8, u8, Option<Json>),
-    /// Any JSON value.
-    Json(Json),
-    /// Up to 4 KiB of arbitrary bytes (now and then more).
-    Blob(Blob),
-}
+pub struct VisitorWords;
 
-/// Any JSON value, at most four levels deep, with small containers.
-#[derive(Debug, Clone)]
-pub struct Json(pub Value);
-
-const WORDS: &[&str] = &[
-    "type",
-    "mtype",
-    "data",
-    "func",
-    "args",
-    "remote",
-    "direct",
-    "directserver",
-    "httpsport",
-    "visitorid",
-    "uniqueid",
-    "guesttoken",
-    "keepalive",
-    "GLANCE.Cobrowse.VisitorUI.showTerms",
-    "GLANCE_COBROWSE.Custom.x",
-    "127.0.0.1:8080",
-    "",
-];
-
-impl<'a> Arbitrary<'a> for Json {
-    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        Ok(Json(json_value(u, 4)?))
-    }
-}
-
-const SERVER_TYPES: &[&str] = &[
-    "connected",
-    "signal",
-    "invoke",
-    "blur",
-    "redirect",
-    "scaledown",
-    "serverclose",
-    "error",
-    "visitorsock",
-    "visitorconn",
-    "presence",
-    "k",
-];
-
-/// A frame of any `type` (a known one most of the time) with any `data` and extra fields.
-#[derive(Debug, Clone)]
-pub struct AnyFrame(pub String);
-
-impl<'a> Arbitrary<'a> for AnyFrame {
-    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        Ok(AnyFrame(gen::any_frame(u, SERVER_TYPES, WORDS)?))
-    }
+#[rustfmt::skip]
+impl gen::Vocabulary for VisitorWords {
+    const WORDS: &'static [&'static str] = &[
+        "type", "mtype", "data", "func", "args", "remote", "direct", "directserver",
+        "httpsport", "visitorid", "uniqueid", "guesttoken", "keepalive",
+        "GLANCE.Cobrowse.VisitorUI.showTerms", "GLANCE_COBROWSE.Custom.x", "127.0.0.1:8080", "",
+    ];
+    const FRAME_TYPES: &'static [&'static str] = &[
+        "connected", "signal", "invoke", "blur", "redirect", "scaledown", "serverclose",
+        "error", "visitorsock", "visitorconn", "presence", "k",
+    ];
 }
 
 pub use gen::Blob;
@@ -294,24 +259,6 @@ fn canonical(url: &str, n: u8) -> String {
         &["{}"]
     };
     table[n as usize % table.len()].to_owned()
-}
-
-/// What a run found.
-#[derive(Debug, Default)]
-pub struct Report {
-    pub violations: Vec<String>,
-    pub events: usize,
-    pub sockets: usize,
-    pub connected: usize,
-    pub keepalives: usize,
-    pub steps: usize,
-}
-
-impl Report {
-    /// Violations whose text starts with `tag`.
-    pub fn of(&self, tag: &str) -> Vec<&String> {
-        runs::tagged(&self.violations, tag)
-    }
 }
 
 /// Decodes and runs; `None` when the bytes do not decode.
@@ -505,14 +452,7 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
                 status,
                 body,
             }) => {
-                respond(&mut h, *n, *status, |url| match body {
-                    BodyChoice::Changed(n, field, value) => {
-                        let value = value.as_ref().map(|json| &json.0);
-                        runs::changed(&canonical(url, *n), *field, value).into_bytes()
-                    }
-                    BodyChoice::Json(value) => value.0.to_string().into_bytes(),
-                    BodyChoice::Blob(blob) => blob.0.clone(),
-                });
+                respond(&mut h, *n, *status, |url| body.bytes(|n| canonical(url, n)));
                 Ok(())
             }
             Op::FailHttp { pick: n } => {
@@ -610,9 +550,9 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
         }
     }
     report.events = h.events.len();
-    report.sockets = h.sent.len();
+    report.counts.sockets = h.sent.len();
     report.connected = h.count(|e| matches!(e, VisitorEvent::Connected { .. }));
-    report.keepalives = h
+    report.counts.keepalives = h
         .frames()
         .iter()
         .filter(|(_, text)| text == r#"{"type":"k"}"#)

@@ -163,6 +163,18 @@ pub fn any_frame(
     Ok(Value::Object(map).to_string())
 }
 
+/// A `redirect` frame to the target picked by `n`: another port, the same server, a foreign
+/// host, or an address that does not parse.
+pub fn redirect_frame(n: u8) -> String {
+    let target = [
+        "127.0.0.1:9090",
+        "127.0.0.1:8080",
+        "evil.example.com:80",
+        "bad host",
+    ][n as usize % 4];
+    format!(r#"{{"type":"redirect","data":{{"direct":"{target}"}}}}"#)
+}
+
 /// Up to 63 arbitrary bytes, one time in 8 up to 4 KiB, or (one time in 32) 70,000 bytes,
 /// over the default frame limit.
 #[derive(Debug, Clone)]

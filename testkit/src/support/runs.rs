@@ -56,3 +56,33 @@ impl<Counts> Report<Counts> {
             .collect()
     }
 }
+
+/// Declares a run's `Op` enum: the core's own ops as written, then the fake peer's ops both
+/// cores' runs end with (in this order, which the decoding of existing corpora depends on).
+/// `CloseChoice` and `StatusChoice` are the calling module's; `respond_body` is what picks an
+/// answer's body.
+macro_rules! run_ops {
+    (
+        $(#[$attr:meta])*
+        pub enum $name:ident { $($own:tt)* }
+        respond_body: $body:ty
+    ) => {
+        $(#[$attr])*
+        pub enum $name {
+            $($own)*
+            /// A pong on the latest socket.
+            Pong,
+            /// The latest socket closes.
+            Close(CloseChoice),
+            /// An input for an older socket.
+            Stale { pick: u8, close: bool },
+            /// Answers the outstanding request picked by `pick`.
+            Respond { pick: u8, status: StatusChoice, body: $body },
+            /// Fails the outstanding request picked by `pick` at the transport level.
+            FailHttp { pick: u8 },
+            /// An answer for a request already answered.
+            StaleHttp { pick: u8 },
+        }
+    };
+}
+pub(crate) use run_ops;

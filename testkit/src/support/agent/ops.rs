@@ -49,55 +49,39 @@ pub struct Setup {
     pub seed: u64,
 }
 
-/// One step of a run.
-#[derive(Debug, Clone, Arbitrary)]
-pub enum Op {
-    Connect,
-    /// Stops the agent when the byte is below 16 (so runs do not end too soon); otherwise a
-    /// spurious timeout.
-    Disconnect(u8),
-    Lookup,
-    Query,
-    Signal(u8),
-    Invoke {
-        allowed: bool,
-    },
-    /// < 128: that many × 50 ms; otherwise (n - 128) × 2 s.
-    Advance(u8),
-    SpuriousTimeout,
-    /// Completes the handshake of the latest socket.
-    OpenSocket,
-    /// The cooperative peer: connects if needed, answers every outstanding HTTP request with
-    /// its first canonical 200 body, opens the socket and sends `connected`.
-    Establish,
-    Frame(FrameChoice),
-    /// `visitorsock` (frequent on purpose: presence changes are what the agent is for).
-    VisitorSock(bool),
-    /// `visitorconn`.
-    VisitorConn(bool),
-    Garbage(SmallText),
-    Binary(SmallBytes),
-    /// A frame of any type and data, or a blob.
-    Wide(Wide),
-    Pong,
-    Close(CloseChoice),
-    /// An input for an older socket.
-    Stale {
-        pick: u8,
-        close: bool,
-    },
-    Respond {
-        pick: u8,
-        status: StatusChoice,
-        body: BodyChoice,
-    },
-    FailHttp {
-        pick: u8,
-    },
-    /// An answer for a request already answered.
-    StaleHttp {
-        pick: u8,
-    },
+runs::run_ops! {
+    /// One step of a run.
+    #[derive(Debug, Clone, Arbitrary)]
+    pub enum Op {
+        Connect,
+        /// Stops the agent when the byte is below 16 (so runs do not end too soon); otherwise a
+        /// spurious timeout.
+        Disconnect(u8),
+        Lookup,
+        Query,
+        Signal(u8),
+        Invoke {
+            allowed: bool,
+        },
+        /// < 128: that many × 50 ms; otherwise (n - 128) × 2 s.
+        Advance(u8),
+        SpuriousTimeout,
+        /// Completes the handshake of the latest socket.
+        OpenSocket,
+        /// The cooperative peer: connects if needed, answers every outstanding HTTP request with
+        /// its first canonical 200 body, opens the socket and sends `connected`.
+        Establish,
+        Frame(FrameChoice),
+        /// `visitorsock` (frequent on purpose: presence changes are what the agent is for).
+        VisitorSock(bool),
+        /// `visitorconn`.
+        VisitorConn(bool),
+        Garbage(SmallText),
+        Binary(SmallBytes),
+        /// A frame of any type and data, or a blob.
+        Wide(Wide),
+    }
+    respond_body: BodyChoice
 }
 
 #[derive(Debug, Clone, Copy, Arbitrary)]
@@ -167,10 +151,6 @@ pub enum BodyChoice {
     Wide(WideBody),
 }
 
-/// The bodies beyond the canonical ones (one variant of [`BodyChoice`], so canonical answers
-/// stay frequent).
-pub type WideBody = gen::WideBody<AgentWords>;
-
 /// What the agent's arbitrary frames and bodies draw from: words that mean something to the
 /// agent (strings and keys now and then) and every server frame type it knows.
 #[derive(Debug, Clone, Arbitrary)]
@@ -189,6 +169,10 @@ impl gen::Vocabulary for AgentWords {
         "scaledown", "blur", "error", "signal", "invoke", "k",
     ];
 }
+
+/// The bodies beyond the canonical ones (one variant of [`BodyChoice`], so canonical answers
+/// stay frequent).
+pub type WideBody = gen::WideBody<AgentWords>;
 
 pub use gen::Blob;
 
@@ -246,15 +230,7 @@ impl FrameChoice {
                 r#"{"type":"visitorerror","data":{"code":"conndrop","msg":"Connect failed"}}"#
                     .to_owned()
             }
-            FrameChoice::Redirect(n) => {
-                let target = [
-                    "127.0.0.1:9090",
-                    "127.0.0.1:8080",
-                    "evil.example.com:80",
-                    "bad host",
-                ][n as usize % 4];
-                format!(r#"{{"type":"redirect","data":{{"direct":"{target}"}}}}"#)
-            }
+            FrameChoice::Redirect(n) => gen::redirect_frame(n),
             FrameChoice::ServerClose => r#"{"type":"serverclose"}"#.to_owned(),
             FrameChoice::ScaleDown => r#"{"type":"scaledown"}"#.to_owned(),
             FrameChoice::Blur => r#"{"type":"blur"}"#.to_owned(),

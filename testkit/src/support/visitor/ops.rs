@@ -51,73 +51,42 @@ pub struct VisitorCounts {
     pub keepalives: usize,
 }
 
-/// One step of a run.
-#[derive(Debug, Clone, Arbitrary)]
-pub enum Op {
-    Connect,
-    /// Disconnects only when the byte is below 8, so runs go on long enough.
-    Disconnect(u8),
-    Presence(u8),
-    Navigate(u8),
-    Hide,
-    Show,
-    Focus,
-    Terms(u8),
-    SessionStart,
-    SessionEnd,
-    VisitorError,
-    Fire(u8),
-    /// < 128: that many × 50 ms; otherwise (n - 128) × 2 s.
-    Advance(u8),
-    SpuriousTimeout,
-    /// Completes the handshake of the latest socket.
-    OpenSocket,
-    /// Completes the handshake of the latest socket and sends `connected` with this
-    /// keepalive (% 40 s; 0: none) — the common path, so runs reach the connected state.
-    Accept(u8),
-    Frame(FrameChoice),
-    /// Eight bytes as a text frame (lossy UTF-8) or a binary frame (fixed sizes keep the
-    /// decoder from spending the rest of the input on one op).
-    Garbage([u8; 8]),
-    Binary([u8; 8]),
-    /// A frame of any type and data, or a blob.
-    Wide(Wide),
-    /// A frame over the limit.
-    Oversized,
-    Pong,
-    Close(CloseChoice),
-    /// An input for an older socket.
-    Stale {
-        pick: u8,
-        close: bool,
-    },
-    Respond {
-        pick: u8,
-        status: StatusChoice,
-        body: u8,
-    },
-    FailHttp {
-        pick: u8,
-    },
-    /// An answer for a request already answered.
-    StaleHttp {
-        pick: u8,
-    },
-}
-
-#[derive(Debug, Clone, Copy, Arbitrary)]
-pub enum FrameChoice {
-    Connected(Option<u8>),
-    Signal,
-    Invoke(u8),
-    Blur,
-    Redirect(u8),
-    ScaleDown,
-    /// `serverclose` only when the byte is below 16 (else `scaledown`).
-    ServerClose(u8),
-    Error,
-    ForAgents(u8),
-    Unknown,
+runs::run_ops! {
+    /// One step of a run.
+    #[derive(Debug, Clone, Arbitrary)]
+    pub enum Op {
+        Connect,
+        /// Disconnects only when the byte is below 8, so runs go on long enough.
+        Disconnect(u8),
+        Presence(u8),
+        Navigate(u8),
+        Hide,
+        Show,
+        Focus,
+        Terms(u8),
+        SessionStart,
+        SessionEnd,
+        VisitorError,
+        Fire(u8),
+        /// < 128: that many × 50 ms; otherwise (n - 128) × 2 s.
+        Advance(u8),
+        SpuriousTimeout,
+        /// Completes the handshake of the latest socket.
+        OpenSocket,
+        /// Completes the handshake of the latest socket and sends `connected` with this
+        /// keepalive (% 40 s; 0: none) — the common path, so runs reach the connected state.
+        Accept(u8),
+        Frame(FrameChoice),
+        /// Eight bytes as a text frame (lossy UTF-8) or a binary frame (fixed sizes keep the
+        /// decoder from spending the rest of the input on one op).
+        Garbage([u8; 8]),
+        Binary([u8; 8]),
+        /// A frame of any type and data, or a blob.
+        Wide(Wide),
+        /// A frame over the limit.
+        Oversized,
+    }
+    respond_body: u8
 }
 
 #[derive(Debug, Clone, Copy, Arbitrary)]
@@ -201,6 +170,22 @@ const FUNCS: [&str; 6] = [
     "GLANCE_COBROWSE.other",
 ];
 
+/// The frames a run sends from the templates.
+#[derive(Debug, Clone, Copy, Arbitrary)]
+pub enum FrameChoice {
+    Connected(Option<u8>),
+    Signal,
+    Invoke(u8),
+    Blur,
+    Redirect(u8),
+    ScaleDown,
+    /// `serverclose` only when the byte is below 16 (else `scaledown`).
+    ServerClose(u8),
+    Error,
+    ForAgents(u8),
+    Unknown,
+}
+
 impl FrameChoice {
     pub fn text(self) -> String {
         match self {
@@ -214,15 +199,7 @@ impl FrameChoice {
                 FUNCS[n as usize % FUNCS.len()]
             ),
             FrameChoice::Blur => r#"{"type":"blur"}"#.to_owned(),
-            FrameChoice::Redirect(n) => {
-                let target = [
-                    "127.0.0.1:9090",
-                    "127.0.0.1:8080",
-                    "evil.example.com:80",
-                    "bad host",
-                ][n as usize % 4];
-                format!(r#"{{"type":"redirect","data":{{"direct":"{target}"}}}}"#)
-            }
+            FrameChoice::Redirect(n) => gen::redirect_frame(n),
             FrameChoice::ScaleDown => r#"{"type":"scaledown"}"#.to_owned(),
             FrameChoice::ServerClose(n) if n < 16 => r#"{"type":"serverclose"}"#.to_owned(),
             FrameChoice::ServerClose(_) => r#"{"type":"scaledown"}"#.to_owned(),

@@ -252,11 +252,7 @@ fn dead_link_is_detected_and_replaced() {
     h.advance(secs(10));
     h.advance(secs(5));
     insta::assert_snapshot!(h.transcript());
-    let pings = h
-        .outputs
-        .iter()
-        .filter(|(_, o)| matches!(o, Output::SendPing { .. }))
-        .count();
+    let pings = h.pings_sent();
     assert_eq!(pings, 2);
     assert!(h.event_list().contains(&AgentEvent::Disconnected {
         why: DisconnectReason::DeadLink
@@ -595,14 +591,7 @@ fn findvisitor_absent_with_and_without_a_direct_server() {
     h.note("visitorfound:false without one: fall back to the presence server, never hang");
     h.respond("/findvisitor", 200, r#"{"visitorfound":false}"#);
     insta::assert_snapshot!(h.transcript());
-    let urls: Vec<String> = h
-        .outputs
-        .iter()
-        .filter_map(|(_, o)| match o {
-            Output::OpenSocket { url, .. } => Some(url.clone()),
-            _ => None,
-        })
-        .collect();
+    let urls = h.socket_urls();
     assert_eq!(
         urls,
         vec!["ws://127.0.0.1:8443/agent", "ws://127.0.0.1:7000/agent"]
@@ -957,14 +946,7 @@ fn serverclose_with_the_reconnect_policy_comes_back_after_a_jittered_delay() {
     h.connect_happy(LOOKUP_PRESENT);
     h.frame(r#"{"type":"serverclose"}"#);
     assert!(!h.core.is_stopped());
-    let delays: Vec<u64> = h
-        .event_list()
-        .into_iter()
-        .filter_map(|e| match e {
-            AgentEvent::Reconnecting { delay_ms, .. } => Some(delay_ms),
-            _ => None,
-        })
-        .collect();
+    let delays = h.reconnect_delays();
     assert_eq!(delays.len(), 1);
     assert!(delays[0] <= 1000, "{delays:?}");
     assert!(h.event_list().contains(&AgentEvent::Disconnected {

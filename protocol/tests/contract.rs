@@ -13,13 +13,6 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-fn pings_sent(h: &Harness) -> usize {
-    h.outputs
-        .iter()
-        .filter(|(_, o)| matches!(o, Output::SendPing { .. }))
-        .count()
-}
-
 #[test]
 fn an_inbound_ping_is_activity_for_the_dead_link_logic() {
     let mut h = Harness::new(|b| b.idle_ping_after(secs(15)).pong_timeout(secs(10)));
@@ -29,9 +22,9 @@ fn an_inbound_ping_is_activity_for_the_dead_link_logic() {
     h.advance(secs(10));
     h.input(TransportInput::Ping { socket });
     h.advance(secs(10));
-    assert_eq!(pings_sent(&h), 0, "20 s after connect, 10 s after the ping");
+    assert_eq!(h.pings_sent(), 0, "20 s after connect, 10 s after the ping");
     h.advance(secs(5));
-    assert_eq!(pings_sent(&h), 1, "15 s of silence after the ping");
+    assert_eq!(h.pings_sent(), 1, "15 s of silence after the ping");
     // The service pings instead of ponging: still alive.
     h.advance(secs(9));
     h.input(TransportInput::Ping { socket });

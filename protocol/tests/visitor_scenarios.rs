@@ -408,14 +408,7 @@ fn redirect() {
     insta::assert_snapshot!(h.transcript());
     h.assert_clean();
     assert_eq!(h.core.server().unwrap().host_port(), "127.0.0.1:9090");
-    let urls: Vec<String> = h
-        .outputs
-        .iter()
-        .filter_map(|(_, o)| match o {
-            Output::OpenSocket { url, .. } => Some(url.clone()),
-            _ => None,
-        })
-        .collect();
+    let urls = h.socket_urls();
     assert_eq!(
         urls,
         [
@@ -528,11 +521,7 @@ fn dead_link_is_detected_and_replaced() {
             }),
         1
     );
-    let pings = h
-        .outputs
-        .iter()
-        .filter(|(_, o)| matches!(o, Output::SendPing { .. }))
-        .count();
+    let pings = h.pings_sent();
     assert_eq!(pings, 2);
 }
 
@@ -765,14 +754,7 @@ fn glance_reconnect_preset() {
         h.advance(secs(wait));
     }
     h.assert_clean();
-    let delays: Vec<u64> = h
-        .event_list()
-        .into_iter()
-        .filter_map(|e| match e {
-            VisitorEvent::Reconnecting { delay_ms, .. } => Some(delay_ms),
-            _ => None,
-        })
-        .collect();
+    let delays = h.reconnect_delays();
     assert_eq!(delays, [5000, 5000, 5000, 60000]);
 }
 
@@ -789,14 +771,7 @@ fn serverclose_stops_by_default_and_reconnects_after_the_backoff_when_asked() {
     connected_with_page(&mut h);
     h.frame(r#"{"type":"serverclose"}"#);
     assert!(!h.core.is_stopped());
-    let delays: Vec<u64> = h
-        .event_list()
-        .into_iter()
-        .filter_map(|e| match e {
-            VisitorEvent::Reconnecting { delay_ms, .. } => Some(delay_ms),
-            _ => None,
-        })
-        .collect();
+    let delays = h.reconnect_delays();
     assert_eq!(delays.len(), 1);
     assert!(delays[0] <= 1000, "full jitter, first attempt: {delays:?}");
     h.advance(secs(1));

@@ -49,9 +49,14 @@ pub trait Core: SansIo<Event: Clone + Debug + Serialize> + Debug + Sized {
     fn disconnect(&mut self, now: Instant);
     /// Whether `event` is the core's last event.
     fn is_stopped(event: &Self::Event) -> bool;
+    /// The delay `event` announces before a reconnect attempt, if it announces one.
+    fn reconnect_delay_ms(event: &Self::Event) -> Option<u64>;
     /// The transport-level invariants an output breaks, given the transport's view before it
-    /// (`text` is its transcript line).
-    fn check_output(h: &Harness<Self>, output: &Output<Self::Event>, text: &str) -> Vec<String>;
+    /// (`text` is its transcript line). None unless the core's side says otherwise.
+    fn check_output(h: &Harness<Self>, output: &Output<Self::Event>, text: &str) -> Vec<String> {
+        let _ = (h, output, text);
+        Vec::new()
+    }
 }
 
 /// How a command's successful result reads in the transcript.
@@ -441,6 +446,33 @@ impl<C: Core> Harness<C> {
                 Output::SendFrame { socket, text } => Some((*socket, text.clone())),
                 _ => None,
             })
+            .collect()
+    }
+
+    /// The URL of every socket asked for, in order.
+    pub fn socket_urls(&self) -> Vec<String> {
+        self.outputs
+            .iter()
+            .filter_map(|(_, o)| match o {
+                Output::OpenSocket { url, .. } => Some(url.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How many pings the core sent.
+    pub fn pings_sent(&self) -> usize {
+        self.outputs
+            .iter()
+            .filter(|(_, o)| matches!(o, Output::SendPing { .. }))
+            .count()
+    }
+
+    /// The delay (ms) of every reconnect the core announced, in order.
+    pub fn reconnect_delays(&self) -> Vec<u64> {
+        self.events
+            .iter()
+            .filter_map(|(_, e)| C::reconnect_delay_ms(e))
             .collect()
     }
 

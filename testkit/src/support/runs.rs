@@ -86,3 +86,63 @@ macro_rules! run_ops {
     };
 }
 pub(crate) use run_ops;
+
+/// Replays every file of a run target's fuzz corpus (`agent_inputs`, `visitor_inputs`) through
+/// `run_bytes`: each file that decodes must run without a violation, and at least `min` files
+/// must be there and decode.
+pub fn replay_corpus<C>(target: &str, min: usize, run_bytes: impl Fn(&[u8]) -> Option<Report<C>>) {
+    let files = crate::corpus::corpus_files(target);
+    let mut decoded = 0;
+    for path in &files {
+        let data = std::fs::read(path).expect("corpus file");
+        if let Some(report) = run_bytes(&data) {
+            decoded += 1;
+            assert!(
+                report.violations.is_empty(),
+                "{}: {:?}",
+                path.display(),
+                report.violations
+            );
+        }
+    }
+    let count = files.len();
+    assert!(count >= min, "the seed corpus has only {count} files");
+    assert!(decoded >= min, "only {decoded} corpus files decode");
+}
+
+/// What a run reached, as the name of the corpus file that keeps it: runs that reach the same
+/// coarse counts are the same case.
+pub trait SeedName {
+    /// The file name (`seed_` and the counts).
+    fn seed_name(&self) -> String;
+}
+
+/// Grows a run target's fuzz corpus when the environment variable `when` is set: runs 5,000
+/// inputs from `next_input` and writes each one that reaches a case not seen before (named by
+/// its report's [`SeedName`]). Returns how many files it wrote.
+pub fn grow_corpus<C>(
+    when: &str,
+    target: &str,
+    mut next_input: impl FnMut() -> Vec<u8>,
+    run_bytes: impl Fn(&[u8]) -> Option<Report<C>>,
+) -> usize
+where
+    Report<C>: SeedName,
+{
+    if std::env::var_os(when).is_none() {
+        return 0;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..5_000 {
+        let data = next_input();
+        let Some(report) = run_bytes(&data) else {
+            continue;
+        };
+        let name = report.seed_name();
+        if seen.insert(name.clone()) {
+            let path = crate::corpus::corpus_dir(target).join(name);
+            std::fs::write(path, &data).expect("write seed");
+        }
+    }
+    seen.len()
+}

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use glance_presence_protocol::agent::{
     AgentConfig, AgentConfigBuilder, AgentEvent, AgentProtocol, CommandError, RequestId,
 };
-use glance_presence_protocol::io::Output;
 
 use super::harness::{self, CommandValue, Core, PongTiming};
 
@@ -65,8 +64,11 @@ impl Core for AgentProtocol {
         matches!(event, AgentEvent::Stopped { .. })
     }
 
-    fn check_output(_: &Harness, _: &Output<AgentEvent>, _: &str) -> Vec<String> {
-        Vec::new()
+    fn reconnect_delay_ms(event: &AgentEvent) -> Option<u64> {
+        match event {
+            AgentEvent::Reconnecting { delay_ms, .. } => Some(*delay_ms),
+            _ => None,
+        }
     }
 }
 

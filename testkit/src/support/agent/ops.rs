@@ -593,6 +593,17 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
     report
 }
 
+/// Connected events, visitors leaving, requests issued and events, each capped.
+impl runs::SeedName for Report {
+    fn seed_name(&self) -> String {
+        let connected = self.connected.min(2);
+        let left = self.counts.left.min(1);
+        let requests = self.counts.requests.min(3);
+        let events = (self.events / 20).min(3);
+        format!("seed_c{connected}_l{left}_r{requests}_e{events}")
+    }
+}
+
 /// Decodes and runs; `None` when the bytes do not decode.
 pub fn run_bytes(data: &[u8]) -> Option<Report> {
     runs::decode(data).map(|(setup, ops): (Setup, Vec<Op>)| run(&setup, &ops))

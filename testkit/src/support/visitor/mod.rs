@@ -65,6 +65,13 @@ impl Core for VisitorProtocol {
         matches!(event, VisitorEvent::Stopped { .. })
     }
 
+    fn reconnect_delay_ms(event: &VisitorEvent) -> Option<u64> {
+        match event {
+            VisitorEvent::Reconnecting { delay_ms, .. } => Some(*delay_ms),
+            _ => None,
+        }
+    }
+
     /// One socket at a time; frames only on handshaken sockets, `connect` first and once and
     /// never with a token; keepalives and pings only after `connected`; nothing after
     /// `Stopped`.

@@ -238,6 +238,15 @@ fn canonical(url: &str, n: u8) -> String {
     table[n as usize % table.len()].to_owned()
 }
 
+impl runs::SeedName for Report {
+    /// Sockets, connected events, keepalives and events, each capped.
+    fn seed_name(&self) -> String {
+        let (sockets, keepalives) = (self.counts.sockets.min(3), self.counts.keepalives.min(2));
+        let (connected, events) = (self.connected.min(2), (self.events / 8).min(4));
+        format!("seed_s{sockets}_c{connected}_k{keepalives}_e{events}")
+    }
+}
+
 /// Decodes and runs; `None` when the bytes do not decode.
 pub fn run_bytes(data: &[u8]) -> Option<Report> {
     runs::decode(data).map(|(setup, ops): (Setup, Vec<Op>)| run(&setup, &ops))

@@ -7,12 +7,9 @@
 
 use glance_presence_testkit::support;
 
-use proptest::collection::vec;
-use proptest::prelude::any;
-use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::TestRunner;
 use support::agent::ops::run_bytes;
 use support::runs;
+use support::runs::props::seed_inputs;
 
 #[test]
 fn corpus_replays_without_violations() {
@@ -21,10 +18,12 @@ fn corpus_replays_without_violations() {
 
 #[test]
 fn write_seed_corpus_when_asked() {
-    let mut runner = TestRunner::deterministic();
-    let strategy = vec(any::<u8>(), 64..2048);
-    let next_input = || strategy.new_tree(&mut runner).expect("tree").current();
-    let written = runs::grow_corpus("AGENT_CORPUS_WRITE", "agent_inputs", next_input, run_bytes);
+    let written = runs::grow_corpus(
+        "AGENT_CORPUS_WRITE",
+        "agent_inputs",
+        seed_inputs(),
+        run_bytes,
+    );
     println!("wrote {written} seed files");
 }
 

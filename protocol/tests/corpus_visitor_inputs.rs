@@ -7,11 +7,8 @@
 
 use glance_presence_testkit::support;
 
-use proptest::collection::vec;
-use proptest::prelude::any;
-use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::TestRunner;
 use support::runs;
+use support::runs::props::seed_inputs;
 use support::visitor::ops::run_bytes;
 
 #[test]
@@ -21,13 +18,10 @@ fn corpus_replays_without_violations() {
 
 #[test]
 fn write_seed_corpus_when_asked() {
-    let mut runner = TestRunner::deterministic();
-    let strategy = vec(any::<u8>(), 64..2048);
-    let next_input = || strategy.new_tree(&mut runner).expect("tree").current();
     let written = runs::grow_corpus(
         "VISITOR_CORPUS_WRITE",
         "visitor_inputs",
-        next_input,
+        seed_inputs(),
         run_bytes,
     );
     println!("wrote {written} seed files");

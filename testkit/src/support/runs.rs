@@ -146,3 +146,59 @@ where
     }
     seen.len()
 }
+
+/// The proptest side of the cores' property and corpus tests (with the `proptest` feature):
+/// the case count, the random bytes a run decodes from, and deterministic samples of runs.
+#[cfg(feature = "proptest")]
+pub mod props {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{TestCaseError, TestRunner};
+
+    use super::Report;
+
+    /// 1,000 cases, no failure files.
+    pub fn cases() -> ProptestConfig {
+        ProptestConfig {
+            cases: 1_000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
+    /// Up to 4 KiB of random bytes, decoded into a run.
+    pub fn bytes() -> impl Strategy<Value = Vec<u8>> {
+        vec(any::<u8>(), 0..4096)
+    }
+
+    /// The reports of `n` runs of deterministic random [`bytes`] (an empty report where they
+    /// do not decode), to check that the generator reaches the interesting states.
+    pub fn sample_reports<C: Default>(
+        n: usize,
+        run_bytes: impl Fn(&[u8]) -> Option<Report<C>>,
+    ) -> Vec<Report<C>> {
+        let mut runner = TestRunner::deterministic();
+        (0..n)
+            .map(|_| {
+                let data = bytes().new_tree(&mut runner).unwrap().current();
+                run_bytes(&data).unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// Deterministic random inputs of 64 to 2,047 bytes, to grow a corpus from.
+    pub fn seed_inputs() -> impl FnMut() -> Vec<u8> {
+        let mut runner = TestRunner::deterministic();
+        let strategy = vec(any::<u8>(), 64..2048);
+        move || strategy.new_tree(&mut runner).expect("tree").current()
+    }
+
+    impl<C> Report<C> {
+        /// Fails the property with every violation when one is tagged `tag`.
+        pub fn none_of(&self, tag: &str) -> Result<(), TestCaseError> {
+            prop_assert!(self.of(tag).is_empty(), "{:?}", self.violations);
+            Ok(())
+        }
+    }
+}

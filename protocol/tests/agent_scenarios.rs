@@ -202,14 +202,7 @@ fn link_drops_and_comes_back_with_backoff() {
         reason: String::new(),
     });
     insta::assert_snapshot!(h.transcript());
-    let delays: Vec<(u32, u64)> = h
-        .event_list()
-        .into_iter()
-        .filter_map(|e| match e {
-            AgentEvent::Reconnecting { attempt, delay_ms } => Some((attempt, delay_ms)),
-            _ => None,
-        })
-        .collect();
+    let delays = h.reconnects();
     assert_eq!(
         delays,
         vec![(1, 5000), (2, 5000), (3, 5000), (4, 60000), (1, 5000)]
@@ -888,14 +881,7 @@ fn accept_then_drop_server_meets_a_growing_backoff_and_the_state_does_not_flip()
     // a reset-every-time loop (which would make ~1,200 at a 0.5 s mean).
     eprintln!("accept-then-drop server: {sockets} sockets in 10 virtual minutes");
     assert!(sockets <= 60, "{sockets} sockets in 10 minutes");
-    let delays: Vec<(u32, u64)> = h
-        .event_list()
-        .into_iter()
-        .filter_map(|e| match e {
-            AgentEvent::Reconnecting { attempt, delay_ms } => Some((attempt, delay_ms)),
-            _ => None,
-        })
-        .collect();
+    let delays = h.reconnects();
     let attempts: Vec<u32> = delays.iter().map(|(a, _)| *a).collect();
     assert_eq!(attempts, (1..=attempts.len() as u32).collect::<Vec<_>>());
     assert_no_flip_per_reconnect(&h);

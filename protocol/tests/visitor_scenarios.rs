@@ -453,14 +453,7 @@ fn drop_and_backoff_reconnect_resends_presence() {
     insta::assert_snapshot!(h.transcript());
     h.assert_clean();
 
-    let delays: Vec<(u32, u64)> = h
-        .event_list()
-        .into_iter()
-        .filter_map(|e| match e {
-            VisitorEvent::Reconnecting { attempt, delay_ms } => Some((attempt, delay_ms)),
-            _ => None,
-        })
-        .collect();
+    let delays = h.reconnects();
     assert_eq!(delays.len(), 2);
     assert_eq!((delays[0].0, delays[1].0), (1, 2));
     assert!(delays[0].1 <= 1000 && delays[1].1 <= 2000, "{delays:?}");

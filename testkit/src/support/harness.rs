@@ -49,8 +49,8 @@ pub trait Core: SansIo<Event: Clone + Debug + Serialize> + Debug + Sized {
     fn disconnect(&mut self, now: Instant);
     /// Whether `event` is the core's last event.
     fn is_stopped(event: &Self::Event) -> bool;
-    /// The delay `event` announces before a reconnect attempt, if it announces one.
-    fn reconnect_delay_ms(event: &Self::Event) -> Option<u64>;
+    /// The reconnect attempt `event` announces and its delay in ms, if it announces one.
+    fn reconnect(event: &Self::Event) -> Option<(u32, u64)>;
     /// The transport-level invariants an output breaks, given the transport's view before it
     /// (`text` is its transcript line). None unless the core's side says otherwise.
     fn check_output(h: &Harness<Self>, output: &Output<Self::Event>, text: &str) -> Vec<String> {
@@ -468,12 +468,17 @@ impl<C: Core> Harness<C> {
             .count()
     }
 
-    /// The delay (ms) of every reconnect the core announced, in order.
-    pub fn reconnect_delays(&self) -> Vec<u64> {
+    /// Every reconnect the core announced, in order: the attempt and its delay in ms.
+    pub fn reconnects(&self) -> Vec<(u32, u64)> {
         self.events
             .iter()
-            .filter_map(|(_, e)| C::reconnect_delay_ms(e))
+            .filter_map(|(_, e)| C::reconnect(e))
             .collect()
+    }
+
+    /// The delay (ms) of every reconnect the core announced, in order.
+    pub fn reconnect_delays(&self) -> Vec<u64> {
+        self.reconnects().into_iter().map(|(_, ms)| ms).collect()
     }
 
     /// The frames sent on one socket.

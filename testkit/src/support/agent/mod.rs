@@ -64,9 +64,9 @@ impl Core for AgentProtocol {
         matches!(event, AgentEvent::Stopped { .. })
     }
 
-    fn reconnect_delay_ms(event: &AgentEvent) -> Option<u64> {
+    fn reconnect(event: &AgentEvent) -> Option<(u32, u64)> {
         match event {
-            AgentEvent::Reconnecting { delay_ms, .. } => Some(*delay_ms),
+            AgentEvent::Reconnecting { attempt, delay_ms } => Some((*attempt, *delay_ms)),
             _ => None,
         }
     }

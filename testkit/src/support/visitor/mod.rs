@@ -65,9 +65,9 @@ impl Core for VisitorProtocol {
         matches!(event, VisitorEvent::Stopped { .. })
     }
 
-    fn reconnect_delay_ms(event: &VisitorEvent) -> Option<u64> {
+    fn reconnect(event: &VisitorEvent) -> Option<(u32, u64)> {
         match event {
-            VisitorEvent::Reconnecting { delay_ms, .. } => Some(*delay_ms),
+            VisitorEvent::Reconnecting { attempt, delay_ms } => Some((*attempt, *delay_ms)),
             _ => None,
         }
     }

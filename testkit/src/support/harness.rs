@@ -48,7 +48,7 @@ pub trait Core: SansIo<Event: Clone + Debug + Serialize> + Debug + Sized {
     /// Stops for good.
     fn disconnect(&mut self, now: Instant);
     /// Whether `event` is the core's last event.
-    fn is_stopped(event: &Self::Event) -> bool;
+    fn is_stopped_event(event: &Self::Event) -> bool;
     /// The reconnect attempt `event` announces and its delay in ms, if it announces one.
     fn reconnect(event: &Self::Event) -> Option<(u32, u64)>;
     /// The transport-level invariants an output breaks, given the transport's view before it
@@ -308,7 +308,7 @@ impl<C: Core> Harness<C> {
                     self.all_http.push(*id);
                 }
                 Output::Event(event) => {
-                    if C::is_stopped(event) {
+                    if C::is_stopped_event(event) {
                         self.stopped = true;
                     }
                     self.events.push((self.elapsed(), event.clone()));

@@ -1,10 +1,10 @@
 //! The agent's side of the scripted [`Harness`]: its default configurations, its commands
 //! (each written to the transcript with its result) and the constants the agent tests share.
-//! The peer, the clock and the transcript are the generic [`harness`](super::harness)'s; the
+//! The peer, the clock and the transcript are the generic [`harness`]'s; the
 //! agent's arbitrary runs are in [`ops`].
 //!
 //! The agent's fake peer answers pings at the end of every drain (on sockets still open) and
-//! checks no transport invariants itself ([`ops`] checks its runs).
+//! checks no transport invariants itself ([`ops`] checks its runs). Not the agent's tests.
 
 pub mod ops;
 
@@ -60,7 +60,7 @@ impl Core for AgentProtocol {
         AgentProtocol::disconnect(self, now);
     }
 
-    fn is_stopped(event: &AgentEvent) -> bool {
+    fn is_stopped_event(event: &AgentEvent) -> bool {
         matches!(event, AgentEvent::Stopped { .. })
     }
 

@@ -19,6 +19,8 @@
 //!   `visitorconn` with `connected: true`, whichever op sent it);
 //! - never more than one socket open or opening;
 //! - every reconnect delay within the policy's bounds.
+//!
+//! Not the fake peer itself (the generic harness) nor the fuzz target (it calls [`run_bytes`]).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

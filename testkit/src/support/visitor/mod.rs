@@ -2,10 +2,10 @@
 //! visibility and session commands (each written to the transcript with its result), the
 //! transport-level invariants it checks on every output, and the constants the visitor tests
 //! share. The peer, the clock and the transcript are the generic
-//! [`harness`](super::harness)'s; the visitor's arbitrary runs are in [`ops`].
+//! [`harness`]'s; the visitor's arbitrary runs are in [`ops`].
 //!
 //! The visitor's fake peer answers pings only while time advances (as a live peer does), and
-//! only when asked to ([`Harness::with_auto_pong`]).
+//! only when asked to ([`Harness::with_auto_pong`]). Not the visitor's tests.
 
 pub mod ops;
 
@@ -61,7 +61,7 @@ impl Core for VisitorProtocol {
         VisitorProtocol::disconnect(self, now);
     }
 
-    fn is_stopped(event: &VisitorEvent) -> bool {
+    fn is_stopped_event(event: &VisitorEvent) -> bool {
         matches!(event, VisitorEvent::Stopped { .. })
     }
 

@@ -13,6 +13,8 @@
 //! - `poll_timeout` never in the past;
 //! - reconnect delays within the policy's bounds;
 //! - no `Invoke` event for a function outside `GLANCE.` / `GLANCE_COBROWSE.Custom.`.
+//!
+//! Not the fake peer itself (the generic harness) nor the fuzz target (it calls [`run_bytes`]).
 
 use std::time::Duration;
 

@@ -12,7 +12,7 @@ use libfuzzer_sys::fuzz_target;
 use glance_presence_testkit::support;
 
 fuzz_target!(|data: &[u8]| {
-    if let Some(report) = support::ops::run_bytes(data) {
+    if let Some(report) = support::agent::ops::run_bytes(data) {
         assert!(report.violations.is_empty(), "{:?}", report.violations);
     }
 });

@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
     ];
     for err in errors.into_iter().flatten() {
         match (status, err) {
-            (401 | 403, RestError::Authorization { status: s }) => assert_eq!(s, status),
+            (401 | 403, RestError::Authorization { status: s, .. }) => assert_eq!(s, status),
             (503, RestError::ServiceUnavailable) | (0, RestError::Connection { .. }) => {}
             (401 | 403 | 503 | 0, other) => panic!("status {status} gave {other:?}"),
             (_, RestError::Error { status: s, .. }) => assert_eq!(s, status),

@@ -5,91 +5,40 @@
 
 use glance_presence_testkit::support;
 
-use proptest::collection::vec;
 use proptest::prelude::*;
-use support::ops::{run_bytes, Report};
+use support::agent::ops::run_bytes;
+use support::runs::props::{bytes, cases, sample_reports};
 
-fn cases() -> ProptestConfig {
-    ProptestConfig {
-        cases: 1_000,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
-fn run(data: &[u8]) -> Report {
+fn run(data: &[u8]) -> support::agent::ops::Report {
     run_bytes(data).unwrap_or_default()
 }
 
-fn bytes() -> impl Strategy<Value = Vec<u8>> {
-    vec(any::<u8>(), 0..4096)
-}
-
+// One line a property: the run's violations with that tag must be none.
 proptest! {
     #![proptest_config(cases())]
-
-    #[test]
-    fn every_request_resolves_exactly_once(data in bytes()) {
-        let report = run(&data);
-        prop_assert!(report.of("resolve").is_empty(), "{:?}", report.violations);
-    }
-
-    #[test]
-    fn no_deadline_in_the_past(data in bytes()) {
-        let report = run(&data);
-        prop_assert!(report.of("deadline").is_empty(), "{:?}", report.violations);
-    }
-
-    #[test]
-    fn no_event_after_stopped(data in bytes()) {
-        let report = run(&data);
-        prop_assert!(report.of("stopped").is_empty(), "{:?}", report.violations);
-    }
-
-    #[test]
-    fn no_visitor_left_before_the_grace_period(data in bytes()) {
-        let report = run(&data);
-        prop_assert!(report.of("grace").is_empty(), "{:?}", report.violations);
-    }
-
-    #[test]
-    fn never_more_than_one_socket(data in bytes()) {
-        let report = run(&data);
-        prop_assert!(report.of("sockets").is_empty(), "{:?}", report.violations);
-    }
-
-    #[test]
-    fn reconnect_delays_within_the_policy_bounds(data in bytes()) {
-        let report = run(&data);
-        prop_assert!(report.of("backoff").is_empty(), "{:?}", report.violations);
-    }
-
-    #[test]
-    fn bad_invokes_are_always_refused(data in bytes()) {
-        let report = run(&data);
-        prop_assert!(report.of("invoke").is_empty(), "{:?}", report.violations);
-    }
+    #[test] fn every_request_resolves_exactly_once(data in bytes()) { run(&data).none_of("resolve")?; }
+    #[test] fn no_deadline_in_the_past(data in bytes()) { run(&data).none_of("deadline")?; }
+    #[test] fn no_event_after_stopped(data in bytes()) { run(&data).none_of("stopped")?; }
+    #[test] fn no_visitor_left_before_the_grace_period(data in bytes()) { run(&data).none_of("grace")?; }
+    #[test] fn never_more_than_one_socket(data in bytes()) { run(&data).none_of("sockets")?; }
+    #[test] fn reconnect_delays_within_the_policy_bounds(data in bytes()) { run(&data).none_of("backoff")?; }
+    #[test] fn bad_invokes_are_always_refused(data in bytes()) { run(&data).none_of("invoke")?; }
 }
 
 /// The generator reaches the interesting states: requests, reconnects and presence changes
 /// happen in a good share of runs (so the properties above are not vacuous).
 #[test]
 fn the_generator_reaches_interesting_states() {
-    use proptest::strategy::ValueTree;
-    use proptest::test_runner::TestRunner;
-    let mut runner = TestRunner::deterministic();
     let (mut with_requests, mut with_events, mut connected, mut left) = (0, 0, 0, 0);
-    for _ in 0..300 {
-        let data = bytes().new_tree(&mut runner).unwrap().current();
-        let report = run(&data);
-        if report.requests > 0 {
+    for report in sample_reports(300, run_bytes) {
+        if report.counts.requests > 0 {
             with_requests += 1;
         }
         if report.events > 3 {
             with_events += 1;
         }
         connected += usize::from(report.connected > 0);
-        left += usize::from(report.left > 0);
+        left += usize::from(report.counts.left > 0);
     }
     assert!(
         with_requests > 100,

@@ -14,8 +14,8 @@ use glance_presence_protocol::agent::{
 use glance_presence_protocol::backoff::ReconnectPolicy;
 use glance_presence_protocol::io::{CloseReason, Output, SansIo};
 use serde_json::json;
-use support::harness::{Harness, FIND_FOUND};
-use support::ops::jwt_with_exp;
+use support::agent::ops::jwt_with_exp;
+use support::agent::{Harness, FIND_FOUND};
 
 const LOOKUP_PRESENT: &str = r#"{"direct":"127.0.0.1:8080","visitorpresent":"1699999990.0","timestamp":"1699999990.0","visitorid":"v1","groupid":"12345","ds":"127.0.0.1/0","directserver":"127.0.0.1","tlsport":0,"httpsport":8080,"url":"https://shop.example.com/","browser":"chrome","browserver":120,"platform":"linux"}"#;
 
@@ -49,11 +49,11 @@ fn outcome(
 fn happy_path() {
     let mut h = Harness::new(|b| b.origin("https://console.example.com"));
     h.connect().unwrap();
-    assert_eq!(h.agent.connection_state(), ConnectionState::Connecting);
+    assert_eq!(h.core.connection_state(), ConnectionState::Connecting);
     h.respond("/findvisitor", 200, FIND_FOUND);
     h.open_socket();
     h.frame(r#"{"type":"connected","keepalive":30}"#);
-    assert_eq!(h.agent.connection_state(), ConnectionState::Connected);
+    assert_eq!(h.core.connection_state(), ConnectionState::Connected);
     h.note("a live presence frame arrives before the snapshot: it is applied after it");
     h.frame(r#"{"type":"presence","data":{"url":"https://shop.example.com/cart","cartvalue":42}}"#);
     h.respond("/lookupvisitor", 200, LOOKUP_PRESENT);
@@ -68,7 +68,7 @@ fn happy_path() {
     h.advance(secs(30));
     insta::assert_snapshot!(h.transcript());
 
-    let data = h.agent.presence_data();
+    let data = h.core.presence_data();
     assert_eq!(data.url(), Some("https://shop.example.com/checkout"));
     assert_eq!(data.get("cartvalue"), Some(&json!(42)));
     let keys: Vec<&String> = data.iter().map(|(k, _)| k).collect();
@@ -77,7 +77,7 @@ fn happy_path() {
         "the snapshot's order is kept, live keys appended"
     );
     assert_eq!(keys.last().unwrap().as_str(), "cartvalue");
-    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
+    assert_eq!(h.core.visitor_presence(), VisitorPresence::Present);
     let keepalives = h
         .outputs
         .iter()
@@ -121,7 +121,7 @@ fn page_navigation_does_not_flicker() {
         )),
         0
     );
-    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
+    assert_eq!(h.core.visitor_presence(), VisitorPresence::Present);
 }
 
 #[test]
@@ -130,9 +130,9 @@ fn visitor_leaves_after_the_grace_period() {
     h.connect_happy(LOOKUP_PRESENT);
     h.frame(r#"{"type":"visitorsock","data":{"connected":false}}"#);
     h.advance(Duration::from_millis(5999));
-    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
+    assert_eq!(h.core.visitor_presence(), VisitorPresence::Present);
     h.advance(Duration::from_millis(1));
-    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Absent);
+    assert_eq!(h.core.visitor_presence(), VisitorPresence::Absent);
     h.frame(r#"{"type":"visitorconn","data":{"connected":false}}"#);
     h.advance(secs(1));
     insta::assert_snapshot!(h.transcript());
@@ -164,15 +164,15 @@ fn link_drops_and_comes_back_with_backoff() {
         reason: "going away".to_owned(),
     });
     // The last known state is kept for the leave grace while the link is down...
-    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
+    assert_eq!(h.core.visitor_presence(), VisitorPresence::Present);
     h.note("first reconnect attempt fails at findvisitor");
     h.advance(secs(5));
     h.fail_http("/findvisitor", "connection refused");
-    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
+    assert_eq!(h.core.visitor_presence(), VisitorPresence::Present);
     h.note("second attempt: the socket cannot be opened");
     h.advance(secs(5));
     // ...then (6 s after the drop) it is no longer vouched for.
-    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Unknown);
+    assert_eq!(h.core.visitor_presence(), VisitorPresence::Unknown);
     h.respond("/findvisitor", 200, FIND_FOUND);
     h.close_socket(CloseReason::TransportError {
         detail: "connection refused".to_owned(),
@@ -202,14 +202,7 @@ fn link_drops_and_comes_back_with_backoff() {
         reason: String::new(),
     });
     insta::assert_snapshot!(h.transcript());
-    let delays: Vec<(u32, u64)> = h
-        .event_list()
-        .into_iter()
-        .filter_map(|e| match e {
-            AgentEvent::Reconnecting { attempt, delay_ms } => Some((attempt, delay_ms)),
-            _ => None,
-        })
-        .collect();
+    let delays = h.reconnects();
     assert_eq!(
         delays,
         vec![(1, 5000), (2, 5000), (3, 5000), (4, 60000), (1, 5000)]
@@ -223,7 +216,7 @@ fn full_jitter_backoff_delays_stay_within_bounds_and_grow() {
     h.connect().unwrap();
     for _ in 0..8 {
         h.fail_http("/findvisitor", "unreachable");
-        let deadline = h.agent.poll_timeout().unwrap();
+        let deadline = h.core.poll_timeout().unwrap();
         h.advance(deadline - h.now);
     }
     let policy = ReconnectPolicy::default();
@@ -234,7 +227,7 @@ fn full_jitter_backoff_delays_stay_within_bounds_and_grow() {
         }
     }
     assert_eq!(
-        h.agent.connection_state(),
+        h.core.connection_state(),
         ConnectionState::Reconnecting { attempt: 8 }
     );
 }
@@ -252,11 +245,7 @@ fn dead_link_is_detected_and_replaced() {
     h.advance(secs(10));
     h.advance(secs(5));
     insta::assert_snapshot!(h.transcript());
-    let pings = h
-        .outputs
-        .iter()
-        .filter(|(_, o)| matches!(o, Output::SendPing { .. }))
-        .count();
+    let pings = h.pings_sent();
     assert_eq!(pings, 2);
     assert!(h.event_list().contains(&AgentEvent::Disconnected {
         why: DisconnectReason::DeadLink
@@ -269,7 +258,7 @@ fn token_refresh_with_credentials() {
     let mut h =
         Harness::with_credentials(|b| b.authorize_duration_minutes(10).idle_ping_after(secs(600)));
     h.connect().unwrap();
-    let first = jwt_with_exp(support::harness::UNIX_START + 600);
+    let first = jwt_with_exp(support::agent::UNIX_START + 600);
     h.respond("Authorize", 200, &format!("{first:?}"));
     h.respond("/findvisitor", 200, FIND_FOUND);
     h.open_socket();
@@ -318,13 +307,13 @@ fn token_refresh_with_credentials() {
         })
         .unwrap();
     assert!(last_connect.contains("fourth-token"), "{last_connect}");
-    assert_eq!(h.agent.connection_state(), ConnectionState::Connected);
-    assert!(!h.agent.is_stopped());
+    assert_eq!(h.core.connection_state(), ConnectionState::Connected);
+    assert!(!h.core.is_stopped());
 }
 
 #[test]
 fn expired_bare_token_stops_at_once() {
-    let mut h = Harness::new(|b| b.token(jwt_with_exp(support::harness::UNIX_START - 60)));
+    let mut h = Harness::new(|b| b.token(jwt_with_exp(support::agent::UNIX_START - 60)));
     h.connect().unwrap();
     h.advance(secs(120));
     insta::assert_snapshot!(h.transcript());
@@ -344,8 +333,8 @@ fn expired_bare_token_stops_at_once() {
         h.outputs.iter().all(|(_, o)| matches!(o, Output::Event(_))),
         "no IO at all"
     );
-    assert_eq!(h.agent.poll_timeout(), None);
-    assert_eq!(h.agent.connect(h.now), Err(CommandError::Stopped));
+    assert_eq!(h.core.poll_timeout(), None);
+    assert_eq!(h.core.connect(h.now), Err(CommandError::Stopped));
 }
 
 #[test]
@@ -395,7 +384,7 @@ fn redirect_moves_the_socket() {
     h.note("a redirect to a non-loopback plain-text host is refused");
     h.frame(r#"{"type":"redirect","data":{"direct":"evil.example.com:80"}}"#);
     insta::assert_snapshot!(h.transcript());
-    assert_eq!(h.agent.server().unwrap().host_port(), "127.0.0.1:9090");
+    assert_eq!(h.core.server().unwrap().host_port(), "127.0.0.1:9090");
     assert!(h.event_list().contains(&AgentEvent::Redirected {
         server: "127.0.0.1:9090".into()
     }));
@@ -525,7 +514,7 @@ fn request_timeout() {
     h.connect_happy("{}");
     let id = h.query().unwrap();
     h.advance(Duration::from_millis(9_999));
-    assert_eq!(h.agent.pending_requests(), 1);
+    assert_eq!(h.core.pending_requests(), 1);
     h.advance(Duration::from_millis(1));
     h.note("a late answer is ignored");
     h.respond("/query", 200, "{}");
@@ -554,9 +543,9 @@ fn disconnect_with_requests_pending() {
             why: StopReason::Requested
         })
     );
-    assert_eq!(h.agent.poll_timeout(), None);
-    assert_eq!(h.agent.lookup(h.now), Err(CommandError::Stopped));
-    assert!(h.agent.poll_output().is_none());
+    assert_eq!(h.core.poll_timeout(), None);
+    assert_eq!(h.core.lookup(h.now), Err(CommandError::Stopped));
+    assert!(h.core.poll_output().is_none());
     assert!(h.open_sockets.is_empty());
 }
 
@@ -595,14 +584,7 @@ fn findvisitor_absent_with_and_without_a_direct_server() {
     h.note("visitorfound:false without one: fall back to the presence server, never hang");
     h.respond("/findvisitor", 200, r#"{"visitorfound":false}"#);
     insta::assert_snapshot!(h.transcript());
-    let urls: Vec<String> = h
-        .outputs
-        .iter()
-        .filter_map(|(_, o)| match o {
-            Output::OpenSocket { url, .. } => Some(url.clone()),
-            _ => None,
-        })
-        .collect();
+    let urls = h.socket_urls();
     assert_eq!(
         urls,
         vec!["ws://127.0.0.1:8443/agent", "ws://127.0.0.1:7000/agent"]
@@ -622,7 +604,7 @@ fn discovery_through_visitor_settings() {
     h.open_socket();
     h.frame(r#"{"type":"connected","keepalive":30}"#);
     insta::assert_snapshot!(h.transcript());
-    assert_eq!(h.agent.server().unwrap().host_port(), "127.0.0.1:9443");
+    assert_eq!(h.core.server().unwrap().host_port(), "127.0.0.1:9443");
     assert!(h.find_http("/findvisitor").is_none());
 }
 
@@ -647,7 +629,7 @@ fn garbage_frames_become_protocol_violations() {
         count(&h, |e| matches!(e, AgentEvent::ProtocolViolation { .. })),
         6
     );
-    assert_eq!(h.agent.connection_state(), ConnectionState::Connected);
+    assert_eq!(h.core.connection_state(), ConnectionState::Connected);
 }
 
 #[test]
@@ -686,7 +668,7 @@ fn spurious_timeouts_do_nothing() {
         h.spurious_timeout();
     }
     assert_eq!(h.outputs.len(), before);
-    assert!(h.agent.poll_timeout().unwrap() > h.now);
+    assert!(h.core.poll_timeout().unwrap() > h.now);
 }
 
 /// The states the agent reported, in order.
@@ -719,14 +701,14 @@ fn restarted_service_with_an_empty_lookup_does_not_report_a_present_visitor_abse
     });
     h.advance(secs(5));
     reconnect_with_snapshot(&mut h, "{}");
-    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
+    assert_eq!(h.core.visitor_presence(), VisitorPresence::Present);
     h.note("the visitor reconnects to the restarted service 3 s later");
     h.advance(secs(3));
     h.frame(r#"{"type":"visitorsock","data":{"connected":true}}"#);
     h.advance(secs(30));
     insta::assert_snapshot!(h.transcript());
     assert_eq!(presence_states(&h), vec![VisitorPresence::Present]);
-    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
+    assert_eq!(h.core.visitor_presence(), VisitorPresence::Present);
 }
 
 #[test]
@@ -739,9 +721,9 @@ fn restarted_service_reports_a_visitor_that_never_comes_back_absent_after_the_gr
     h.advance(secs(5));
     reconnect_with_snapshot(&mut h, "{}");
     h.advance(Duration::from_millis(5999));
-    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
+    assert_eq!(h.core.visitor_presence(), VisitorPresence::Present);
     h.advance(Duration::from_millis(1));
-    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Absent);
+    assert_eq!(h.core.visitor_presence(), VisitorPresence::Absent);
     assert_eq!(
         presence_states(&h),
         vec![VisitorPresence::Present, VisitorPresence::Absent]
@@ -761,7 +743,7 @@ fn visitorconn_before_connected_then_an_empty_lookup_keeps_the_visitor_present()
     h.respond("/lookupvisitor", 200, "{}");
     h.advance(secs(20));
     assert_eq!(presence_states(&h), vec![VisitorPresence::Present]);
-    assert_eq!(h.agent.visitor_presence(), VisitorPresence::Present);
+    assert_eq!(h.core.visitor_presence(), VisitorPresence::Present);
 }
 
 #[test]
@@ -770,12 +752,12 @@ fn repeated_token_refusals_back_off_and_stop_with_authorization() {
     h.connect().unwrap();
     let mut authorize_calls = 0;
     for _ in 0..10 {
-        if h.agent.is_stopped() {
+        if h.core.is_stopped() {
             break;
         }
         // Wait for whatever the agent waits for (the backoff), then answer its steps.
         while h.find_http("Authorize").is_none() {
-            let Some(deadline) = h.agent.poll_timeout() else {
+            let Some(deadline) = h.core.poll_timeout() else {
                 break;
             };
             h.advance(deadline - h.now);
@@ -791,7 +773,7 @@ fn repeated_token_refusals_back_off_and_stop_with_authorization() {
         h.frame(r#"{"type":"error","data":{"error":"connfail","detail":"authorization"}}"#);
     }
     insta::assert_snapshot!(h.transcript());
-    assert!(h.agent.is_stopped());
+    assert!(h.core.is_stopped());
     assert_eq!(authorize_calls, 4, "the first token and three renewals");
     let stops: Vec<_> = h
         .event_list()
@@ -822,7 +804,7 @@ fn token_refusals_are_forgotten_once_the_link_is_stable() {
         h.note("the link stays up for the stable time, then the token is refused");
         h.advance(secs(31));
         h.frame(r#"{"type":"error","data":{"error":"connfail","detail":"authorization"}}"#);
-        assert!(!h.agent.is_stopped(), "stopped in round {round}");
+        assert!(!h.core.is_stopped(), "stopped in round {round}");
     }
 }
 
@@ -857,7 +839,7 @@ fn accept_then_drop(h: &mut Harness, window: Duration) -> usize {
             });
             continue;
         }
-        match h.agent.poll_timeout() {
+        match h.core.poll_timeout() {
             Some(deadline) => h.advance(deadline.saturating_duration_since(h.now)),
             None => break,
         }
@@ -899,14 +881,7 @@ fn accept_then_drop_server_meets_a_growing_backoff_and_the_state_does_not_flip()
     // a reset-every-time loop (which would make ~1,200 at a 0.5 s mean).
     eprintln!("accept-then-drop server: {sockets} sockets in 10 virtual minutes");
     assert!(sockets <= 60, "{sockets} sockets in 10 minutes");
-    let delays: Vec<(u32, u64)> = h
-        .event_list()
-        .into_iter()
-        .filter_map(|e| match e {
-            AgentEvent::Reconnecting { attempt, delay_ms } => Some((attempt, delay_ms)),
-            _ => None,
-        })
-        .collect();
+    let delays = h.reconnects();
     let attempts: Vec<u32> = delays.iter().map(|(a, _)| *a).collect();
     assert_eq!(attempts, (1..=attempts.len() as u32).collect::<Vec<_>>());
     assert_no_flip_per_reconnect(&h);
@@ -920,7 +895,7 @@ fn redirect_loop_slows_to_the_backoff() {
     let mut target = 9000;
     let start = h.elapsed();
     while h.elapsed() - start < secs(120) {
-        if matches!(h.agent.connection_state(), ConnectionState::Connected) {
+        if matches!(h.core.connection_state(), ConnectionState::Connected) {
             target += 1;
             h.frame(&format!(
                 r#"{{"type":"redirect","data":{{"direct":"127.0.0.1:{target}"}}}}"#
@@ -938,7 +913,7 @@ fn redirect_loop_slows_to_the_backoff() {
             }
             continue;
         }
-        match h.agent.poll_timeout() {
+        match h.core.poll_timeout() {
             Some(deadline) => h.advance(deadline.saturating_duration_since(h.now)),
             None => break,
         }
@@ -956,15 +931,8 @@ fn serverclose_with_the_reconnect_policy_comes_back_after_a_jittered_delay() {
     let mut h = Harness::new(|b| b.after_server_close(AfterServerClose::Reconnect));
     h.connect_happy(LOOKUP_PRESENT);
     h.frame(r#"{"type":"serverclose"}"#);
-    assert!(!h.agent.is_stopped());
-    let delays: Vec<u64> = h
-        .event_list()
-        .into_iter()
-        .filter_map(|e| match e {
-            AgentEvent::Reconnecting { delay_ms, .. } => Some(delay_ms),
-            _ => None,
-        })
-        .collect();
+    assert!(!h.core.is_stopped());
+    let delays = h.reconnect_delays();
     assert_eq!(delays.len(), 1);
     assert!(delays[0] <= 1000, "{delays:?}");
     assert!(h.event_list().contains(&AgentEvent::Disconnected {
@@ -972,7 +940,7 @@ fn serverclose_with_the_reconnect_policy_comes_back_after_a_jittered_delay() {
     }));
     h.advance(secs(1));
     reconnect_with_snapshot(&mut h, LOOKUP_PRESENT);
-    assert_eq!(h.agent.connection_state(), ConnectionState::Connected);
+    assert_eq!(h.core.connection_state(), ConnectionState::Connected);
     assert_eq!(presence_states(&h), vec![VisitorPresence::Present]);
 }
 
@@ -1010,7 +978,7 @@ fn a_token_provider_is_asked_before_connecting_before_expiry_after_a_refusal_and
         .group_id(12345)
         .visitor_id("v1")
         .token_provider()
-        .presence_server(support::harness::PRESENCE)
+        .presence_server(support::agent::PRESENCE)
         .rng_seed(7)
         .idle_ping_after(secs(600))
         .build()
@@ -1021,8 +989,8 @@ fn a_token_provider_is_asked_before_connecting_before_expiry_after_a_refusal_and
     assert_eq!(asked(&h), 1, "asked before anything is sent");
     assert!(h.find_http("/findvisitor").is_none());
     let now = h.now;
-    let first = jwt_with_exp(support::harness::UNIX_START + 600);
-    h.agent
+    let first = jwt_with_exp(support::agent::UNIX_START + 600);
+    h.core
         .provide_token(now, Ok(first.as_str().into()))
         .unwrap();
     h.drain();
@@ -1034,7 +1002,7 @@ fn a_token_provider_is_asked_before_connecting_before_expiry_after_a_refusal_and
     h.advance(secs(480));
     assert_eq!(asked(&h), 2);
     let now = h.now;
-    h.agent.provide_token(now, Ok("second".into())).unwrap();
+    h.core.provide_token(now, Ok("second".into())).unwrap();
     h.drain();
     assert!(h.event_list().contains(&AgentEvent::Disconnected {
         why: DisconnectReason::TokenRenewed
@@ -1054,18 +1022,18 @@ fn a_token_provider_is_asked_before_connecting_before_expiry_after_a_refusal_and
         } if step == "token provider"
     )));
     h.note("after the backoff it asks once more; a late answer to the old question was ignored");
-    let deadline = h.agent.poll_timeout().unwrap();
+    let deadline = h.core.poll_timeout().unwrap();
     h.advance(deadline - h.now);
     assert_eq!(asked(&h), 4);
     let now = h.now;
-    h.agent.provide_token(now, Ok("third".into())).unwrap();
+    h.core.provide_token(now, Ok("third".into())).unwrap();
     h.drain();
     h.respond("/findvisitor", 200, FIND_FOUND);
     h.open_socket();
     h.frame(r#"{"type":"connected","keepalive":300}"#);
     insta::assert_snapshot!(h.transcript());
-    assert_eq!(h.agent.connection_state(), ConnectionState::Connected);
-    assert!(!h.agent.is_stopped());
+    assert_eq!(h.core.connection_state(), ConnectionState::Connected);
+    assert!(!h.core.is_stopped());
 }
 
 #[test]

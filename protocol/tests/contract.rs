@@ -7,17 +7,10 @@ use std::time::Duration;
 
 use glance_presence_protocol::agent::{AgentProtocol, ConnectionState};
 use glance_presence_protocol::io::{Output, SansIo, TransportInput};
-use support::harness::{base_config, Harness, FIND_FOUND};
+use support::agent::{base_config, Harness, FIND_FOUND};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
-}
-
-fn pings_sent(h: &Harness) -> usize {
-    h.outputs
-        .iter()
-        .filter(|(_, o)| matches!(o, Output::SendPing { .. }))
-        .count()
 }
 
 #[test]
@@ -29,17 +22,17 @@ fn an_inbound_ping_is_activity_for_the_dead_link_logic() {
     h.advance(secs(10));
     h.input(TransportInput::Ping { socket });
     h.advance(secs(10));
-    assert_eq!(pings_sent(&h), 0, "20 s after connect, 10 s after the ping");
+    assert_eq!(h.pings_sent(), 0, "20 s after connect, 10 s after the ping");
     h.advance(secs(5));
-    assert_eq!(pings_sent(&h), 1, "15 s of silence after the ping");
+    assert_eq!(h.pings_sent(), 1, "15 s of silence after the ping");
     // The service pings instead of ponging: still alive.
     h.advance(secs(9));
     h.input(TransportInput::Ping { socket });
     h.advance(secs(5));
-    assert_eq!(h.agent.connection_state(), ConnectionState::Connected);
+    assert_eq!(h.core.connection_state(), ConnectionState::Connected);
     // A ping from a socket the agent gave up on is ignored.
     h.advance(secs(60));
-    assert_ne!(h.agent.connection_state(), ConnectionState::Connected);
+    assert_ne!(h.core.connection_state(), ConnectionState::Connected);
 }
 
 /// The answer the scripted service gives to an output, if any.
@@ -76,7 +69,7 @@ fn run(mid_drain: bool) -> Vec<Output<glance_presence_protocol::agent::AgentEven
     let mut agent = AgentProtocol::new(
         base_config().build().unwrap(),
         start,
-        Duration::from_secs(support::harness::UNIX_START),
+        Duration::from_secs(support::agent::UNIX_START),
     );
     agent.connect(start).unwrap();
     agent.lookup(start).unwrap();

@@ -5,53 +5,28 @@
 
 use glance_presence_testkit::support;
 
-use proptest::collection::vec;
 use proptest::prelude::*;
+use support::runs::props::{bytes, cases, sample_reports};
 use support::visitor::ops::{run_bytes, Report};
-
-fn cases() -> ProptestConfig {
-    ProptestConfig {
-        cases: 1_000,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
 
 fn run(data: &[u8]) -> Report {
     run_bytes(data).unwrap_or_default()
 }
 
-fn bytes() -> impl Strategy<Value = Vec<u8>> {
-    vec(any::<u8>(), 0..4096)
-}
-
+// One line a property where one tag says it: the run's violations with that tag must be none.
 proptest! {
     #![proptest_config(cases())]
 
     #[test]
     fn never_more_than_one_socket_open_or_opening(data in bytes()) {
         let report = run(&data);
-        prop_assert!(report.of("sockets").is_empty(), "{:?}", report.violations);
-        prop_assert!(report.of("frame").is_empty(), "{:?}", report.violations);
+        report.none_of("sockets")?;
+        report.none_of("frame")?;
     }
 
-    #[test]
-    fn no_output_after_stopped(data in bytes()) {
-        let report = run(&data);
-        prop_assert!(report.of("stopped").is_empty(), "{:?}", report.violations);
-    }
-
-    #[test]
-    fn deadlines_never_in_the_past(data in bytes()) {
-        let report = run(&data);
-        prop_assert!(report.of("deadline").is_empty(), "{:?}", report.violations);
-    }
-
-    #[test]
-    fn keepalives_only_after_connected(data in bytes()) {
-        let report = run(&data);
-        prop_assert!(report.of("keepalive").is_empty(), "{:?}", report.violations);
-    }
+    #[test] fn no_output_after_stopped(data in bytes()) { run(&data).none_of("stopped")?; }
+    #[test] fn deadlines_never_in_the_past(data in bytes()) { run(&data).none_of("deadline")?; }
+    #[test] fn keepalives_only_after_connected(data in bytes()) { run(&data).none_of("keepalive")?; }
 
     /// The rest: no panic, no token in a visitor's connect frame, invokes outside `GLANCE.` /
     /// `GLANCE_COBROWSE.Custom.` never let through (and `remote: true` on those that are),
@@ -67,16 +42,11 @@ proptest! {
 /// events happen in a good share of runs (so the properties above are not vacuous).
 #[test]
 fn the_generator_reaches_interesting_states() {
-    use proptest::strategy::ValueTree;
-    use proptest::test_runner::TestRunner;
-    let mut runner = TestRunner::deterministic();
     let (mut with_sockets, mut with_connected, mut with_keepalives, mut with_events) = (0, 0, 0, 0);
-    for _ in 0..300 {
-        let data = bytes().new_tree(&mut runner).unwrap().current();
-        let report = run(&data);
-        with_sockets += usize::from(report.sockets > 1);
+    for report in sample_reports(300, run_bytes) {
+        with_sockets += usize::from(report.counts.sockets > 1);
         with_connected += usize::from(report.connected > 0);
-        with_keepalives += usize::from(report.keepalives > 0);
+        with_keepalives += usize::from(report.counts.keepalives > 0);
         with_events += usize::from(report.events > 5);
     }
     assert!(
@@ -109,7 +79,7 @@ fn the_checks_catch_a_broken_invariant() {
     // Make the harness believe the socket never opened: the next frame breaks "frames only
     // on open sockets".
     h.handshaken.clear();
-    h.v.terms(h.now, TermsStatus::Accepted).unwrap();
+    h.core.terms(h.now, TermsStatus::Accepted).unwrap();
     h.drain();
     assert!(
         h.violations.iter().any(|v| v.starts_with("frame")),

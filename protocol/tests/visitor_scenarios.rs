@@ -41,14 +41,14 @@ fn connect_then_presence() {
     let mut h = Harness::new(|b| b.origin("https://shop.example.com")).with_auto_pong();
     h.note("presence before connect waits in the queue");
     h.presence(page()).unwrap();
-    assert_eq!(h.v.queued_messages(), 1);
+    assert_eq!(h.core.queued_messages(), 1);
     h.connect().unwrap();
-    assert_eq!(h.v.connection_state(), ConnectionState::Connecting);
+    assert_eq!(h.core.connection_state(), ConnectionState::Connecting);
     h.open_socket();
     h.note("connect, then the queue at once, without waiting for connected");
-    assert_eq!(h.v.queued_messages(), 0);
+    assert_eq!(h.core.queued_messages(), 0);
     h.frame(r#"{"type":"connected","keepalive":30}"#);
-    assert_eq!(h.v.connection_state(), ConnectionState::Connected);
+    assert_eq!(h.core.connection_state(), ConnectionState::Connected);
     h.presence(json!({"cartvalue": 42, "url": "https://shop.example.com/cart"}))
         .unwrap();
     h.terms(TermsStatus::Accepted).unwrap();
@@ -88,7 +88,7 @@ fn connect_then_presence() {
         [r#"{"type":"k"}"#, r#"{"type":"k"}"#],
         "one k per 30 s from connected"
     );
-    let merged = h.v.presence_data();
+    let merged = h.core.presence_data();
     let keys: Vec<&str> = merged.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         keys,
@@ -124,7 +124,7 @@ fn unique_connect() {
     );
     h.presence(page()).unwrap();
     h.connect().unwrap();
-    assert_eq!(h.v.visitor_id(), None);
+    assert_eq!(h.core.visitor_id(), None);
     h.respond("/uniquevisitor", 200, UNIQUE_ANSWER);
     h.accept();
     h.note("a drop: the same unique id and guest token are used again, no new request");
@@ -156,8 +156,8 @@ fn unique_connect() {
         .map(|(_, t)| t)
         .collect();
     assert_eq!(connects, [connect, connect]);
-    assert_eq!(h.v.unique_id().unwrap().as_str(), "123456789");
-    assert_eq!(h.v.visitor_id().unwrap().as_str(), "UNQ-123456789");
+    assert_eq!(h.core.unique_id().unwrap().as_str(), "123456789");
+    assert_eq!(h.core.visitor_id().unwrap().as_str(), "UNQ-123456789");
     let unique_events: Vec<String> = h
         .event_list()
         .iter()
@@ -171,7 +171,7 @@ fn unique_connect() {
         ]
     );
     assert!(
-        !format!("{:?}", h.v).contains("gt-secret"),
+        !format!("{:?}", h.core).contains("gt-secret"),
         "the guest token is redacted in Debug"
     );
 }
@@ -205,7 +205,7 @@ fn unique_request_failure_is_retried_with_backoff() {
         )),
         2
     );
-    assert_eq!(h.v.connection_state(), ConnectionState::Connected);
+    assert_eq!(h.core.connection_state(), ConnectionState::Connected);
 }
 
 #[test]
@@ -254,7 +254,7 @@ fn hide_and_show() {
     connected_with_page(&mut h);
     h.visibility(Visibility::Hidden).unwrap();
     assert_eq!(
-        h.v.connection_state(),
+        h.core.connection_state(),
         ConnectionState::Paused {
             hidden: true,
             blurred: false
@@ -307,7 +307,7 @@ fn hide_and_show() {
         .position(|(_, o)| matches!(o, Output::SendFrame { text, .. } if text.contains("hidden")))
         .unwrap();
     assert!(hidden_frame < hidden_close, "visibility hidden, then close");
-    assert_eq!(h.v.visibility_state(), Visibility::Visible);
+    assert_eq!(h.core.visibility_state(), Visibility::Visible);
 }
 
 #[test]
@@ -366,7 +366,7 @@ fn blur_then_focus() {
     connected_with_page(&mut h);
     h.note("a newer socket with the same visitor id took over");
     h.frame(r#"{"type":"blur"}"#);
-    assert!(h.v.is_blurred());
+    assert!(h.core.is_blurred());
     h.terms(TermsStatus::Accepted).unwrap();
     h.presence(json!({"step": 2})).unwrap();
     h.advance(secs(120));
@@ -395,7 +395,7 @@ fn blur_then_focus() {
         .filter(|(_, o)| matches!(o, Output::OpenSocket { .. }))
         .count();
     assert_eq!(sockets_opened, 2, "no socket while blurred");
-    assert!(!h.v.is_blurred());
+    assert!(!h.core.is_blurred());
 }
 
 #[test]
@@ -407,15 +407,8 @@ fn redirect() {
     h.accept();
     insta::assert_snapshot!(h.transcript());
     h.assert_clean();
-    assert_eq!(h.v.server().unwrap().host_port(), "127.0.0.1:9090");
-    let urls: Vec<String> = h
-        .outputs
-        .iter()
-        .filter_map(|(_, o)| match o {
-            Output::OpenSocket { url, .. } => Some(url.clone()),
-            _ => None,
-        })
-        .collect();
+    assert_eq!(h.core.server().unwrap().host_port(), "127.0.0.1:9090");
+    let urls = h.socket_urls();
     assert_eq!(
         urls,
         [
@@ -443,13 +436,13 @@ fn drop_and_backoff_reconnect_resends_presence() {
         reason: "going away".into(),
     });
     assert!(matches!(
-        h.v.connection_state(),
+        h.core.connection_state(),
         ConnectionState::Reconnecting { attempt: 1 }
     ));
     h.note("while down, presence merges without queueing: the whole presence goes out next");
     h.presence(json!({"url": "https://shop.example.com/cart"}))
         .unwrap();
-    assert_eq!(h.v.queued_messages(), 0);
+    assert_eq!(h.core.queued_messages(), 0);
     h.advance(secs(1));
     h.note("the first attempt fails: the second waits longer");
     h.close_socket(CloseReason::TransportError {
@@ -460,14 +453,7 @@ fn drop_and_backoff_reconnect_resends_presence() {
     insta::assert_snapshot!(h.transcript());
     h.assert_clean();
 
-    let delays: Vec<(u32, u64)> = h
-        .event_list()
-        .into_iter()
-        .filter_map(|e| match e {
-            VisitorEvent::Reconnecting { attempt, delay_ms } => Some((attempt, delay_ms)),
-            _ => None,
-        })
-        .collect();
+    let delays = h.reconnects();
     assert_eq!(delays.len(), 2);
     assert_eq!((delays[0].0, delays[1].0), (1, 2));
     assert!(delays[0].1 <= 1000 && delays[1].1 <= 2000, "{delays:?}");
@@ -478,18 +464,18 @@ fn drop_and_backoff_reconnect_resends_presence() {
             r#"{"type":"presence","data":{"url":"https://shop.example.com/cart","browser":"chrome","browserver":120,"platform":"linux","cartvalue":42}}"#,
         ]
     );
-    assert_eq!(h.v.connection_state(), ConnectionState::Connected);
+    assert_eq!(h.core.connection_state(), ConnectionState::Connected);
     h.note("a drop right after connected does not reset the backoff");
     h.close_socket(CloseReason::TransportError {
         detail: "reset".into(),
     });
     assert!(matches!(
-        h.v.connection_state(),
+        h.core.connection_state(),
         ConnectionState::Reconnecting { attempt: 3 }
     ));
     h.advance(secs(60));
     h.accept();
-    assert_eq!(h.v.connection_state(), ConnectionState::Connected);
+    assert_eq!(h.core.connection_state(), ConnectionState::Connected);
     h.note("a link that stayed up for the stable time resets the backoff");
     for _ in 0..3 {
         h.advance(secs(10));
@@ -500,11 +486,11 @@ fn drop_and_backoff_reconnect_resends_presence() {
     });
     assert!(
         matches!(
-            h.v.connection_state(),
+            h.core.connection_state(),
             ConnectionState::Reconnecting { attempt: 1 }
         ),
         "{:?}",
-        h.v.connection_state()
+        h.core.connection_state()
     );
 }
 
@@ -528,11 +514,7 @@ fn dead_link_is_detected_and_replaced() {
             }),
         1
     );
-    let pings = h
-        .outputs
-        .iter()
-        .filter(|(_, o)| matches!(o, Output::SendPing { .. }))
-        .count();
+    let pings = h.pings_sent();
     assert_eq!(pings, 2);
 }
 
@@ -573,8 +555,8 @@ fn disconnect() {
             .any(|(_, t)| t.contains("bye") || t.contains("disconnect")),
         "no goodbye frame"
     );
-    assert_eq!(h.v.poll_timeout(), None);
-    assert!(h.v.is_stopped());
+    assert_eq!(h.core.poll_timeout(), None);
+    assert!(h.core.is_stopped());
 }
 
 #[test]
@@ -670,7 +652,7 @@ fn bounded_queue_and_command_errors() {
         Err(CommandError::QueueFull { bound: 2 })
     );
     assert!(
-        h.v.presence_data().is_empty(),
+        h.core.presence_data().is_empty(),
         "a refused presence is not merged"
     );
     assert!(matches!(
@@ -690,7 +672,7 @@ fn bounded_queue_and_command_errors() {
     h.note("a 600-byte presence value is refused at once (frame limit 512)");
     let big = data(json!({"big": "y".repeat(600)}));
     assert!(matches!(
-        h.v.presence(h.now, big),
+        h.core.presence(h.now, big),
         Err(CommandError::TooLarge { limit: 512, .. })
     ));
     h.presence(json!({"a": 1})).unwrap();
@@ -714,7 +696,7 @@ fn hidden_before_connect_waits_to_be_shown() {
     h.presence(page()).unwrap();
     h.connect().unwrap();
     assert_eq!(
-        h.v.connection_state(),
+        h.core.connection_state(),
         ConnectionState::Paused {
             hidden: true,
             blurred: false
@@ -765,14 +747,7 @@ fn glance_reconnect_preset() {
         h.advance(secs(wait));
     }
     h.assert_clean();
-    let delays: Vec<u64> = h
-        .event_list()
-        .into_iter()
-        .filter_map(|e| match e {
-            VisitorEvent::Reconnecting { delay_ms, .. } => Some(delay_ms),
-            _ => None,
-        })
-        .collect();
+    let delays = h.reconnect_delays();
     assert_eq!(delays, [5000, 5000, 5000, 60000]);
 }
 
@@ -781,27 +756,20 @@ fn serverclose_stops_by_default_and_reconnects_after_the_backoff_when_asked() {
     let mut h = Harness::new(|b| b);
     connected_with_page(&mut h);
     h.frame(r#"{"type":"serverclose"}"#);
-    assert!(h.v.is_stopped(), "Glance's clients stop on serverclose");
+    assert!(h.core.is_stopped(), "Glance's clients stop on serverclose");
 
     let mut h = Harness::new(|b| {
         b.after_server_close(glance_presence_protocol::link::AfterServerClose::Reconnect)
     });
     connected_with_page(&mut h);
     h.frame(r#"{"type":"serverclose"}"#);
-    assert!(!h.v.is_stopped());
-    let delays: Vec<u64> = h
-        .event_list()
-        .into_iter()
-        .filter_map(|e| match e {
-            VisitorEvent::Reconnecting { delay_ms, .. } => Some(delay_ms),
-            _ => None,
-        })
-        .collect();
+    assert!(!h.core.is_stopped());
+    let delays = h.reconnect_delays();
     assert_eq!(delays.len(), 1);
     assert!(delays[0] <= 1000, "full jitter, first attempt: {delays:?}");
     h.advance(secs(1));
     h.accept();
-    assert_eq!(h.v.connection_state(), ConnectionState::Connected);
+    assert_eq!(h.core.connection_state(), ConnectionState::Connected);
 }
 
 #[test]
@@ -835,13 +803,16 @@ fn a_unique_grant_is_renewed_with_its_id_before_it_lapses_and_when_refused() {
     );
     h.respond("/uniquevisitor", 200, UNIQUE_ANSWER);
     h.accept();
-    assert_eq!(h.v.connection_state(), ConnectionState::Connected);
+    assert_eq!(h.core.connection_state(), ConnectionState::Connected);
     h.note("the service refuses the guest token: the grant is renewed, then a reconnect");
     h.frame(r#"{"type":"error","data":{"error":"connfail","detail":"guesttoken"}}"#);
     h.advance(secs(2));
     assert!(h.find_http("/uniquevisitor").is_some());
     h.respond("/uniquevisitor", 200, UNIQUE_ANSWER);
     h.accept();
-    assert_eq!(h.v.connection_state(), ConnectionState::Connected);
-    assert_eq!(h.v.visitor_id().map(|v| v.as_str()), Some("UNQ-123456789"));
+    assert_eq!(h.core.connection_state(), ConnectionState::Connected);
+    assert_eq!(
+        h.core.visitor_id().map(|v| v.as_str()),
+        Some("UNQ-123456789")
+    );
 }

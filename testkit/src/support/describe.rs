@@ -1,5 +1,6 @@
 //! One transcript line per transport input and per output, for both cores' harnesses (HTTP
-//! requests with their secrets redacted; events as their JSON).
+//! requests with their secrets redacted; events as their JSON). Not the transcript itself: the
+//! harness writes the lines, with their times and arrows.
 
 use std::fmt::Write as _;
 

@@ -1,9 +1,93 @@
 //! Arbitrary wire material both cores' input generators share: JSON values and words drawn
-//! from a core's vocabulary, frames of any `type` with any `data`, and blobs of any size. Each
-//! core's `ops` passes its own word and frame-type lists.
+//! from a core's vocabulary, frames of any `type` with any `data`, HTTP bodies beyond the
+//! canonical ones, and blobs of any size. Each core's `ops` names its own [`Vocabulary`]; the
+//! ops themselves (and what they mean) are not here.
+
+use std::fmt::Debug;
+use std::marker::PhantomData;
 
 use arbitrary::{Arbitrary, Unstructured};
 use serde_json::{Map, Value};
+
+/// The words and server frame types a core's arbitrary inputs draw from (a marker type, so
+/// [`Json`], [`AnyFrame`] and [`WideBody`] know which list to use).
+pub trait Vocabulary: Debug + Clone {
+    /// Words that mean something to the core, used as strings and keys now and then.
+    const WORDS: &'static [&'static str];
+    /// Server frame types: every known one (room for arbitrary text is added).
+    const FRAME_TYPES: &'static [&'static str];
+}
+
+/// Any JSON value, at most four levels deep, with small containers.
+#[derive(Debug, Clone)]
+pub struct Json<V>(pub Value, PhantomData<V>);
+
+impl<'a, V: Vocabulary> Arbitrary<'a> for Json<V> {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(Json(json_value(u, 4, V::WORDS)?, PhantomData))
+    }
+}
+
+/// A frame of any `type` (a known one most of the time) with any `data` and extra fields.
+#[derive(Debug, Clone)]
+pub struct AnyFrame<V>(pub String, PhantomData<V>);
+
+impl<'a, V: Vocabulary> Arbitrary<'a> for AnyFrame<V> {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(AnyFrame(
+            any_frame(u, V::FRAME_TYPES, V::WORDS)?,
+            PhantomData,
+        ))
+    }
+}
+
+/// An HTTP answer's body beyond the canonical ones.
+#[derive(Debug, Clone, Arbitrary)]
+pub enum WideBody<V: Vocabulary> {
+    /// A canonical body with one top-level field set to any JSON value (or removed).
+    Changed(u8, u8, Option<Json<V>>),
+    /// Any JSON value.
+    Json(Json<V>),
+    /// Up to 4 KiB of arbitrary bytes (now and then more than the body limit).
+    Blob(Blob),
+}
+
+impl<V: Vocabulary> WideBody<V> {
+    /// The body's bytes; `canonical(n)` is the `n`th canonical body for the request's URL.
+    pub fn bytes(&self, canonical: impl FnOnce(u8) -> String) -> Vec<u8> {
+        match self {
+            WideBody::Changed(n, field, value) => {
+                let value = value.as_ref().map(|json| &json.0);
+                changed(&canonical(*n), *field, value).into_bytes()
+            }
+            WideBody::Json(value) => value.0.to_string().into_bytes(),
+            WideBody::Blob(blob) => blob.0.clone(),
+        }
+    }
+}
+
+/// A canonical body with one top-level field (picked by `pick`) set to `value`, or removed.
+fn changed(body: &str, pick: u8, value: Option<&Value>) -> String {
+    match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(mut map)) if !map.is_empty() => {
+            let key = map
+                .keys()
+                .nth(usize::from(pick) % map.len())
+                .cloned()
+                .unwrap_or_default();
+            match value {
+                Some(v) => {
+                    map.insert(key, v.clone());
+                }
+                None => {
+                    map.remove(&key);
+                }
+            }
+            Value::Object(map).to_string()
+        }
+        _ => value.map_or_else(String::new, Value::to_string),
+    }
+}
 
 /// One of `words` half the time, else up to 24 arbitrary characters.
 pub fn word(u: &mut Unstructured<'_>, words: &[&str]) -> arbitrary::Result<String> {
@@ -77,6 +161,18 @@ pub fn any_frame(
         map.insert(word(u, words)?, json_value(u, 1, words)?);
     }
     Ok(Value::Object(map).to_string())
+}
+
+/// A `redirect` frame to the target picked by `n`: another port, the same server, a foreign
+/// host, or an address that does not parse.
+pub fn redirect_frame(n: u8) -> String {
+    let target = [
+        "127.0.0.1:9090",
+        "127.0.0.1:8080",
+        "evil.example.com:80",
+        "bad host",
+    ][n as usize % 4];
+    format!(r#"{{"type":"redirect","data":{{"direct":"{target}"}}}}"#)
 }
 
 /// Up to 63 arbitrary bytes, one time in 8 up to 4 KiB, or (one time in 32) 70,000 bytes,

@@ -1,12 +1,14 @@
-//! Test support shared by the agent and the visitor tests: scripted fake peers with a virtual
-//! clock and transcript recorder ([`harness`] for the agent, [`visitor`] for the visitor), the
-//! transcript lines both write ([`describe`]), arbitrary input sequences with the invariant
-//! checks used by the property tests, the fuzz targets and the corpus replays ([`ops`] for the
-//! agent, `visitor::ops` for the visitor), and the arbitrary wire material both draw from
-//! ([`gen`]).
+//! Test support shared by the agent and the visitor tests: one scripted fake peer with a virtual
+//! clock and transcript recorder generic over the core ([`harness`]), each core's side of it
+//! with its arbitrary input runs and their invariant checks ([`agent`], [`visitor`]), the
+//! transcript lines both write ([`describe`]), the pieces both cores' runs share ([`runs`]) and
+//! the arbitrary wire material both draw from ([`gen`]).
+//!
+//! Not the cores' own unit tests, and not a general-purpose transport simulator.
 
+pub mod agent;
 pub mod describe;
 pub mod gen;
 pub mod harness;
-pub mod ops;
+pub mod runs;
 pub mod visitor;

@@ -19,6 +19,8 @@
 //!   `visitorconn` with `connected: true`, whichever op sent it);
 //! - never more than one socket open or opening;
 //! - every reconnect delay within the policy's bounds.
+//!
+//! Not the fake peer itself (the generic harness) nor the fuzz target (it calls [`run_bytes`]).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -28,12 +30,12 @@ use glance_presence_protocol::agent::{
     AgentEvent, CommandError, RequestId, SignalRoute, VisitorPresence,
 };
 use glance_presence_protocol::backoff::ReconnectPolicy;
-use glance_presence_protocol::io::{CloseReason, HttpRequestId, SansIo, SocketId, TransportInput};
+use glance_presence_protocol::io::{CloseReason, SansIo, SocketId};
 use glance_presence_protocol::wire::{ServerFrame, DEFAULT_MAX_FRAME_BYTES};
-use serde_json::Value;
 
-use super::gen;
-use super::harness::{Harness, FIND_FOUND};
+use super::super::harness;
+use super::super::{gen, runs};
+use super::{Harness, FIND_FOUND, UNIX_START};
 
 /// Which configuration a run uses.
 #[derive(Debug, Clone, Arbitrary)]
@@ -49,55 +51,39 @@ pub struct Setup {
     pub seed: u64,
 }
 
-/// One step of a run.
-#[derive(Debug, Clone, Arbitrary)]
-pub enum Op {
-    Connect,
-    /// Stops the agent when the byte is below 16 (so runs do not end too soon); otherwise a
-    /// spurious timeout.
-    Disconnect(u8),
-    Lookup,
-    Query,
-    Signal(u8),
-    Invoke {
-        allowed: bool,
-    },
-    /// < 128: that many × 50 ms; otherwise (n - 128) × 2 s.
-    Advance(u8),
-    SpuriousTimeout,
-    /// Completes the handshake of the latest socket.
-    OpenSocket,
-    /// The cooperative peer: connects if needed, answers every outstanding HTTP request with
-    /// its first canonical 200 body, opens the socket and sends `connected`.
-    Establish,
-    Frame(FrameChoice),
-    /// `visitorsock` (frequent on purpose: presence changes are what the agent is for).
-    VisitorSock(bool),
-    /// `visitorconn`.
-    VisitorConn(bool),
-    Garbage(SmallText),
-    Binary(SmallBytes),
-    /// A frame of any type and data, or a blob.
-    Wide(Wide),
-    Pong,
-    Close(CloseChoice),
-    /// An input for an older socket.
-    Stale {
-        pick: u8,
-        close: bool,
-    },
-    Respond {
-        pick: u8,
-        status: StatusChoice,
-        body: BodyChoice,
-    },
-    FailHttp {
-        pick: u8,
-    },
-    /// An answer for a request already answered.
-    StaleHttp {
-        pick: u8,
-    },
+runs::run_ops! {
+    /// One step of a run.
+    #[derive(Debug, Clone, Arbitrary)]
+    pub enum Op {
+        Connect,
+        /// Stops the agent when the byte is below 16 (so runs do not end too soon); otherwise a
+        /// spurious timeout.
+        Disconnect(u8),
+        Lookup,
+        Query,
+        Signal(u8),
+        Invoke {
+            allowed: bool,
+        },
+        /// < 128: that many × 50 ms; otherwise (n - 128) × 2 s.
+        Advance(u8),
+        SpuriousTimeout,
+        /// Completes the handshake of the latest socket.
+        OpenSocket,
+        /// The cooperative peer: connects if needed, answers every outstanding HTTP request with
+        /// its first canonical 200 body, opens the socket and sends `connected`.
+        Establish,
+        Frame(FrameChoice),
+        /// `visitorsock` (frequent on purpose: presence changes are what the agent is for).
+        VisitorSock(bool),
+        /// `visitorconn`.
+        VisitorConn(bool),
+        Garbage(SmallText),
+        Binary(SmallBytes),
+        /// A frame of any type and data, or a blob.
+        Wide(Wide),
+    }
+    respond_body: BodyChoice
 }
 
 #[derive(Debug, Clone, Copy, Arbitrary)]
@@ -133,6 +119,10 @@ pub enum Wide {
     Blob(Blob, bool),
 }
 
+/// A frame of any `type` (an agent's frame type most of the time) with any `data` and extra
+/// fields.
+pub type AnyFrame = gen::AnyFrame<AgentWords>;
+
 #[derive(Debug, Clone, Copy, Arbitrary)]
 pub enum CloseChoice {
     Peer,
@@ -163,82 +153,30 @@ pub enum BodyChoice {
     Wide(WideBody),
 }
 
+/// What the agent's arbitrary frames and bodies draw from: words that mean something to the
+/// agent (strings and keys now and then) and every server frame type it knows.
+#[derive(Debug, Clone, Arbitrary)]
+pub struct AgentWords;
+
+#[rustfmt::skip]
+impl gen::Vocabulary for AgentWords {
+    const WORDS: &'static [&'static str] = &[
+        "type", "mtype", "data", "connected", "keepalive", "direct", "visitorfound",
+        "visitorpresent", "present", "presence", "url", "error", "detail", "authorization",
+        "connfail", "127.0.0.1:8080", "1699999990.0", "",
+    ];
+    const FRAME_TYPES: &'static [&'static str] = &[
+        "connected", "visitorsock", "visitorconn", "presence", "visibility", "terms",
+        "visitorsessionstart", "visitorsessionend", "visitorerror", "redirect", "serverclose",
+        "scaledown", "blur", "error", "signal", "invoke", "k",
+    ];
+}
+
 /// The bodies beyond the canonical ones (one variant of [`BodyChoice`], so canonical answers
 /// stay frequent).
-#[derive(Debug, Clone, Arbitrary)]
-pub enum WideBody {
-    /// A canonical body with one top-level field set to any JSON value (or removed).
-    Changed(u8, u8, Option<Json>),
-    /// Any JSON value.
-    Json(Json),
-    /// Up to 4 KiB of arbitrary bytes (now and then more than the body limit).
-    Blob(Blob),
-}
+pub type WideBody = gen::WideBody<AgentWords>;
 
-/// Any JSON value, at most four levels deep, with small containers.
-#[derive(Debug, Clone)]
-pub struct Json(pub Value);
-
-/// Words that mean something to the agent, used as strings and keys now and then.
-const WORDS: &[&str] = &[
-    "type",
-    "mtype",
-    "data",
-    "connected",
-    "keepalive",
-    "direct",
-    "visitorfound",
-    "visitorpresent",
-    "present",
-    "presence",
-    "url",
-    "error",
-    "detail",
-    "authorization",
-    "connfail",
-    "127.0.0.1:8080",
-    "1699999990.0",
-    "",
-];
-
-impl<'a> Arbitrary<'a> for Json {
-    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        Ok(Json(json_value(u, 4)?))
-    }
-}
-
-/// Server frame types: every known one, then room for arbitrary text.
-const SERVER_TYPES: &[&str] = &[
-    "connected",
-    "visitorsock",
-    "visitorconn",
-    "presence",
-    "visibility",
-    "terms",
-    "visitorsessionstart",
-    "visitorsessionend",
-    "visitorerror",
-    "redirect",
-    "serverclose",
-    "scaledown",
-    "blur",
-    "error",
-    "signal",
-    "invoke",
-    "k",
-];
-
-/// A frame of any `type` (a known one most of the time) with any `data` and extra fields.
-#[derive(Debug, Clone)]
-pub struct AnyFrame(pub String);
-
-impl<'a> Arbitrary<'a> for AnyFrame {
-    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        Ok(AnyFrame(gen::any_frame(u, SERVER_TYPES, WORDS)?))
-    }
-}
-
-pub use super::gen::Blob;
+pub use gen::Blob;
 
 /// Up to 255 bytes, read as (lossy) UTF-8 text, so one op never swallows the whole input.
 #[derive(Debug, Clone)]
@@ -294,15 +232,7 @@ impl FrameChoice {
                 r#"{"type":"visitorerror","data":{"code":"conndrop","msg":"Connect failed"}}"#
                     .to_owned()
             }
-            FrameChoice::Redirect(n) => {
-                let target = [
-                    "127.0.0.1:9090",
-                    "127.0.0.1:8080",
-                    "evil.example.com:80",
-                    "bad host",
-                ][n as usize % 4];
-                format!(r#"{{"type":"redirect","data":{{"direct":"{target}"}}}}"#)
-            }
+            FrameChoice::Redirect(n) => gen::redirect_frame(n),
             FrameChoice::ServerClose => r#"{"type":"serverclose"}"#.to_owned(),
             FrameChoice::ScaleDown => r#"{"type":"scaledown"}"#.to_owned(),
             FrameChoice::Blur => r#"{"type":"blur"}"#.to_owned(),
@@ -333,29 +263,6 @@ impl StatusChoice {
             StatusChoice::Unavailable => 503,
             StatusChoice::Any(code) => code,
         }
-    }
-}
-
-/// A canonical body with one top-level field (picked by `pick`) set to `value`, or removed.
-fn changed(body: &str, pick: u8, value: Option<&Json>) -> String {
-    match serde_json::from_str::<Value>(body) {
-        Ok(Value::Object(mut map)) if !map.is_empty() => {
-            let key = map
-                .keys()
-                .nth(usize::from(pick) % map.len())
-                .cloned()
-                .unwrap_or_default();
-            match value {
-                Some(v) => {
-                    map.insert(key, v.0.clone());
-                }
-                None => {
-                    map.remove(&key);
-                }
-            }
-            Value::Object(map).to_string()
-        }
-        _ => value.map_or_else(String::new, |v| v.0.to_string()),
     }
 }
 
@@ -422,7 +329,7 @@ fn canonical(url: &str, n: u8) -> String {
     } else if url.contains("Authorize") {
         vec![
             r#""tok-opaque""#.to_owned(),
-            format!(r#""{}""#, jwt_with_exp(super::harness::UNIX_START + 3600)),
+            format!(r#""{}""#, jwt_with_exp(UNIX_START + 3600)),
             format!(r#"{{"authToken":"{}","authTokeExp":"x"}}"#, jwt_with_exp(1)),
         ]
     } else if url.contains("GetVisitorSettings3") {
@@ -438,48 +345,15 @@ fn canonical(url: &str, n: u8) -> String {
 }
 
 /// What a run found.
+pub type Report = runs::Report<AgentCounts>;
+
+/// What only the agent's runs count.
 #[derive(Debug, Default)]
-pub struct Report {
-    pub violations: Vec<String>,
+pub struct AgentCounts {
+    /// Requests issued.
     pub requests: usize,
-    pub events: usize,
-    pub steps: usize,
     /// Present → absent transitions seen.
     pub left: usize,
-    /// Connected events seen.
-    pub connected: usize,
-}
-
-impl Report {
-    /// Violations whose text starts with `tag`.
-    pub fn of(&self, tag: &str) -> Vec<&String> {
-        self.violations
-            .iter()
-            .filter(|v| v.starts_with(tag))
-            .collect()
-    }
-}
-
-/// Decodes a run from fuzzer / proptest bytes.
-pub fn decode(data: &[u8]) -> Option<(Setup, Vec<Op>)> {
-    let mut u = Unstructured::new(data);
-    let setup = Setup::arbitrary(&mut u).ok()?;
-    // One op after another until the bytes run out (no continuation flags, so random bytes
-    // give long sequences).
-    let mut ops = Vec::new();
-    while !u.is_empty() && ops.len() < 400 {
-        match Op::arbitrary(&mut u) {
-            Ok(op) => ops.push(op),
-            Err(_) => break,
-        }
-    }
-    Some((setup, ops))
-}
-
-/// Decodes and runs; `None` when the bytes do not decode.
-pub fn run_bytes(data: &[u8]) -> Option<Report> {
-    let (setup, ops) = decode(data)?;
-    Some(run(&setup, &ops))
 }
 
 /// Plays a run and checks every invariant.
@@ -514,7 +388,6 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
     let mut issued: BTreeMap<RequestId, usize> = BTreeMap::new();
     let mut seen_sockets: Vec<SocketId> = Vec::new();
     let mut opened: Vec<SocketId> = Vec::new();
-    let mut answered: Vec<HttpRequestId> = Vec::new();
     let mut last_up: Option<Instant> = None;
     let mut checked_events = 0;
     let mut stopped = false;
@@ -554,25 +427,13 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
                 }
                 track(&mut issued, &mut report, r);
             }
-            Op::Advance(n) => {
-                let by = if *n < 128 {
-                    Duration::from_millis(u64::from(*n) * 50)
-                } else {
-                    Duration::from_secs(u64::from(*n - 128) * 2)
-                };
-                h.advance(by);
-            }
+            Op::Advance(n) => h.advance(runs::advance_step(*n)),
             Op::SpuriousTimeout => h.spurious_timeout(),
             Op::Establish => {
                 let _ = h.connect();
                 for _ in 0..6 {
                     while let Some((id, request)) = h.pending_http.first().cloned() {
-                        answered.push(id);
-                        h.input(TransportInput::HttpResponse {
-                            id,
-                            status: 200,
-                            body: canonical(&request.url, 0).into_bytes(),
-                        });
+                        h.answer(id, 200, canonical(&request.url, 0).into_bytes());
                     }
                     if let Some(socket) = h.last_socket {
                         if h.open_sockets.contains(&socket) && !opened.contains(&socket) {
@@ -602,26 +463,15 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
             Op::Garbage(text) => send_frame(&mut h, &opened, &mut last_up, &text.0),
             Op::Wide(Wide::AnyFrame(frame)) => send_frame(&mut h, &opened, &mut last_up, &frame.0),
             Op::Wide(Wide::Blob(blob, binary)) => {
-                if let Some(socket) = h.last_socket {
-                    if *binary {
-                        h.input(TransportInput::BinaryFrame {
-                            socket,
-                            data: blob.0.clone(),
-                        });
-                    } else {
-                        let text = String::from_utf8_lossy(&blob.0).into_owned();
-                        send_frame(&mut h, &opened, &mut last_up, &text);
-                    }
+                if *binary && h.last_socket.is_some() {
+                    h.binary_frame(&blob.0);
+                } else if !*binary {
+                    let text = String::from_utf8_lossy(&blob.0).into_owned();
+                    send_frame(&mut h, &opened, &mut last_up, &text);
                 }
             }
-            Op::Binary(data) => {
-                if let Some(socket) = h.last_socket {
-                    h.input(TransportInput::BinaryFrame {
-                        socket,
-                        data: data.0.clone(),
-                    });
-                }
-            }
+            Op::Binary(data) if h.last_socket.is_some() => h.binary_frame(&data.0),
+            Op::Binary(_) => {}
             Op::Pong => {
                 if h.last_socket.is_some() {
                     h.pong();
@@ -657,37 +507,24 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
                     .collect();
                 if !older.is_empty() {
                     let socket = older[*pick as usize % older.len()];
-                    let input = if *close {
-                        TransportInput::SocketClosed {
-                            socket,
-                            reason: CloseReason::ClosedByPeer {
-                                code: None,
-                                reason: String::new(),
-                            },
-                        }
+                    if *close {
+                        let reason = CloseReason::ClosedByPeer {
+                            code: None,
+                            reason: String::new(),
+                        };
+                        h.close_socket_on(socket, reason);
                     } else {
-                        TransportInput::Frame {
-                            socket,
-                            text: r#"{"type":"visitorsock","data":{"connected":false}}"#.to_owned(),
-                        }
-                    };
-                    h.input(input);
+                        h.frame_on(socket, &FrameChoice::VisitorSock(false).text());
+                    }
                 }
             }
             Op::Respond { pick, status, body } => {
-                if !h.pending_http.is_empty() {
-                    let (id, request) =
-                        h.pending_http[*pick as usize % h.pending_http.len()].clone();
+                if let Some((id, request)) = h.pick_pending(*pick) {
                     let bytes = match body {
                         BodyChoice::Canonical(n) => canonical(&request.url, *n).into_bytes(),
                         BodyChoice::Empty => Vec::new(),
                         BodyChoice::Garbage(g) => g.0.clone().into_bytes(),
-                        BodyChoice::Wide(WideBody::Changed(n, field, value)) => {
-                            changed(&canonical(&request.url, *n), *field, value.as_ref())
-                                .into_bytes()
-                        }
-                        BodyChoice::Wide(WideBody::Json(value)) => value.0.to_string().into_bytes(),
-                        BodyChoice::Wide(WideBody::Blob(blob)) => blob.0.clone(),
+                        BodyChoice::Wide(wide) => wide.bytes(|n| canonical(&request.url, n)),
                     };
                     let status = if request.url.contains("/signalvisitor")
                         && matches!(body, BodyChoice::Canonical(_))
@@ -697,32 +534,17 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
                     } else {
                         status.code()
                     };
-                    answered.push(id);
-                    h.input(TransportInput::HttpResponse {
-                        id,
-                        status,
-                        body: bytes,
-                    });
+                    h.answer(id, status, bytes);
                 }
             }
             Op::FailHttp { pick } => {
-                if !h.pending_http.is_empty() {
-                    let (id, _) = h.pending_http[*pick as usize % h.pending_http.len()].clone();
-                    answered.push(id);
-                    h.input(TransportInput::HttpFailed {
-                        id,
-                        detail: "connection refused".to_owned(),
-                    });
+                if let Some((id, _)) = h.pick_pending(*pick) {
+                    h.fail(id, "connection refused");
                 }
             }
             Op::StaleHttp { pick } => {
-                if !answered.is_empty() {
-                    let id = answered[*pick as usize % answered.len()];
-                    h.input(TransportInput::HttpResponse {
-                        id,
-                        status: 200,
-                        body: b"{}".to_vec(),
-                    });
+                if let Some(id) = harness::pick(&h.answered_http, *pick) {
+                    h.answer(id, 200, b"{}".to_vec());
                 }
             }
         }
@@ -763,14 +585,30 @@ pub fn run(setup: &Setup, ops: &[Op]) -> Report {
                 .push(format!("resolve: {id} resolved {count} times"));
         }
     }
-    if h.agent.poll_timeout().is_some() {
+    if h.core.poll_timeout().is_some() {
         report
             .violations
             .push("stopped: a deadline remains after stopping".to_owned());
     }
-    report.requests = issued.len();
+    report.counts.requests = issued.len();
     report.events = h.events.len();
     report
+}
+
+/// Connected events, visitors leaving, requests issued and events, each capped.
+impl runs::SeedName for Report {
+    fn seed_name(&self) -> String {
+        let connected = self.connected.min(2);
+        let left = self.counts.left.min(1);
+        let requests = self.counts.requests.min(3);
+        let events = (self.events / 20).min(3);
+        format!("seed_c{connected}_l{left}_r{requests}_e{events}")
+    }
+}
+
+/// Decodes and runs; `None` when the bytes do not decode.
+pub fn run_bytes(data: &[u8]) -> Option<Report> {
+    runs::decode(data).map(|(setup, ops): (Setup, Vec<Op>)| run(&setup, &ops))
 }
 
 /// Sends a frame on the latest socket (if any), noting a "visitor up" signal when the socket
@@ -810,7 +648,7 @@ fn check_step(
     grace: Duration,
     policy: &ReconnectPolicy,
 ) {
-    if let Some(deadline) = h.agent.poll_timeout() {
+    if let Some(deadline) = h.core.poll_timeout() {
         if deadline < h.now {
             report.violations.push(format!(
                 "deadline: poll_timeout {:?} before now",
@@ -840,7 +678,7 @@ fn check_step(
             },
             AgentEvent::VisitorPresence { state, .. } => {
                 if *last_presence == VisitorPresence::Present && *state == VisitorPresence::Absent {
-                    report.left += 1;
+                    report.counts.left += 1;
                     let now = h.start + *at;
                     if let Some(up) = last_up {
                         if now.duration_since(up) < grace {
@@ -866,9 +704,4 @@ fn check_step(
         }
     }
     *checked_events = h.events.len();
-}
-
-/// Any JSON value, nested at most `depth` deep.
-fn json_value(u: &mut Unstructured<'_>, depth: u8) -> arbitrary::Result<Value> {
-    gen::json_value(u, depth, WORDS)
 }

@@ -21,8 +21,8 @@ pub enum ConfigError {
     /// Both a visitor id and a unique id were set.
     #[error("set exactly one of the visitor id and the unique id; both are set")]
     VisitorAndUnique,
-    /// An id broke its rule.
-    #[error("{field}: {source}")]
+    /// An id broke its rule. The message is the id's own, which names the kind of id.
+    #[error("{source}")]
     InvalidId {
         /// The setting.
         field: &'static str,

@@ -158,6 +158,36 @@ pub enum ConformanceCommand {
     Client(crate::commands::conformance::ClientArgs),
 }
 
+/// How an agent authorizes: a token, or credentials from which it makes a LoginKey and fetches
+/// one from the web server. `Debug` shows neither the token nor the API key.
+#[derive(Args)]
+pub struct AuthArgs {
+    /// An authorization token (or use --api-key with --partner-user-id).
+    #[arg(long, env = "GLANCE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The group's API key, to make LoginKeys and fetch tokens.
+    #[arg(long, env = "GLANCE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// The agent's partner user id (with --api-key).
+    #[arg(long, env = "GLANCE_PARTNER_USER_ID")]
+    pub partner_user_id: Option<String>,
+    /// The web server that runs the Authorization service (with --api-key).
+    #[arg(long, env = "GLANCE_WEB_SERVER", default_value = "www.glance.net")]
+    pub web_server: String,
+}
+
+impl std::fmt::Debug for AuthArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |given: bool| if given { Some("<redacted>") } else { None };
+        f.debug_struct("AuthArgs")
+            .field("token", &redacted(self.token.is_some()))
+            .field("api_key", &redacted(self.api_key.is_some()))
+            .field("partner_user_id", &self.partner_user_id)
+            .field("web_server", &self.web_server)
+            .finish()
+    }
+}
+
 /// Where the presence service is and which visitor to watch, and how to authenticate.
 #[derive(Debug, Args)]
 pub struct AgentArgs {
@@ -177,18 +207,8 @@ pub struct AgentArgs {
     /// The unique id of a connectUnique visitor.
     #[arg(long)]
     pub unique: Option<String>,
-    /// An authorization token (or use --api-key with --partner-user-id).
-    #[arg(long, env = "GLANCE_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// The group's API key, to make LoginKeys and fetch tokens.
-    #[arg(long, env = "GLANCE_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
-    /// The agent's partner user id (with --api-key).
-    #[arg(long, env = "GLANCE_PARTNER_USER_ID")]
-    pub partner_user_id: Option<String>,
-    /// The web server that runs the Authorization service (with --api-key).
-    #[arg(long, env = "GLANCE_WEB_SERVER", default_value = "www.glance.net")]
-    pub web_server: String,
+    #[command(flatten)]
+    pub auth: AuthArgs,
     /// Use GetVisitorSettings3 on the web server to find the presence server.
     #[arg(long)]
     pub discover: bool,

@@ -49,8 +49,8 @@ pub fn explain(args: &AgentArgs, error: AgentError) -> Failure {
     use glance_presence_protocol::agent::RequestFailure;
 
     let server = server_url(&args.server);
-    let with_key = args.api_key.is_some();
-    let web = server_url(&args.web_server);
+    let with_key = args.auth.api_key.is_some();
+    let web = server_url(&args.auth.web_server);
     let failure = failure::from_reason(error.reason(), &error);
     match &error {
         AgentError::Failed(RequestFailure::Connection { detail }) => {
@@ -167,13 +167,13 @@ pub fn agent_config(args: &AgentArgs) -> Result<AgentConfig, Failure> {
 /// set more before building).
 pub fn agent_builder(args: &AgentArgs) -> Result<AgentConfigBuilder, Failure> {
     check_server("--server", &args.server)?;
-    if args.api_key.is_some() || args.discover {
-        check_server("--web-server", &args.web_server)?;
+    if args.auth.api_key.is_some() || args.discover {
+        check_server("--web-server", &args.auth.web_server)?;
     }
     let mut builder = AgentConfig::builder()
         .group_id(args.group)
         .presence_server(args.server.as_str())
-        .web_server(args.web_server.as_str())
+        .web_server(args.auth.web_server.as_str())
         .discovery(args.discover);
     if args.socket_route {
         builder = builder.signal_route(SignalRoute::Socket);
@@ -183,7 +183,7 @@ pub fn agent_builder(args: &AgentArgs) -> Result<AgentConfigBuilder, Failure> {
         (None, Some(unique)) => builder.unique_id(unique.as_str()),
         (None, None) => return Err(Failure::usage("give --visitor or --unique")),
     };
-    builder = match (&args.token, &args.api_key, &args.partner_user_id) {
+    builder = match (&args.auth.token, &args.auth.api_key, &args.auth.partner_user_id) {
         (Some(token), None, _) => builder.token(token.as_str()),
         (None, Some(key), Some(user)) => builder.credentials(user.as_str(), key.as_str()),
         (None, Some(_), None) => {

@@ -14,6 +14,7 @@ use glance_presence_conformance::server::{self, Auth, ServerTarget};
 use glance_presence_conformance::{Level, Report, Status};
 use glance_presence_protocol::GroupId;
 
+use crate::args::AuthArgs;
 use crate::commands::common::check_server;
 use crate::failure::Failure;
 
@@ -27,18 +28,8 @@ pub struct ServerArgs {
     /// The group id whose visitors the suite plays (ids `gpconf-<run>-<n>` only).
     #[arg(long, env = "GLANCE_GROUP_ID")]
     pub group: u64,
-    /// An authorization token (or use --api-key with --partner-user-id).
-    #[arg(long, env = "GLANCE_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// The group's API key, to make a LoginKey and fetch a token.
-    #[arg(long, env = "GLANCE_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
-    /// The agent's partner user id (with --api-key).
-    #[arg(long, env = "GLANCE_PARTNER_USER_ID")]
-    pub partner_user_id: Option<String>,
-    /// The web server that runs the Authorization service (with --api-key).
-    #[arg(long, env = "GLANCE_WEB_SERVER", default_value = "www.glance.net")]
-    pub web_server: String,
+    #[command(flatten)]
+    pub auth: AuthArgs,
     /// The service's presence window in seconds (the suite waits a little longer for a leave).
     #[arg(long, default_value_t = 6)]
     pub presence_window: u64,
@@ -94,7 +85,11 @@ fn target(args: &ServerArgs) -> Result<ServerTarget, Failure> {
     let server = endpoint("--server", &args.server)?;
     let group = GroupId::new(args.group)
         .map_err(|e| Failure::usage(format_args!("--group {}: {e}", args.group)))?;
-    let auth = match (&args.token, &args.api_key, &args.partner_user_id) {
+    let auth = match (
+        &args.auth.token,
+        &args.auth.api_key,
+        &args.auth.partner_user_id,
+    ) {
         (Some(token), _, _) if !token.trim().is_empty() => Auth::Token(token.trim().to_owned()),
         (_, Some(key), Some(user)) if !key.trim().is_empty() => Auth::Credentials {
             partner_user_id: user.clone(),
@@ -110,7 +105,7 @@ fn target(args: &ServerArgs) -> Result<ServerTarget, Failure> {
         }
     };
     let web_server = match auth {
-        Auth::Credentials { .. } => endpoint("--web-server", &args.web_server)?,
+        Auth::Credentials { .. } => endpoint("--web-server", &args.auth.web_server)?,
         Auth::Token(_) => server.clone(),
     };
     if args.timeout == 0 {
